@@ -1,0 +1,412 @@
+"""The caller: one job's connection to the API, with every limit, retry and the circuit breaker.
+
+Hot path (a first attempt that succeeds): a concurrency slot, a rate-limit slot, one send, one
+``orjson.loads``. Retry machinery (tenacity) only runs once an attempt has failed, and runs in a
+task of its own, so a key waiting out its backoff never holds a worker back from the next keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random as _random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import anyio
+import httpx
+import orjson
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from service.circuit import CircuitBreaker
+from service.clock import Clock, SystemClock
+from service.errors import CallError, ErrorClass
+from service.rate_limit import RateLimiter
+from service.redact import Redactor
+from service.request_builder import Key, PreparedRequest, RequestBuilder, value_text
+from service.retry_policy import is_retryable, retry_delay
+from service.spec import Spec
+from service.stats import EnrichStats, StatsRecorder
+from service.transport import AiohttpSender, HttpxSender, RawResponse, Sender
+
+TransportChoice = httpx.AsyncBaseTransport | str | None
+
+
+class Outcome:
+    """The final result for one key: the JSON answer, or an error class and a short message."""
+
+    __slots__ = ("answer", "attempts", "error", "message")
+
+    def __init__(
+        self,
+        answer: Any,
+        attempts: int,
+        error: ErrorClass | None = None,
+        message: str | None = None,
+    ) -> None:
+        self.answer = answer
+        self.attempts = attempts
+        self.error = error
+        self.message = message
+
+    @property
+    def ok(self) -> bool:
+        """True when the key got an answer."""
+        return self.error is None
+
+    def __repr__(self) -> str:
+        return f"Outcome(error={self.error}, attempts={self.attempts}, message={self.message!r})"
+
+
+class _CircuitOpenError(Exception):
+    """Raised inside a retry loop when the breaker opened meanwhile: never retried."""
+
+
+def make_sender(spec: Spec, transport: TransportChoice = None, auth: httpx.Auth | None = None) -> Sender:
+    """The sender for ``transport``: None or "aiohttp" (default), "httpx", or an httpx transport."""
+    builder_headers = RequestBuilder(spec.request, spec.key).headers
+    concurrency = spec.limits.concurrency
+    timeout = spec.request.timeout_s
+    if (transport is None and auth is None) or transport == "aiohttp":
+        if auth is not None:
+            raise ValueError("auth needs the httpx sender: pass transport='httpx'")
+        return AiohttpSender(builder_headers, concurrency, timeout)
+    if transport is None or transport == "httpx":
+        return HttpxSender(builder_headers, concurrency, timeout, auth=auth)
+    if isinstance(transport, httpx.AsyncBaseTransport):
+        return HttpxSender(builder_headers, concurrency, timeout, transport=transport, auth=auth)
+    raise ValueError(f"unknown transport {transport!r}: use 'aiohttp', 'httpx' or an httpx transport")
+
+
+class Caller:
+    """Calls the API for keys, under the spec's limits; an async context manager.
+
+    One ``Caller`` may serve several ``enrich_frame`` calls at once: they share its connection
+    pool, concurrency cap, rate limit, breaker and statistics, and a key already in flight for one
+    of them is awaited by the others, not requested again.
+    """
+
+    def __init__(
+        self,
+        spec: Spec,
+        *,
+        transport: TransportChoice = None,
+        auth: httpx.Auth | None = None,
+        sender: Sender | None = None,
+        clock: Clock | None = None,
+        random: Callable[[], float] | None = None,
+    ) -> None:
+        self.spec = spec
+        self._builder = RequestBuilder(spec.request, spec.key)
+        self._sender = sender if sender is not None else make_sender(spec, transport, auth)
+        self._clock = clock or SystemClock()
+        self._random = random or _random.random
+        self._limit = spec.limits.concurrency
+        self._slots = asyncio.Semaphore(self._limit)
+        self.limiter = RateLimiter(spec.limits.rate, spec.limits.effective_burst, self._clock)
+        self.breaker = CircuitBreaker(spec.circuit)
+        self.stats = StatsRecorder()
+        self._redact = Redactor(spec.secrets)
+        self._in_flight: dict[Key, asyncio.Future[Outcome]] = {}
+        self._max_retrying = max(256, 4 * self._limit)
+        self._started = 0.0
+
+    async def __aenter__(self) -> Caller:
+        await self._sender.open()
+        self._started = self._clock.now()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._sender.aclose()
+
+    @property
+    def elapsed_s(self) -> float:
+        """Seconds since the caller opened."""
+        return self._clock.now() - self._started
+
+    def redact(self, text: str) -> str:
+        """``text`` with the spec's secrets replaced."""
+        return self._redact(text)
+
+    def statistics(self) -> EnrichStats:
+        """A frozen snapshot of everything this caller has done so far."""
+        return self.stats.snapshot(
+            throttled_s=self.limiter.statistics().throttled_s,
+            elapsed_s=self.elapsed_s,
+            circuit_open=self.breaker.reason,
+        )
+
+    async def fetch(self, keys: Sequence[Key]) -> dict[Key, Outcome]:
+        """Call the API once per distinct key (one key per request); every key gets an outcome."""
+        mine, waiting = self._claim(keys)
+        results: dict[Key, Outcome] = {}
+        pending = iter(mine)
+        retry_slots = asyncio.Semaphore(self._max_retrying)
+        try:
+            async with anyio.create_task_group() as group:
+
+                async def worker() -> None:
+                    for key in pending:
+                        if self.breaker.is_open:
+                            return
+                        outcome = await self._first_attempt(key, group, retry_slots, results)
+                        if outcome is not None:
+                            self._settle(key, outcome, results)
+
+                for _ in range(min(self._limit, len(mine))):
+                    group.start_soon(worker)
+        finally:
+            self._release_unsettled(mine, results)
+        return await self._collect(waiting, results)
+
+    async def fetch_bulk(self, keys: Sequence[Key]) -> dict[Key, Outcome]:
+        """Call the API with up to ``bulk.size`` keys per request; every key gets an outcome."""
+        bulk = self.spec.bulk
+        if bulk is None:
+            raise ValueError("the spec has no [bulk] section")
+        results: dict[Key, Outcome] = {}
+        sendable = []
+        for key in keys:
+            if any(value is None for value in key):
+                results[key] = Outcome(None, 0, ErrorClass.INVALID_KEY, "key has a null value")
+            else:
+                sendable.append(key)
+        mine, waiting = self._claim(sendable)
+        chunks = iter([mine[i : i + bulk.size] for i in range(0, len(mine), bulk.size)])
+        try:
+            async with anyio.create_task_group() as group:
+
+                async def worker() -> None:
+                    for chunk in chunks:
+                        if self.breaker.is_open:
+                            return
+                        for key, outcome in (await self._bulk_chunk(chunk)).items():
+                            self._settle(key, outcome, results)
+
+                for _ in range(min(self._limit, (len(mine) + bulk.size - 1) // bulk.size)):
+                    group.start_soon(worker)
+        finally:
+            self._release_unsettled(mine, results)
+        return await self._collect(waiting, results)
+
+    def _claim(self, keys: Sequence[Key]) -> tuple[list[Key], list[tuple[Key, asyncio.Future[Outcome]]]]:
+        loop = asyncio.get_running_loop()
+        mine: list[Key] = []
+        waiting: list[tuple[Key, asyncio.Future[Outcome]]] = []
+        in_flight = self._in_flight
+        for key in keys:
+            future = in_flight.get(key)
+            if future is None:
+                in_flight[key] = loop.create_future()
+                mine.append(key)
+            else:
+                waiting.append((key, future))
+        return mine, waiting
+
+    def _settle(self, key: Key, outcome: Outcome, results: dict[Key, Outcome]) -> None:
+        results[key] = outcome
+        future = self._in_flight.pop(key, None)
+        if future is not None and not future.done():
+            future.set_result(outcome)
+
+    def _release_unsettled(self, mine: list[Key], results: dict[Key, Outcome]) -> None:
+        """Keys never finished (the breaker opened, or the job was cancelled) end as circuit_open."""
+        reason = self.breaker.reason or "the job stopped before this key was requested"
+        for key in mine:
+            if key not in results:
+                self._settle(key, Outcome(None, 0, ErrorClass.CIRCUIT_OPEN, reason), results)
+
+    async def _collect(
+        self, waiting: list[tuple[Key, asyncio.Future[Outcome]]], results: dict[Key, Outcome]
+    ) -> dict[Key, Outcome]:
+        for key, future in waiting:
+            results[key] = await future
+        return results
+
+    async def _first_attempt(
+        self,
+        key: Key,
+        group: anyio.abc.TaskGroup,
+        retry_slots: asyncio.Semaphore,
+        results: dict[Key, Outcome],
+    ) -> Outcome | None:
+        """The first attempt for ``key``; a retryable failure continues in a task of its own."""
+        try:
+            request = self._builder.build(key)
+        except CallError as exc:
+            return Outcome(None, 0, exc.error_class, exc.message)
+        try:
+            return Outcome(await self._attempt(request), 1)
+        except CallError as exc:
+            if not is_retryable(exc, self.spec.retry) or self.spec.retry.attempts <= 1:
+                return self._failed(exc, 1)
+            await retry_slots.acquire()
+            first_error = exc
+
+            async def retry_in_background() -> None:
+                try:
+                    outcome = await self._retry(request, first_error)
+                finally:
+                    retry_slots.release()
+                self._settle(key, outcome, results)
+
+            group.start_soon(retry_in_background)
+            return None
+
+    async def _retry(self, request: PreparedRequest, first_error: CallError) -> Outcome:
+        """Attempts 2..N for a request whose first attempt failed retryably."""
+        policy = self.spec.retry
+        attempts = 1
+        await self._clock.sleep(self._delay(first_error, 1))
+
+        def wait(state: RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome else None
+            if isinstance(error, CallError):
+                return self._delay(error, state.attempt_number + 1)
+            return 0.0
+
+        def retryable(error: BaseException) -> bool:
+            return isinstance(error, CallError) and is_retryable(error, policy)
+
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(policy.attempts - 1),
+                wait=wait,
+                retry=retry_if_exception(retryable),
+                sleep=self._clock.sleep,
+                reraise=True,
+            ):
+                with attempt:
+                    if self.breaker.is_open:
+                        raise _CircuitOpenError
+                    attempts += 1
+                    self.stats.retries += 1
+                    answer = await self._attempt(request)
+        except CallError as exc:
+            return self._failed(exc, attempts)
+        except _CircuitOpenError:
+            return Outcome(None, attempts, ErrorClass.CIRCUIT_OPEN, self.breaker.reason)
+        return Outcome(answer, attempts)
+
+    def _delay(self, error: CallError, attempt: int) -> float:
+        return retry_delay(error, attempt, self.spec.retry, random=self._random, wall_now=self._clock.wall())
+
+    def _failed(self, error: CallError, attempts: int) -> Outcome:
+        return Outcome(None, attempts, error.error_class, self._redact(error.message))
+
+    async def _attempt(self, request: PreparedRequest) -> Any:
+        """One request under the concurrency cap and the rate limit; the parsed answer or CallError."""
+        slots = self._slots
+        if slots.locked():
+            waited_from = time.perf_counter()
+            await slots.acquire()
+            self.stats.concurrency_wait_s += time.perf_counter() - waited_from
+        else:
+            await slots.acquire()
+        try:
+            wait = self.limiter.reserve()
+            if wait:
+                await self._clock.sleep(wait)
+            self.stats.requests += 1
+            started = time.perf_counter()
+            try:
+                response = await self._sender.send(request)
+            except CallError as exc:
+                self._record(exc.error_class, started)
+                raise
+        finally:
+            slots.release()
+        return self._interpret(response, started)
+
+    def _record(self, error_class: ErrorClass | None, started: float) -> None:
+        self.stats.record_latency(time.perf_counter() - started)
+        self.stats.record_outcome(error_class)
+        self.breaker.record(error_class)
+
+    def _interpret(self, response: RawResponse, started: float) -> Any:
+        status = response.status
+        if 200 <= status < 300:
+            try:
+                answer = orjson.loads(response.body) if response.body.strip() else None
+            except orjson.JSONDecodeError as exc:
+                self._record(ErrorClass.INVALID_JSON, started)
+                raise CallError(
+                    ErrorClass.INVALID_JSON, f"answer is not JSON ({exc})", status=status
+                ) from None
+            self._record(None, started)
+            return answer
+        if status == 429:
+            error_class = ErrorClass.RATE_LIMITED
+        elif status >= 500:
+            error_class = ErrorClass.HTTP_5XX
+        else:
+            error_class = ErrorClass.HTTP_4XX
+        self._record(error_class, started)
+        error = CallError(
+            error_class,
+            _http_message(status, response.body),
+            status=status,
+            retry_after=response.retry_after,
+        )
+        if status == 429:
+            self.limiter.pause(self._delay(error, 1))
+        raise error
+
+    async def _bulk_chunk(self, keys: list[Key]) -> dict[Key, Outcome]:
+        """One bulk request for ``keys``, retried; after a final failure, each half on its own."""
+        request = self._builder.build_bulk(keys)
+        try:
+            answer = await self._attempt(request)
+            attempts = 1
+        except CallError as exc:
+            outcome = self._failed(exc, 1)
+            if is_retryable(exc, self.spec.retry) and self.spec.retry.attempts > 1:
+                outcome = await self._retry(request, exc)
+            if outcome.ok:
+                answer, attempts = outcome.answer, outcome.attempts
+            elif len(keys) == 1 or outcome.error is ErrorClass.CIRCUIT_OPEN or self.breaker.is_open:
+                return dict.fromkeys(keys, outcome)
+            else:
+                middle = len(keys) // 2
+                first = await self._bulk_chunk(keys[:middle])
+                return first | await self._bulk_chunk(keys[middle:])
+        return self._match_bulk(keys, answer, attempts)
+
+    def _match_bulk(self, keys: list[Key], answer: Any, attempts: int) -> dict[Key, Outcome]:
+        bulk = self.spec.bulk
+        assert bulk is not None
+        items = bulk.results.search(answer)
+        if not isinstance(items, list):
+            failure = Outcome(
+                None,
+                attempts,
+                ErrorClass.MAPPING,
+                "bulk answer has no list of results where [bulk].results points",
+            )
+            return dict.fromkeys(keys, failure)
+        by_text: dict[tuple[str, ...], Any] = {}
+        for item in items:
+            matched = tuple(m.search(item) for m in bulk.match)
+            if any(v is None for v in matched):
+                continue
+            by_text.setdefault(tuple(value_text(v) for v in matched), item)
+        outcomes: dict[Key, Outcome] = {}
+        for key in keys:
+            item = by_text.get(tuple(value_text(v) for v in key), _MISSING)
+            if item is _MISSING:
+                outcomes[key] = Outcome(
+                    None, attempts, ErrorClass.MAPPING, "key missing from the bulk answer"
+                )
+            else:
+                outcomes[key] = Outcome(item, attempts)
+        return outcomes
+
+
+_MISSING = object()
+
+
+def _http_message(status: int, body: bytes) -> str:
+    snippet = body[:200].decode("utf-8", "replace").strip().replace("\n", " ")
+    if len(snippet) > 120:
+        snippet = snippet[:117] + "..."
+    return f"HTTP {status}: {snippet}" if snippet else f"HTTP {status}"

@@ -1,0 +1,107 @@
+"""``enrich_frame``: add an API's answers to a frame's rows, one request per distinct key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+import polars as pl
+
+from service.caller import Caller, Outcome, TransportChoice
+from service.clock import Clock
+from service.errors import CircuitOpenError
+from service.frame_check import check_schema
+from service.mapping import map_answers
+from service.request_builder import Key
+from service.spec import Spec
+from service.stats import EnrichStats
+
+STATUS = "_enrich_status"
+ERROR = "_enrich_error"
+MESSAGE = "_enrich_message"
+ATTEMPTS = "_enrich_attempts"
+
+
+@dataclass(frozen=True, slots=True)
+class EnrichResult:
+    """The enriched frame (input columns, then the spec's columns, then ``_enrich_*``) and statistics."""
+
+    frame: pl.DataFrame
+    stats: EnrichStats
+
+
+async def enrich_frame(
+    frame: pl.DataFrame,
+    spec: Spec,
+    *,
+    caller: Caller | None = None,
+    transport: TransportChoice = None,
+    auth: httpx.Auth | None = None,
+    clock: Clock | None = None,
+    random: Callable[[], float] | None = None,
+) -> EnrichResult:
+    """Enrich ``frame`` with ``spec``'s columns; every input row comes back once, in input order.
+
+    Pass a ``caller`` to share one connection pool, limits and statistics between calls; otherwise
+    one is opened for this call (with ``transport``, ``auth``, ``clock`` and ``random``). Raises
+    ``InputError`` before any request if the frame does not fit the spec, and ``CircuitOpenError``
+    (with the partial result) if the API kept failing.
+    """
+    check_schema(frame.schema, spec)
+    if caller is None:
+        async with Caller(spec, transport=transport, auth=auth, clock=clock, random=random) as own:
+            return await _enrich_with(frame, own)
+    return await _enrich_with(frame, caller)
+
+
+async def _enrich_with(frame: pl.DataFrame, caller: Caller) -> EnrichResult:
+    spec = caller.spec
+    distinct = frame.select(spec.key).unique(maintain_order=True)
+    keys: list[Key] = distinct.rows()
+    if spec.bulk is not None:
+        outcomes = await caller.fetch_bulk(keys)
+    else:
+        outcomes = await caller.fetch(keys)
+    ordered = [outcomes[key] for key in keys]
+    answers = distinct.with_columns(**_columns_for(ordered, caller))
+    enriched = frame.join(answers, on=list(spec.key), how="left", nulls_equal=True, maintain_order="left")
+    failed = enriched.filter(pl.col(STATUS) == "failed")[ERROR].value_counts()
+    caller.stats.add_rows(
+        ok=enriched.height - sum(failed["count"]),
+        failed_by_class=dict(zip(failed[ERROR].to_list(), failed["count"].to_list(), strict=True)),
+        distinct_keys=len(keys),
+    )
+    result = EnrichResult(enriched, caller.statistics())
+    if caller.breaker.is_open:
+        raise CircuitOpenError(
+            f"stopped calling the API: {caller.breaker.reason}; rerun to resume", partial=result
+        )
+    return result
+
+
+def _columns_for(ordered: list[Outcome], caller: Caller) -> dict[str, pl.Series]:
+    mapped = map_answers([o.answer for o in ordered], caller.spec.columns, [o.error is None for o in ordered])
+    status: list[str] = []
+    error: list[str | None] = []
+    message: list[str | None] = []
+    for outcome, mapping_error in zip(ordered, mapped.errors, strict=True):
+        if outcome.error is not None:
+            status.append("failed")
+            error.append(outcome.error.value)
+            message.append(outcome.message)
+        elif mapping_error is not None:
+            status.append("failed")
+            error.append("mapping")
+            message.append(caller.redact(mapping_error))
+        else:
+            status.append("ok")
+            error.append(None)
+            message.append(None)
+    return {
+        **mapped.columns,
+        STATUS: pl.Series(STATUS, status, dtype=pl.String),
+        ERROR: pl.Series(ERROR, error, dtype=pl.String),
+        MESSAGE: pl.Series(MESSAGE, message, dtype=pl.String),
+        ATTEMPTS: pl.Series(ATTEMPTS, [o.attempts for o in ordered], dtype=pl.Int32),
+    }

@@ -1,0 +1,85 @@
+"""The one exception tree of Enrich, and the per-row error classes.
+
+    EnrichError
+    ├── SpecError            the spec file is unreadable or invalid (names the field, or the TOML line)
+    ├── InputError           the input does not match the spec (missing column, unusable type, bad file)
+    ├── CircuitOpenError     the API kept failing: the job stopped instead of hammering it
+    └── CallError            one request failed (carries the error class, status, and Retry-After)
+
+A ``CallError`` never escapes the engine: it becomes the row's ``_enrich_error`` and
+``_enrich_message``. Third-party exceptions (aiohttp, httpx) are translated into ``CallError`` in
+exactly one place, ``service.transport``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorClass(StrEnum):
+    """Why a row failed; the value is what ``_enrich_error`` holds."""
+
+    HTTP_4XX = "http_4xx"
+    HTTP_5XX = "http_5xx"
+    RATE_LIMITED = "rate_limited"
+    TIMEOUT = "timeout"
+    CONNECT = "connect"
+    INVALID_JSON = "invalid_json"
+    MAPPING = "mapping"
+    CIRCUIT_OPEN = "circuit_open"
+    # Not in design.md's list: a null key, or an empty value in a URL path segment, cannot be
+    # requested at all; calling it a mapping or HTTP error would send users looking in the wrong place.
+    INVALID_KEY = "invalid_key"
+
+
+class EnrichError(Exception):
+    """Base of every error Enrich raises on purpose."""
+
+
+class SpecError(EnrichError):
+    """The spec is invalid. ``field`` is the dotted path of the offending field, when known."""
+
+    def __init__(self, message: str, *, field: str | None = None, line: int | None = None) -> None:
+        self.field = field
+        self.line = line
+        where = ""
+        if field:
+            where = f"{field}: "
+        elif line is not None:
+            where = f"line {line}: "
+        super().__init__(f"{where}{message}")
+
+
+class InputError(EnrichError):
+    """The input data cannot be enriched with this spec (missing column, unusable type, bad file)."""
+
+
+class CircuitOpenError(EnrichError):
+    """The API kept failing, so the job stopped.
+
+    ``partial`` is the enrich result for the rows handled so far (rows never requested carry
+    ``circuit_open``), when the error comes out of ``enrich_frame``.
+    """
+
+    def __init__(self, message: str, partial: Any = None) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+class CallError(EnrichError):
+    """One request failed. The message is short and carries no secret (callers redact it)."""
+
+    def __init__(
+        self,
+        error_class: ErrorClass,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.error_class = error_class
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after

@@ -1,0 +1,115 @@
+"""Job statistics: cheap counters on the hot path, a frozen snapshot for everyone who reads them.
+
+Latencies go into a log-bucketed histogram (about 5% resolution) so that memory stays constant
+however many requests a job makes; percentiles are read from it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from service.errors import ErrorClass
+
+_BUCKETS_PER_E = 20  # buckets per factor e: consecutive bucket edges differ by ~5%
+_MAX_BUCKET = 600  # exp(600 / 20) microseconds is about 3 hours: beyond any timeout
+
+
+def _bucket(seconds: float) -> int:
+    return min(_MAX_BUCKET, int(math.log1p(seconds * 1e6) * _BUCKETS_PER_E))
+
+
+def _bucket_value(bucket: int) -> float:
+    """The middle of a bucket, in seconds."""
+    return math.expm1((bucket + 0.5) / _BUCKETS_PER_E) / 1e6
+
+
+@dataclass(frozen=True, slots=True)
+class EnrichStats:
+    """What a job did. Every figure is a count or seconds."""
+
+    rows: int
+    rows_ok: int
+    rows_failed: int
+    rows_failed_by_class: dict[str, int]
+    distinct_keys: int
+    requests: int
+    retries: int
+    outcomes: dict[str, int]
+    latency_p50_s: float | None
+    latency_p95_s: float | None
+    latency_p99_s: float | None
+    throttled_s: float
+    concurrency_wait_s: float
+    elapsed_s: float
+    circuit_open: str | None = None
+
+    @property
+    def rows_per_s(self) -> float:
+        """Rows handled per second of the job's time."""
+        return self.rows / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+@dataclass(slots=True)
+class StatsRecorder:
+    """Mutable counters the caller and the engine update; ``snapshot()`` freezes them."""
+
+    rows_ok: int = 0
+    rows_failed_by_class: dict[str, int] = field(default_factory=dict)
+    distinct_keys: int = 0
+    requests: int = 0
+    retries: int = 0
+    concurrency_wait_s: float = 0.0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    _latency: list[int] = field(default_factory=lambda: [0] * (_MAX_BUCKET + 1))
+    _latency_count: int = 0
+
+    def add_rows(self, *, ok: int, failed_by_class: dict[str, int], distinct_keys: int) -> None:
+        """Count the rows of one enriched frame."""
+        self.rows_ok += ok
+        for name, count in failed_by_class.items():
+            self.rows_failed_by_class[name] = self.rows_failed_by_class.get(name, 0) + count
+        self.distinct_keys += distinct_keys
+
+    def snapshot(self, *, throttled_s: float, elapsed_s: float, circuit_open: str | None) -> EnrichStats:
+        """A frozen copy of the counters, with the figures kept elsewhere passed in."""
+        failed = sum(self.rows_failed_by_class.values())
+        return EnrichStats(
+            rows=self.rows_ok + failed,
+            rows_ok=self.rows_ok,
+            rows_failed=failed,
+            rows_failed_by_class=dict(self.rows_failed_by_class),
+            distinct_keys=self.distinct_keys,
+            requests=self.requests,
+            retries=self.retries,
+            outcomes=dict(self.outcomes),
+            latency_p50_s=self.percentile(0.50),
+            latency_p95_s=self.percentile(0.95),
+            latency_p99_s=self.percentile(0.99),
+            throttled_s=throttled_s,
+            concurrency_wait_s=self.concurrency_wait_s,
+            elapsed_s=elapsed_s,
+            circuit_open=circuit_open,
+        )
+
+    def record_latency(self, seconds: float) -> None:
+        """Record one attempt's latency."""
+        self._latency[_bucket(seconds)] += 1
+        self._latency_count += 1
+
+    def record_outcome(self, error_class: ErrorClass | None) -> None:
+        """Record one attempt's outcome: None for ok, else its error class."""
+        name = "ok" if error_class is None else error_class.value
+        self.outcomes[name] = self.outcomes.get(name, 0) + 1
+
+    def percentile(self, fraction: float) -> float | None:
+        """The latency below which ``fraction`` of attempts fell, or None with no attempt."""
+        if not self._latency_count:
+            return None
+        rank = max(1, math.ceil(fraction * self._latency_count))
+        seen = 0
+        for bucket, count in enumerate(self._latency):
+            seen += count
+            if seen >= rank:
+                return _bucket_value(bucket)
+        return _bucket_value(_MAX_BUCKET)
