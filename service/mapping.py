@@ -7,6 +7,7 @@ column and a ``mapping`` error for the row, naming the column, never a crash.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -108,7 +109,10 @@ def _to_timestamp(value: Any) -> dt.datetime:
 
 
 def _to_json(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # integers beyond 64 bits; orjson.loads never yields them, other decoders may
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 _CONVERTERS: dict[ColumnType, Callable[[Any], Any]] = {
