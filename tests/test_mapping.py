@@ -89,8 +89,10 @@ def test_unconvertible_value_is_a_mapping_error_naming_the_column() -> None:
     )
     assert errors[0] == "column 'i': expected i64, got string \"abc\""
     assert errors[1] == "column 's': expected str, got object {\"obj\":1}"
-    assert errors[2] is not None and errors[2].startswith("column 'b': expected bool")
-    assert errors[3] is not None and errors[3].startswith("column 't': expected timestamp")
+    assert errors[2] is not None
+    assert errors[2].startswith("column 'b': expected bool")
+    assert errors[3] is not None
+    assert errors[3].startswith("column 't': expected timestamp")
     assert all(e is not None and e.startswith("column 'i'") for e in errors[4:])
     assert frame["s"][0] == "ok"
     assert frame["i"].null_count() == 7

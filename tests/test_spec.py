@@ -26,7 +26,8 @@ def test_minimal_spec_has_defaults() -> None:
     assert spec.limits.concurrency == 64
     assert spec.limits.rate is None
     assert spec.retry.attempts == 6
-    assert 429 in spec.retry.retry_on_status and 404 not in spec.retry.retry_on_status
+    assert 429 in spec.retry.retry_on_status
+    assert 404 not in spec.retry.retry_on_status
 
 
 def test_toml_syntax_error_names_the_line() -> None:
