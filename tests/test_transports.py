@@ -17,6 +17,8 @@ from tests.conftest import FakeClock, make_spec
 
 TRANSPORTS = ["aiohttp", "httpx"]
 
+pytestmark = pytest.mark.integration
+
 
 class LoopbackApi:
     """A tiny aiohttp.web server: echoes the raw key segment, with faults chosen by key."""
