@@ -23,7 +23,13 @@ from service.clock import Clock, SystemClock
 from service.errors import CallError, ErrorClass
 from service.rate_limit import RateLimiter
 from service.redact import Redactor
-from service.request_builder import Key, PreparedRequest, RequestBuilder, value_text
+from service.request_builder import (
+    Key,
+    PreparedRequest,
+    RequestBuilder,
+    request_headers,
+    value_text,
+)
 from service.retry_policy import is_retryable, retry_delay
 from service.spec import Spec
 from service.stats import EnrichStats, StatsRecorder
@@ -64,7 +70,7 @@ class _CircuitOpenError(Exception):
 
 def make_sender(spec: Spec, transport: TransportChoice = None, auth: httpx.Auth | None = None) -> Sender:
     """The sender for ``transport``: None or "aiohttp" (default), "httpx", or an httpx transport."""
-    builder_headers = RequestBuilder(spec.request, spec.key).headers
+    builder_headers = request_headers(spec.request)
     concurrency = spec.limits.concurrency
     timeout = spec.request.timeout_s
     if (transport is None and auth is None) or transport == "aiohttp":

@@ -50,6 +50,15 @@ def encode_path_segment(text: str) -> str:
     return quote(text, safe="")
 
 
+def request_headers(request: RequestSpec) -> dict[str, str]:
+    """Headers sent with every request: defaults, then the spec's (which win)."""
+    headers = {"User-Agent": f"enrich/{_VERSION}", "Accept": "application/json"}
+    if request.body is not None:
+        headers["Content-Type"] = "application/json"
+    headers.update(dict(request.headers))
+    return headers
+
+
 def _json_value(value: Any) -> Any:
     if isinstance(value, dt.date | dt.datetime | dt.time):
         return value.isoformat()
@@ -71,11 +80,7 @@ class RequestBuilder:
         self._body = request.body
         self._index = index
         self._key_columns = tuple(key_columns)
-        headers = {"User-Agent": f"enrich/{_VERSION}", "Accept": "application/json"}
-        if request.body is not None:
-            headers["Content-Type"] = "application/json"
-        headers.update(dict(request.headers))
-        self.headers: dict[str, str] = headers
+        self.headers = request_headers(request)
         self._static_url = (
             self._url_for(())
             if all(isinstance(p, str) for p in self._path)
