@@ -211,6 +211,7 @@ class Caller:
 
     def _settle(self, key: Key, outcome: Outcome, results: dict[Key, Outcome]) -> None:
         results[key] = outcome
+        self.stats.keys_done += 1
         future = self._in_flight.pop(key, None)
         if future is not None and not future.done():
             future.set_result(outcome)

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import dataclasses
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from service.errors import EnrichError
+from service.errors import CircuitOpenError, EnrichError
 from service.frame_check import check_schema
 from service.input_schema import read_schema
-from service.spec import load_spec
+from service.spec import Spec, load_spec
+from service.units import parse_rate
+
+EXIT_BAD_INPUT = 2
+EXIT_CIRCUIT_OPEN = 3
+EXIT_TOO_MANY_ERRORS = 4
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -24,6 +33,102 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_overrides(spec: Spec, concurrency: int | None, rate: str | None) -> Spec:
+    update: dict[str, object] = {}
+    if concurrency is not None:
+        update["concurrency"] = concurrency
+    if rate is not None:
+        try:
+            update["rate"] = parse_rate(rate)
+        except ValueError as exc:
+            raise EnrichError(f"--rate: {exc}") from None
+    if not update:
+        return spec
+    limits = spec.source.limits.model_copy(update=update)
+    return dataclasses.replace(spec, source=spec.source.model_copy(update={"limits": limits}))
+
+
+def _run_and_report(input_path: Path, spec: Spec, output: Path, max_error_ratio: float) -> int:
+    from service.run_job import console_progress, run_job
+    from service.summary import format_summary
+
+    display, report = console_progress()
+    try:
+        with display:
+            stats = asyncio.run(run_job(input_path, spec, output, progress=report))
+    except CircuitOpenError as exc:
+        print(f"enrich: error: {exc}; no output written", file=sys.stderr)
+        return EXIT_CIRCUIT_OPEN
+    print(format_summary(stats))
+    print(f"output      {output}")
+    ratio = stats.rows_failed / stats.rows if stats.rows else 0.0
+    if ratio > max_error_ratio:
+        print(
+            f"enrich: error: {ratio:.1%} of rows failed, over --max-error-ratio {max_error_ratio:.1%}",
+            file=sys.stderr,
+        )
+        return EXIT_TOO_MANY_ERRORS
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    spec = _with_overrides(load_spec(args.spec, environ=os.environ), args.concurrency, args.rate)
+    return _run_and_report(Path(args.input), spec, Path(args.output), args.max_error_ratio)
+
+
+def _mock_api(args: argparse.Namespace) -> int:
+    from service.mock_answers import FaultRates
+    from service.mock_api import MockConfig, serve_forever
+
+    config = MockConfig(
+        latency_ms=args.latency_ms,
+        latency_jitter_ms=args.latency_jitter_ms,
+        faults=FaultRates(
+            http_500=args.rate_500,
+            http_503=args.rate_503,
+            rate_limited=args.rate_429,
+            reset=args.rate_reset,
+            hang=args.rate_hang,
+            malformed=args.rate_malformed,
+            bulk_missing=args.rate_bulk_missing,
+        ),
+        retry_after_s=args.retry_after,
+        retry_after_as_date=args.retry_after_date,
+        seed=args.seed,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_forever(config, args.host, args.port))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from service.demo import start_mock_api, write_demo_files
+
+    process, url = start_mock_api("--latency-ms", "2", "--latency-jitter-ms", "3", "--rate-503", "0.02")
+    try:
+        print(f"mock API on {url}; writing a {args.rows:,}-row input into {args.dir}/")
+        spec_path, source, output = write_demo_files(Path(args.dir), url, args.rows)
+        spec = load_spec(spec_path, environ=os.environ)
+        return _run_and_report(source, spec, output, max_error_ratio=1.0)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _ratio(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every ``enrich`` subcommand."""
     parser = argparse.ArgumentParser(
@@ -31,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Add an HTTP/JSON API's answers to a table's rows, as fast as the API allows.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
     validate = commands.add_parser(
         "validate",
         help="check a spec file, and optionally that an input file fits it",
@@ -40,6 +146,44 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("spec", metavar="SPEC", help="the spec file (TOML)")
     validate.add_argument("--input", metavar="FILE", help="an input file (.parquet, .csv, .ndjson)")
     validate.set_defaults(handler=_validate)
+
+    run = commands.add_parser(
+        "run",
+        help="enrich INPUT into OUTPUT",
+        description="Enrich INPUT with SPEC into OUTPUT (format by extension); "
+        "OUTPUT appears only when the job finished.",
+    )
+    run.add_argument("input", metavar="INPUT", help=".parquet, .csv or .ndjson")
+    run.add_argument("--spec", required=True, help="the spec file (TOML)")
+    run.add_argument("--output", required=True, help=".parquet, .csv or .ndjson")
+    run.add_argument("--concurrency", type=_positive_int, help="override [limits].concurrency")
+    run.add_argument("--rate", help="override [limits].rate, e.g. 500/s")
+    run.add_argument(
+        "--max-error-ratio",
+        type=_ratio,
+        default=1.0,
+        help="exit non-zero when more rows than this share failed (default 1)",
+    )
+    run.set_defaults(handler=_run)
+
+    mock = commands.add_parser("mock-api", help="run the built-in mock API (for demos, tests, benchmarks)")
+    mock.add_argument("--host", default="127.0.0.1")
+    mock.add_argument("--port", type=int, default=0, help="0: a free port (printed when ready)")
+    mock.add_argument("--latency-ms", type=float, default=0.0)
+    mock.add_argument("--latency-jitter-ms", type=float, default=0.0)
+    for name in ("500", "503", "429", "reset", "hang", "malformed", "bulk-missing"):
+        mock.add_argument(
+            f"--rate-{name}", type=_ratio, default=0.0, help=f"share of requests answered with {name}"
+        )
+    mock.add_argument("--retry-after", type=int, default=1, help="Retry-After seconds sent with 429")
+    mock.add_argument("--retry-after-date", action="store_true", help="send Retry-After as an HTTP-date")
+    mock.add_argument("--seed", type=int, default=0)
+    mock.set_defaults(handler=_mock_api)
+
+    demo = commands.add_parser("demo", help="run a job against the mock API on a generated input")
+    demo.add_argument("--rows", type=_positive_int, default=100_000)
+    demo.add_argument("--dir", default="enrich-demo", help="where the spec, input and output go")
+    demo.set_defaults(handler=_demo)
     return parser
 
 
@@ -54,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         status: int = args.handler(args)
     except EnrichError as exc:
         print(f"enrich: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     return status
 
 

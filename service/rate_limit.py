@@ -79,8 +79,10 @@ class RateLimiter:
         """The API answered 429: hold every request for ``seconds`` and slow the rate down."""
         now = self._clock.now()
         self._pauses += 1
+        already_paused = now < self._paused_until
         self._paused_until = max(self._paused_until, now + seconds)
-        if self._rate is not None and self._configured is not None:
+        # Requests in flight together meet the same 429: slow down once per pause, not once each.
+        if self._rate is not None and self._configured is not None and not already_paused:
             self._rate = max(self._configured / 10, self._rate / 2)
             self._last_slowdown = now
             # No burst right after a pause: the first request goes when it ends, then evenly spaced.

@@ -54,6 +54,7 @@ class EnrichStats:
 class StatsRecorder:
     """Mutable counters the caller and the engine update; ``snapshot()`` freezes them."""
 
+    keys_done: int = 0
     rows_ok: int = 0
     rows_failed_by_class: dict[str, int] = field(default_factory=dict)
     distinct_keys: int = 0

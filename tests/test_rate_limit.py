@@ -88,3 +88,14 @@ def test_pause_without_rate_still_holds_requests(clock: FakeClock) -> None:
     assert limiter.reserve() == 3.0
     clock.t += 3.0
     assert limiter.reserve() == 0.0
+
+
+def test_simultaneous_429s_slow_down_once(clock: FakeClock) -> None:
+    """Many requests refused together halve the rate once, not once each."""
+    limiter = RateLimiter(100.0, 1, clock)
+    for _ in range(30):
+        limiter.pause(1.0)
+    assert limiter.rate == 50.0
+    clock.t += 1.0
+    limiter.pause(1.0)
+    assert limiter.rate == 25.0  # a new pause after the first ended slows down again

@@ -1,0 +1,82 @@
+"""The mock API's deterministic answers and fault decisions: pure functions of the key.
+
+Faults chosen by key prefix make tests exact; faults chosen by rate are drawn from a hash of
+(seed, key, attempt number), so the same run of requests meets the same faults every time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+COUNTRIES = ("DE", "FR", "US", "JP", "BR", "IN", "NG", "AU", "CA", "SE")
+
+# Keys with these prefixes always get the named fault.
+PREFIX_FAULTS = {
+    "404-": "not_found",
+    "400-": "bad_request",
+    "401-": "unauthorized",
+    "500-": "http_500",
+    "503-": "http_503",
+    "429-": "rate_limited",
+    "reset-": "reset",
+    "hang-": "hang",
+    "badjson-": "malformed",
+    "ghost-": "bulk_missing",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FaultRates:
+    """Share of requests (0..1) that meet each fault, drawn per (key, attempt)."""
+
+    http_500: float = 0.0
+    http_503: float = 0.0
+    rate_limited: float = 0.0
+    reset: float = 0.0
+    hang: float = 0.0
+    malformed: float = 0.0
+    bulk_missing: float = 0.0
+
+
+def unit_draw(seed: int, *parts: object) -> float:
+    """A number in [0, 1) fixed by ``seed`` and ``parts``."""
+    digest = hashlib.blake2b(repr((seed, *parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def answer_for(key: str) -> dict[str, Any]:
+    """The document the mock API returns for ``key``: several types, nested, some fields missing."""
+    h = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big")
+    doc: dict[str, Any] = {
+        "key": key,
+        "country": {"iso_code": COUNTRIES[h % len(COUNTRIES)], "eu": h % len(COUNTRIES) in (0, 1, 9)},
+        "asn": h % 65_000,
+        "score": round((h % 10_000) / 100, 2),
+        "seen": (dt.datetime(2024, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=h % 31_536_000))
+        .isoformat()
+        .replace("+00:00", "Z"),
+        "tags": ["anycast"] if h % 7 == 0 else [],
+    }
+    if h % 10 != 0:  # one key in ten has no location
+        doc["location"] = {
+            "lat": round((h % 18_000) / 100 - 90, 2),
+            "lon": round((h % 36_000) / 100 - 180, 2),
+        }
+    return doc
+
+
+def fault_for(key: str, attempt: int, rates: FaultRates, seed: int) -> str | None:
+    """The fault this request meets, or None: a prefix fault first, then one drawn by rate."""
+    for prefix, fault in PREFIX_FAULTS.items():
+        if key.startswith(prefix):
+            return fault
+    draw = unit_draw(seed, key, attempt)
+    for fault in ("http_500", "http_503", "rate_limited", "reset", "hang", "malformed"):
+        rate = getattr(rates, fault)
+        if draw < rate:
+            return fault
+        draw -= rate
+    return None
