@@ -102,7 +102,7 @@ def _mock_api(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from service.demo import start_mock_api, write_demo_files
+    from service.demo import start_mock_api, stop_mock_api, write_demo_files
 
     process, url = start_mock_api("--latency-ms", "2", "--latency-jitter-ms", "3", "--rate-503", "0.02")
     try:
@@ -111,8 +111,7 @@ def _demo(args: argparse.Namespace) -> int:
         spec = load_spec(spec_path, environ=os.environ)
         return _run_and_report(source, spec, output, max_error_ratio=1.0)
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_mock_api(process)
 
 
 def _ratio(text: str) -> float:

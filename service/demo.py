@@ -64,6 +64,18 @@ def start_mock_api(*options: str) -> tuple[subprocess.Popen[str], str]:
     return process, line.rsplit(" ", 1)[-1].strip()
 
 
+def stop_mock_api(process: subprocess.Popen[str]) -> None:
+    """Stop a mock API started by ``start_mock_api`` and release its pipe."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+    if process.stdout is not None:
+        process.stdout.close()
+
+
 def write_demo_files(directory: Path, url: str, rows: int) -> tuple[Path, Path, Path]:
     """Write the spec and input into ``directory``; return (spec, input, output) paths."""
     directory.mkdir(parents=True, exist_ok=True)

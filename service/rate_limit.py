@@ -33,7 +33,9 @@ class RateLimiter:
     job slows, not only the request that was refused.
     """
 
-    def __init__(self, rate: float | None, burst: int, clock: Clock) -> None:
+    def __init__(self, rate: float | None, burst: int, clock: Clock, headroom: float = 0.0) -> None:
+        if rate is not None:
+            rate *= 1.0 - headroom
         self._configured = rate
         self._rate = rate
         self._burst = max(1, burst)

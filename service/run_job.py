@@ -13,7 +13,7 @@ import httpx
 
 from service.caller import Caller
 from service.engine import enrich_frame
-from service.errors import CircuitOpenError
+from service.errors import EnrichError
 from service.frame_check import check_schema
 from service.spec import Spec
 from service.stats import EnrichStats
@@ -49,14 +49,17 @@ async def run_job(
                     await anyio.sleep(progress_every_s)
 
             group.start_soon(report)
+        failure: EnrichError | None = None
         try:
             result = await enrich_frame(frame, spec, caller=caller)
-        except CircuitOpenError:
+        except EnrichError as exc:  # raised outside the task group, or it would come out wrapped
+            failure = exc
+        finally:
             group.cancel_scope.cancel()
-            raise
-        group.cancel_scope.cancel()
-        if progress is not None:
-            progress(caller.stats.keys_done, total_keys, result.stats)
+    if failure is not None:
+        raise failure
+    if progress is not None:
+        progress(caller.stats.keys_done, total_keys, result.stats)
     write_table_atomically(result.frame, output_path)
     return result.stats
 

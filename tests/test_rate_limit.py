@@ -99,3 +99,10 @@ def test_simultaneous_429s_slow_down_once(clock: FakeClock) -> None:
     clock.t += 1.0
     limiter.pause(1.0)
     assert limiter.rate == 25.0  # a new pause after the first ended slows down again
+
+
+def test_headroom_paces_under_the_configured_rate(clock: FakeClock) -> None:
+    """With 2% headroom, 100/s is paced at 98/s."""
+    limiter = RateLimiter(100.0, 1, clock, headroom=0.02)
+    starts = _start_times(limiter, clock, 99)
+    assert starts[-1] - starts[0] == pytest.approx(98 / 98.0)

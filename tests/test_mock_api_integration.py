@@ -1,0 +1,185 @@
+"""The engine and the CLI against the mock API in a child process, checked on the server's counters."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import polars as pl
+import pytest
+
+from service import enrich_frame, parse_spec
+from service.demo import start_mock_api, stop_mock_api
+
+pytestmark = pytest.mark.integration
+
+TRANSPORTS = ["aiohttp", "httpx"]
+
+
+@pytest.fixture(scope="session")
+def mock_url() -> Iterator[str]:
+    process, url = start_mock_api("--retry-after", "2")
+    try:
+        yield url
+    finally:
+        stop_mock_api(process)
+
+
+@pytest.fixture
+def server(mock_url: str) -> str:
+    httpx.post(f"{mock_url}/_reset", timeout=5).raise_for_status()
+    return mock_url
+
+
+def server_stats(url: str) -> dict:  # type: ignore[type-arg]
+    return httpx.get(f"{url}/_stats", timeout=5).json()  # type: ignore[no-any-return]
+
+
+def spec_for(url: str, extra: str = "") -> str:
+    return f"""
+[api]
+url = "{url}/v1/lookup/{{ip}}"
+timeout_s = 5
+[input]
+key = "ip"
+[output.columns]
+country = {{ path = "country.iso_code", type = "str" }}
+lat = {{ path = "location.lat", type = "f64" }}
+{extra}
+"""
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_limits_hold_as_the_server_counts_them(server: str, transport: str) -> None:
+    """Most in flight <= concurrency, most per second <= rate + burst, one request per distinct key."""
+    spec = parse_spec(spec_for(server, '[limits]\nconcurrency = 4\nrate = "200/s"\n'), environ={})
+    keys = [f"10.0.{i % 300 // 256}.{i % 300 % 256}" for i in range(900)]
+    result = await enrich_frame(pl.DataFrame({"ip": keys}), spec, transport=transport)
+    stats = server_stats(server)
+    summary = {k: v for k, v in stats.items() if k not in ("per_key", "times")}
+    assert stats["most_in_flight"] <= 4, summary
+    assert stats["most_per_second"] <= 200 + spec.limits.effective_burst, summary
+    assert stats["requests"] == stats["distinct_keys"] == 300, (summary, result.stats)
+    assert result.frame["ip"].to_list() == keys
+    assert set(result.frame["_enrich_status"]) == {"ok"}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_fault_keys_are_requested_as_the_policy_says(server: str, transport: str) -> None:
+    """404 once, always-503 exactly `attempts` times, 429 retried no sooner than its Retry-After."""
+    retry = "[retry]\nattempts = 3\nbackoff = { initial_s = 0.01, max_s = 0.02 }\n"
+    spec = parse_spec(spec_for(server, retry), environ={})
+    keys = ["404-a", "503-a", "429-a", "400-a", "badjson-a", "1.1.1.1"]
+    out = (await enrich_frame(pl.DataFrame({"ip": keys}), spec, transport=transport)).frame
+    stats = server_stats(server)
+    assert stats["per_key"] == {"404-a": 1, "503-a": 3, "429-a": 3, "400-a": 1, "badjson-a": 1, "1.1.1.1": 1}
+    stamps = stats["times"]["429-a"]
+    assert all(later - earlier >= 2.0 for earlier, later in itertools.pairwise(stamps))
+    assert out["_enrich_error"].to_list() == [
+        "http_4xx",
+        "http_5xx",
+        "rate_limited",
+        "http_4xx",
+        "invalid_json",
+        None,
+    ]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".ndjson"])
+def test_cli_run_each_format(server: str, tmp_path: Path, suffix: str) -> None:
+    """enrich run reads and writes each format; every row once, in input order."""
+    frame = pl.DataFrame({"row": range(50), "ip": [f"10.1.0.{i % 20}" for i in range(50)]})
+    source = tmp_path / f"in{suffix}"
+    {".parquet": frame.write_parquet, ".csv": frame.write_csv, ".ndjson": frame.write_ndjson}[suffix](source)
+    (tmp_path / "spec.toml").write_text(spec_for(server))
+    output = tmp_path / f"out{suffix}"
+    done = run_cli("run", str(source), "--spec", str(tmp_path / "spec.toml"), "--output", str(output))
+    assert done.returncode == 0, done.stderr
+    assert "rows        50 (50 ok, 0 failed)" in done.stdout
+    read = {".parquet": pl.read_parquet, ".csv": pl.read_csv, ".ndjson": pl.read_ndjson}[suffix]
+    out = read(output)
+    assert out["row"].to_list() == list(range(50))
+    assert out["country"].null_count() == 0
+    assert server_stats(server)["requests"] == 20
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_cli_bad_inputs_fail_clearly_without_output(server: str, tmp_path: Path) -> None:
+    """Missing file, corrupt Parquet, missing column, bad TOML or JMESPath, closed port: exit != 0, no OUT."""
+    good_spec = tmp_path / "spec.toml"
+    good_spec.write_text(spec_for(server))
+    good_input = tmp_path / "in.csv"
+    good_input.write_text("ip\n1.1.1.1\n1.1.1.2\n")
+    corrupt = tmp_path / "corrupt.parquet"
+    corrupt.write_bytes(b"PAR1garbagePAR1")
+    wrong_column = tmp_path / "addr.csv"
+    wrong_column.write_text("addr\n1.1.1.1\n")
+    bad_toml = tmp_path / "bad.toml"
+    bad_toml.write_text(spec_for(server) + "\n[limits\n")
+    bad_path = tmp_path / "badpath.toml"
+    bad_path.write_text(spec_for(server).replace('"country.iso_code"', '"country.[["'))
+    closed = tmp_path / "closed.toml"
+    closed.write_text(
+        spec_for(
+            "http://127.0.0.1:9",
+            "[retry]\nattempts = 6\nbackoff = { initial_s = 0.001, max_s = 0.002 }\n"
+            "[circuit]\nconsecutive_failures = 5\n",
+        )
+    )
+    cases = [
+        (tmp_path / "absent.csv", good_spec, "no such file", 2),
+        (corrupt, good_spec, "cannot read as parquet", 2),
+        (wrong_column, good_spec, "input.key column 'ip' is not in the input", 2),
+        (good_input, bad_toml, "invalid TOML", 2),
+        (good_input, bad_path, "output.columns.country.path: invalid JMESPath", 2),
+        (good_input, closed, "stopped calling the API", 3),
+    ]
+    for source, spec, words, code in cases:
+        output = tmp_path / "out.parquet"
+        done = run_cli("run", str(source), "--spec", str(spec), "--output", str(output))
+        assert done.returncode == code, (source, spec, done.stderr)
+        assert words in done.stderr, (source, spec, done.stderr)
+        assert not output.exists()
+
+
+def test_secret_never_reaches_output_or_logs(server: str, tmp_path: Path) -> None:
+    """A bearer token from the environment, keys answering 401 and 500: the token is nowhere."""
+    token = "sk-live-7c1f9a2b4d6e8f00"
+    (tmp_path / "spec.toml").write_text(
+        spec_for(server, "[retry]\nattempts = 2\nbackoff = { initial_s = 0.001, max_s = 0.002 }\n").replace(
+            "timeout_s = 5", 'timeout_s = 5\nheaders = { Authorization = "Bearer ${API_TOKEN}" }'
+        )
+    )
+    (tmp_path / "in.csv").write_text("ip\n401-a\n500-a\n1.1.1.1\n")
+    output = tmp_path / "out.csv"
+    done = run_cli(
+        "run",
+        str(tmp_path / "in.csv"),
+        "--spec",
+        str(tmp_path / "spec.toml"),
+        "--output",
+        str(output),
+        env={"API_TOKEN": token},
+    )
+    assert done.returncode == 0, done.stderr
+    assert token not in done.stdout + done.stderr
+    assert token not in output.read_text()
+    assert pl.read_csv(output)["_enrich_error"].to_list() == ["http_4xx", "http_5xx", None]
