@@ -12,14 +12,13 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
-import sys
 import time
 
 import aiohttp
 import polars as pl
 
 from service import enrich_frame, parse_spec
+from service.demo import start_mock_api, stop_mock_api
 
 
 async def bare_aiohttp(base: str, keys: list[str], in_flight: int) -> float:
@@ -46,8 +45,8 @@ url = "{base}/v1/lookup/{{k}}"
 [input]
 key = "k"
 [output.columns]
-name = {{ path = "name", type = "str" }}
-lat = {{ path = "geo.lat", type = "f64" }}
+country = {{ path = "country.iso_code", type = "str" }}
+asn = {{ path = "asn", type = "i64" }}
 [limits]
 concurrency = {in_flight}
 """,
@@ -69,17 +68,11 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.echo_server", "--latency-ms", str(args.latency_ms)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    server, base = start_mock_api("--latency-ms", str(args.latency_ms))
     try:
         if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
             os.sched_setaffinity(server.pid, {1})
             os.sched_setaffinity(0, {0})
-        assert server.stdout is not None
-        base = f"http://127.0.0.1:{server.stdout.readline().strip()}"
         contenders = {
             "bare aiohttp loop": lambda keys: bare_aiohttp(base, keys, args.in_flight),
             "engine, aiohttp sender (default)": lambda keys: engine(base, keys, args.in_flight, "aiohttp"),
@@ -101,8 +94,7 @@ def main() -> None:
             median = statistics.median(values)
             print(f"| {name} | {median:,.0f} | {median / baseline:.2f} |")
     finally:
-        server.kill()
-        server.wait()
+        stop_mock_api(server)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
 import os
 import sys
@@ -78,7 +77,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _mock_api(args: argparse.Namespace) -> int:
     from service.mock_answers import FaultRates
-    from service.mock_api import MockConfig, serve_forever
+    from service.mock_api import MockConfig, run_server
 
     config = MockConfig(
         latency_ms=args.latency_ms,
@@ -96,8 +95,7 @@ def _mock_api(args: argparse.Namespace) -> int:
         retry_after_as_date=args.retry_after_date,
         seed=args.seed,
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_forever(config, args.host, args.port))
+    run_server(config, args.host, args.port)
     return 0
 
 

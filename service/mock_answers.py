@@ -7,9 +7,12 @@ Faults chosen by key prefix make tests exact; faults chosen by rate are drawn fr
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 COUNTRIES = ("DE", "FR", "US", "JP", "BR", "IN", "NG", "AU", "CA", "SE")
 
@@ -21,6 +24,7 @@ PREFIX_FAULTS = {
     "500-": "http_500",
     "503-": "http_503",
     "429-": "rate_limited",
+    "429date-": "rate_limited_date",
     "reset-": "reset",
     "hang-": "hang",
     "badjson-": "malformed",
@@ -39,6 +43,11 @@ class FaultRates:
     hang: float = 0.0
     malformed: float = 0.0
     bulk_missing: float = 0.0
+
+    @property
+    def any_request_fault(self) -> bool:
+        """True when some fault is drawn per request (so the draw can be skipped otherwise)."""
+        return any((self.http_500, self.http_503, self.rate_limited, self.reset, self.hang, self.malformed))
 
 
 def unit_draw(seed: int, *parts: object) -> float:
@@ -68,11 +77,19 @@ def answer_for(key: str) -> dict[str, Any]:
     return doc
 
 
+@functools.lru_cache(maxsize=65_536)
+def answer_bytes(key: str) -> bytes:
+    """``answer_for(key)`` as JSON, cached: the mock must never be a benchmark's bottleneck."""
+    return orjson.dumps(answer_for(key))
+
+
 def fault_for(key: str, attempt: int, rates: FaultRates, seed: int) -> str | None:
     """The fault this request meets, or None: a prefix fault first, then one drawn by rate."""
     for prefix, fault in PREFIX_FAULTS.items():
         if key.startswith(prefix):
             return fault
+    if not rates.any_request_fault:
+        return None
     draw = unit_draw(seed, key, attempt)
     for fault in ("http_500", "http_503", "rate_limited", "reset", "hang", "malformed"):
         rate = getattr(rates, fault)

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from service.mock_answers import FaultRates, answer_for, fault_for, unit_draw
+from service.mock_answers import FaultRates, answer_bytes, answer_for, fault_for, unit_draw
 
 _MAX_TIMES_PER_KEY = 16
 
@@ -127,8 +127,8 @@ class MockApi:
         if delay > 0:
             await asyncio.sleep(delay / 1000)
 
-    def _retry_after(self) -> str:
-        if self.config.retry_after_as_date:
+    def _retry_after(self, as_date: bool = False) -> str:
+        if as_date or self.config.retry_after_as_date:
             return email.utils.formatdate(time.time() + self.config.retry_after_s, usegmt=True)
         return str(self.config.retry_after_s)
 
@@ -147,6 +147,10 @@ class MockApi:
             return web.Response(status=503, text="service unavailable")
         if fault == "rate_limited":
             return web.Response(status=429, text="slow down", headers={"Retry-After": self._retry_after()})
+        if fault == "rate_limited_date":
+            return web.Response(
+                status=429, text="slow down", headers={"Retry-After": self._retry_after(True)}
+            )
         if fault == "reset":
             if request.transport is not None:
                 request.transport.abort()
@@ -170,7 +174,7 @@ class MockApi:
                 response = await self._fault_response(fault, request)
                 if response is not None:
                     return response
-            return web.Response(body=orjson.dumps(answer_for(key)), content_type="application/json")
+            return web.Response(body=answer_bytes(key), content_type="application/json")
         finally:
             counters.in_flight -= 1
 
@@ -220,3 +224,11 @@ async def serve_forever(config: MockConfig, host: str, port: int) -> None:
     async with MockApi(config, host, port) as api:
         print(f"mock API listening on {api.url}", flush=True)
         await asyncio.Event().wait()
+
+
+def run_server(config: MockConfig, host: str, port: int) -> None:
+    """Run the mock API in this process until interrupted, on uvloop (about 1.5x the requests/s)."""
+    import uvloop
+
+    with contextlib.suppress(KeyboardInterrupt):
+        uvloop.run(serve_forever(config, host, port))

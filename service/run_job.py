@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -19,7 +20,30 @@ from service.spec import Spec
 from service.stats import EnrichStats
 from service.table_io import output_format, read_table, write_table_atomically
 
-ProgressReport = Callable[[int, int, EnrichStats], None]
+
+@dataclass(frozen=True, slots=True)
+class JobProgress:
+    """Where a job stands: keys answered so far, and the input's size."""
+
+    keys_done: int
+    keys_total: int
+    rows_total: int
+    stats: EnrichStats
+
+    @property
+    def rows_done(self) -> int:
+        """Rows whose key is answered, estimated from the share of keys (rows join at the end)."""
+        if not self.keys_total:
+            return self.rows_total
+        return round(self.rows_total * self.keys_done / self.keys_total)
+
+    @property
+    def failed_attempts(self) -> int:
+        """Attempts that did not get a usable answer."""
+        return sum(count for name, count in self.stats.outcomes.items() if name != "ok")
+
+
+ProgressReport = Callable[[JobProgress], None]
 
 
 async def run_job(
@@ -45,7 +69,9 @@ async def run_job(
 
             async def report() -> None:
                 while True:
-                    progress(caller.stats.keys_done, total_keys, caller.statistics())
+                    progress(
+                        JobProgress(caller.stats.keys_done, total_keys, frame.height, caller.statistics())
+                    )
                     await anyio.sleep(progress_every_s)
 
             group.start_soon(report)
@@ -59,39 +85,47 @@ async def run_job(
     if failure is not None:
         raise failure
     if progress is not None:
-        progress(caller.stats.keys_done, total_keys, result.stats)
+        progress(JobProgress(caller.stats.keys_done, total_keys, frame.height, result.stats))
     write_table_atomically(result.frame, output_path)
     return result.stats
 
 
 def console_progress(stream: TextIO | None = None) -> tuple[AbstractContextManager[object], ProgressReport]:
-    """A rich progress bar on a terminal; plain log lines (rows, rate, errors) otherwise."""
+    """A rich progress bar on a terminal; plain log lines (rows, rows/s, errors) otherwise."""
     out = stream if stream is not None else sys.stderr
-    if getattr(out, "isatty", lambda: False)():
+    if out.isatty():
+        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         bar = Progress(
-            TextColumn("keys"),
+            TextColumn("rows"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]} req/s, {task.fields[errors]} errors"),
+            TextColumn("{task.fields[rate]} rows/s, {task.fields[errors]} failed attempts"),
             TimeRemainingColumn(),
+            console=Console(file=out),
         )
         task = bar.add_task("enrich", total=None, rate="0", errors=0)
 
-        def update(done: int, total: int, stats: EnrichStats) -> None:
-            rate = stats.requests / stats.elapsed_s if stats.elapsed_s > 0 else 0.0
-            errors = sum(v for k, v in stats.outcomes.items() if k != "ok")
-            bar.update(task, completed=done, total=total, rate=f"{rate:,.0f}", errors=errors)
+        def update(progress: JobProgress) -> None:
+            elapsed = progress.stats.elapsed_s
+            rate = progress.rows_done / elapsed if elapsed > 0 else 0.0
+            bar.update(
+                task,
+                completed=progress.rows_done,
+                total=progress.rows_total,
+                rate=f"{rate:,.0f}",
+                errors=progress.failed_attempts,
+            )
 
         return bar, update
 
-    def log(done: int, total: int, stats: EnrichStats) -> None:
-        rate = stats.requests / stats.elapsed_s if stats.elapsed_s > 0 else 0.0
-        errors = sum(v for k, v in stats.outcomes.items() if k != "ok")
+    def log(progress: JobProgress) -> None:
+        elapsed = progress.stats.elapsed_s
+        rate = progress.rows_done / elapsed if elapsed > 0 else 0.0
         print(
-            f"progress: {done:,}/{total:,} keys, {stats.requests:,} requests, {rate:,.0f} req/s, "
-            f"{errors:,} failed attempts",
+            f"progress: {progress.rows_done:,}/{progress.rows_total:,} rows, {rate:,.0f} rows/s, "
+            f"{progress.stats.requests:,} requests, {progress.failed_attempts:,} failed attempts",
             file=out,
             flush=True,
         )

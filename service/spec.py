@@ -20,6 +20,7 @@ import jmespath.exceptions
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from service.errors import SpecError
+from service.paths import compile_path
 from service.template import (
     BULK_KEYS_MARKER,
     ColumnRef,
@@ -436,7 +437,7 @@ def _check_referenced_columns(request: RequestSpec, key: tuple[str, ...]) -> Non
 
 def _compile_jmespath(path: str, field: str) -> Any:
     try:
-        return jmespath.compile(path)
+        return compile_path(path)
     except jmespath.exceptions.JMESPathError as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise SpecError(f"invalid JMESPath {path!r}: {detail}", field=field) from None

@@ -74,6 +74,12 @@ class AiohttpSender:
             cookie_jar=aiohttp.DummyCookieJar(),  # one key's cookies must not leak into another's
             trust_env=False,  # the engine never reads the environment (style.md)
         )
+        # aiohttp silently resends an idempotent request once when a reused connection is reset.
+        # That request escapes the rate limit and the attempt count (the mock API's counters saw 4
+        # requests for 2 attempts), so every resend goes through the retry policy instead. There
+        # is no public switch for it in aiohttp 3.14.
+        if hasattr(self._session, "_retry_connection"):
+            self._session._retry_connection = False
 
     async def send(self, request: PreparedRequest) -> RawResponse:
         """Send with aiohttp; the URL is already percent-encoded, so yarl must not re-encode it."""

@@ -114,6 +114,7 @@ def test_cli_run_each_format(server: str, tmp_path: Path, suffix: str) -> None:
     done = run_cli("run", str(source), "--spec", str(tmp_path / "spec.toml"), "--output", str(output))
     assert done.returncode == 0, done.stderr
     assert "rows        50 (50 ok, 0 failed)" in done.stdout
+    assert "progress: 50/50 rows" in done.stderr  # not a terminal: plain progress lines
     read = {".parquet": pl.read_parquet, ".csv": pl.read_csv, ".ndjson": pl.read_ndjson}[suffix]
     out = read(output)
     assert out["row"].to_list() == list(range(50))
@@ -183,3 +184,57 @@ def test_secret_never_reaches_output_or_logs(server: str, tmp_path: Path) -> Non
     assert token not in done.stdout + done.stderr
     assert token not in output.read_text()
     assert pl.read_csv(output)["_enrich_error"].to_list() == ["http_4xx", "http_5xx", None]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_reset_hang_and_http_date_faults(server: str, transport: str) -> None:
+    """A reset ends as connect, a hang as timeout, and an HTTP-date Retry-After is waited out."""
+    spec = parse_spec(
+        spec_for(server, "[retry]\nattempts = 2\nbackoff = { initial_s = 0.01, max_s = 0.02 }\n").replace(
+            "timeout_s = 5", "timeout_s = 0.5"
+        ),
+        environ={},
+    )
+    keys = ["reset-a", "hang-a", "429date-a", "2.2.2.2"]
+    out = (await enrich_frame(pl.DataFrame({"ip": keys}), spec, transport=transport)).frame
+    assert out["_enrich_error"].to_list() == ["connect", "timeout", "rate_limited", None]
+    stats = server_stats(server)
+    assert stats["per_key"] == {"reset-a": 2, "hang-a": 2, "429date-a": 2, "2.2.2.2": 1}
+    first, second = stats["times"]["429date-a"]
+    # The date says "retry at whole second floor(first) + 2" (retry_after 2 s, second resolution).
+    assert second >= int(first) + 2 - 0.01
+
+
+@pytest.mark.asyncio
+async def test_bulk_against_the_mock_api(server: str) -> None:
+    """Bulk answers match back; a missing key is a mapping error; a rejected chunk is split."""
+    spec = parse_spec(
+        f"""
+[api]
+method = "POST"
+url = "{server}/v1/lookup"
+body = {{ keys = "{{@keys}}" }}
+[input]
+key = "ip"
+[bulk]
+size = 4
+results = "results"
+match = "key"
+[output.columns]
+country = {{ path = "country.iso_code", type = "str" }}
+[retry]
+attempts = 2
+backoff = {{ initial_s = 0.01, max_s = 0.02 }}
+""",
+        environ={},
+    )
+    keys = ["3.0.0.1", "ghost-1", "3.0.0.2", "400-x", "3.0.0.3", "3.0.0.1"]
+    out = (await enrich_frame(pl.DataFrame({"ip": keys}), spec)).frame
+    assert out["_enrich_error"].to_list() == [None, "mapping", None, "http_4xx", None, None]
+    assert out["country"].null_count() == 2
+    stats = server_stats(server)
+    # Chunk [3.0.0.1, ghost-1, 3.0.0.2, 400-x] is refused, split into two halves, then 400-x alone.
+    assert stats["per_key"]["400-x"] == 3
+    assert stats["per_key"]["3.0.0.1"] == 2
+    assert stats["per_key"]["3.0.0.3"] == 1
