@@ -238,3 +238,22 @@ backoff = {{ initial_s = 0.01, max_s = 0.02 }}
     assert stats["per_key"]["400-x"] == 3
     assert stats["per_key"]["3.0.0.1"] == 2
     assert stats["per_key"]["3.0.0.3"] == 1
+
+
+def test_cli_overrides_and_error_ratio(server: str, tmp_path: Path) -> None:
+    """--concurrency caps what the server sees; --max-error-ratio turns many failed rows into exit 4."""
+    (tmp_path / "spec.toml").write_text(spec_for(server, "[limits]\nconcurrency = 32\n"))
+    frame = pl.DataFrame({"ip": [f"404-{i}" if i % 2 else f"4.0.0.{i}" for i in range(60)]})
+    frame.write_csv(tmp_path / "in.csv")
+    output = tmp_path / "out.csv"
+    args = ("run", str(tmp_path / "in.csv"), "--spec", str(tmp_path / "spec.toml"), "--output", str(output))
+    done = run_cli(*args, "--concurrency", "2", "--max-error-ratio", "0.4")
+    assert done.returncode == 4, done.stderr
+    assert "50.0% of rows failed, over --max-error-ratio 40.0%" in done.stderr
+    assert output.exists()  # the job finished: its output is complete, the exit code flags the ratio
+    assert server_stats(server)["most_in_flight"] <= 2
+    output.unlink()
+    assert run_cli(*args, "--max-error-ratio", "0.5").returncode == 0
+    bad = run_cli(*args, "--rate", "fast")
+    assert bad.returncode == 2
+    assert "--rate: 'fast' is not a rate" in bad.stderr
