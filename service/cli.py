@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from service.errors import CircuitOpenError, EnrichError
 from service.frame_check import check_schema
@@ -47,16 +48,18 @@ def _with_overrides(spec: Spec, concurrency: int | None, rate: str | None) -> Sp
     return dataclasses.replace(spec, source=spec.source.model_copy(update={"limits": limits}))
 
 
-def _run_and_report(input_path: Path, spec: Spec, output: Path, max_error_ratio: float) -> int:
+def _run_and_report(
+    input_spec: str, spec: Spec, output: Path, max_error_ratio: float, **job_options: Any
+) -> int:
     from service.run_job import console_progress, run_job
     from service.summary import format_summary
 
     display, report = console_progress()
     try:
         with display:
-            stats = asyncio.run(run_job(input_path, spec, output, progress=report))
+            stats = asyncio.run(run_job(input_spec, spec, output, progress=report, **job_options))
     except CircuitOpenError as exc:
-        print(f"enrich: error: {exc}; no output written", file=sys.stderr)
+        print(f"enrich: error: {exc}; no output written, finished batches kept", file=sys.stderr)
         return EXIT_CIRCUIT_OPEN
     print(format_summary(stats))
     print(f"output      {output}")
@@ -72,7 +75,15 @@ def _run_and_report(input_path: Path, spec: Spec, output: Path, max_error_ratio:
 
 def _run(args: argparse.Namespace) -> int:
     spec = _with_overrides(load_spec(args.spec, environ=os.environ), args.concurrency, args.rate)
-    return _run_and_report(Path(args.input), spec, Path(args.output), args.max_error_ratio)
+    return _run_and_report(
+        args.input,
+        spec,
+        Path(args.output),
+        args.max_error_ratio,
+        batch_size=args.batch_size,
+        restart=args.restart,
+        keep_state=args.keep_state,
+    )
 
 
 def _mock_api(args: argparse.Namespace) -> int:
@@ -107,7 +118,7 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"mock API on {url}; writing a {args.rows:,}-row input into {args.dir}/")
         spec_path, source, output = write_demo_files(Path(args.dir), url, args.rows)
         spec = load_spec(spec_path, environ=os.environ)
-        return _run_and_report(source, spec, output, max_error_ratio=1.0)
+        return _run_and_report(str(source), spec, output, max_error_ratio=1.0, restart=True)
     finally:
         stop_mock_api(process)
 
@@ -150,7 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Enrich INPUT with SPEC into OUTPUT (format by extension); "
         "OUTPUT appears only when the job finished.",
     )
-    run.add_argument("input", metavar="INPUT", help=".parquet, .csv or .ndjson")
+    run.add_argument(
+        "input", metavar="INPUT", help=".parquet, .csv or .ndjson; for Parquet also a directory or a glob"
+    )
     run.add_argument("--spec", required=True, help="the spec file (TOML)")
     run.add_argument("--output", required=True, help=".parquet, .csv or .ndjson")
     run.add_argument("--concurrency", type=_positive_int, help="override [limits].concurrency")
@@ -160,6 +173,18 @@ def build_parser() -> argparse.ArgumentParser:
         type=_ratio,
         default=1.0,
         help="exit non-zero when more rows than this share failed (default 1)",
+    )
+    run.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=10_000,
+        help="rows per batch: the unit of progress, checkpoint and memory (default 10000)",
+    )
+    run.add_argument(
+        "--restart", action="store_true", help="discard the state of an unfinished job and start over"
+    )
+    run.add_argument(
+        "--keep-state", action="store_true", help="keep OUT.enrich/ (the finished batches) after success"
     )
     run.set_defaults(handler=_run)
 

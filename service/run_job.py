@@ -2,40 +2,44 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 import anyio
+import anyio.to_thread
 import httpx
+import polars as pl
 
 from service.caller import Caller
-from service.engine import enrich_frame
+from service.checkpoint import JobState, fingerprint, state_dir_for
+from service.engine import ATTEMPTS, ERROR, MESSAGE, STATUS, enrich_frame
 from service.errors import EnrichError
 from service.frame_check import check_schema
+from service.mapping import POLARS_TYPES
 from service.spec import Spec
 from service.stats import EnrichStats
-from service.table_io import output_format, read_table, write_table_atomically
+from service.table_io import (
+    count_rows,
+    iter_batches,
+    output_format,
+    resolve_inputs,
+    scan_inputs,
+    write_frames_atomically,
+)
 
 
 @dataclass(frozen=True, slots=True)
 class JobProgress:
-    """Where a job stands: keys answered so far, and the input's size."""
+    """Where a job stands: rows in finished batches, rows in all, and the caller's statistics."""
 
-    keys_done: int
-    keys_total: int
+    rows_done: int
     rows_total: int
     stats: EnrichStats
-
-    @property
-    def rows_done(self) -> int:
-        """Rows whose key is answered, estimated from the share of keys (rows join at the end)."""
-        if not self.keys_total:
-            return self.rows_total
-        return round(self.rows_total * self.keys_done / self.keys_total)
 
     @property
     def failed_attempts(self) -> int:
@@ -45,49 +49,123 @@ class JobProgress:
 
 ProgressReport = Callable[[JobProgress], None]
 
+DEFAULT_BATCH_SIZE = 10_000
+DEFAULT_BATCHES_IN_FLIGHT = 3
+
 
 async def run_job(
-    input_path: Path,
+    input_spec: str | Path,
     spec: Spec,
     output_path: Path,
     *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    batches_in_flight: int = DEFAULT_BATCHES_IN_FLIGHT,
+    restart: bool = False,
+    keep_state: bool = False,
     transport: httpx.AsyncBaseTransport | str | None = None,
     progress: ProgressReport | None = None,
     progress_every_s: float = 1.0,
 ) -> EnrichStats:
-    """Enrich ``input_path`` into ``output_path``. OUT is written only when the job finished.
+    """Enrich the input into ``output_path`` batch by batch; OUT is written only when all are done.
 
-    Raises ``InputError``/``SpecError`` before any request, ``CircuitOpenError`` if the API kept
-    failing (nothing is written then).
+    Finished batches are kept in ``OUT.enrich/`` (see ``service.checkpoint``), so running the
+    same job again after a crash resumes where it stopped. Raises ``InputError``/``SpecError``
+    before any request, ``CircuitOpenError`` if the API kept failing (nothing is written then).
     """
     output_format(output_path)
-    frame = read_table(input_path)
-    check_schema(frame.schema, spec)
-    total_keys = frame.select(spec.key).n_unique()
-    async with Caller(spec, transport=transport) as caller, anyio.create_task_group() as group:
-        if progress is not None:
-
-            async def report() -> None:
-                while True:
-                    progress(
-                        JobProgress(caller.stats.keys_done, total_keys, frame.height, caller.statistics())
-                    )
-                    await anyio.sleep(progress_every_s)
-
-            group.start_soon(report)
-        failure: EnrichError | None = None
-        try:
-            result = await enrich_frame(frame, spec, caller=caller)
-        except EnrichError as exc:  # raised outside the task group, or it would come out wrapped
-            failure = exc
-        finally:
+    paths = resolve_inputs(input_spec)
+    lazy = scan_inputs(paths)
+    schema = lazy.collect_schema()
+    check_schema(schema, spec)
+    rows_total = count_rows(lazy, paths)
+    state = JobState(state_dir_for(output_path))
+    state.open(fingerprint(paths, spec, batch_size), restart=restart)
+    pipeline = _Pipeline(state, rows_total, batches_in_flight)
+    async with Caller(spec, transport=transport) as caller:
+        async with anyio.create_task_group() as group:
+            if progress is not None:
+                group.start_soon(pipeline.report, caller, progress, progress_every_s)
+            await pipeline.run(caller, iter_batches(lazy, batch_size, paths))
             group.cancel_scope.cancel()
-    if failure is not None:
-        raise failure
+        if pipeline.failure is not None:
+            raise pipeline.failure
+        stats = caller.statistics()
+    write_frames_atomically(_read_parts(state), _output_schema(schema, spec), output_path)
+    stats = _with_row_counts(stats, state)
     if progress is not None:
-        progress(JobProgress(caller.stats.keys_done, total_keys, frame.height, result.stats))
-    write_table_atomically(result.frame, output_path)
-    return result.stats
+        progress(JobProgress(rows_total, rows_total, stats))
+    if not keep_state:
+        state.remove()
+    return stats
+
+
+class _Pipeline:
+    """Pulls batches on demand and enriches up to ``batches_in_flight`` of them at once."""
+
+    def __init__(self, state: JobState, rows_total: int, batches_in_flight: int) -> None:
+        self.state = state
+        self.rows_total = rows_total
+        self.rows_done = 0
+        self.slots = anyio.Semaphore(batches_in_flight)
+        self.failure: EnrichError | None = None
+
+    async def run(self, caller: Caller, batches: Iterator[pl.DataFrame]) -> None:
+        async with anyio.create_task_group() as group:
+            index = 0
+            while self.failure is None:
+                await self.slots.acquire()  # the next batch is read only when a slot is free
+                batch = await anyio.to_thread.run_sync(next, batches, None)
+                if batch is None:
+                    self.slots.release()
+                    break
+                if self.state.is_done(index):
+                    self.rows_done += batch.height
+                    self.slots.release()
+                else:
+                    group.start_soon(self._enrich, caller, index, batch)
+                index += 1
+
+    async def _enrich(self, caller: Caller, index: int, batch: pl.DataFrame) -> None:
+        try:
+            result = await enrich_frame(batch, caller.spec, caller=caller)
+            await anyio.to_thread.run_sync(self.state.write_part, index, result.frame)
+            self.rows_done += batch.height
+        except EnrichError as exc:  # kept, not raised: it would come out of the group wrapped
+            if self.failure is None:
+                self.failure = exc
+        finally:
+            self.slots.release()
+
+    async def report(self, caller: Caller, progress: ProgressReport, every_s: float) -> None:
+        while True:
+            progress(JobProgress(self.rows_done, self.rows_total, caller.statistics()))
+            await anyio.sleep(every_s)
+
+
+def _read_parts(state: JobState) -> Iterator[pl.DataFrame]:
+    for part in state.parts():
+        yield pl.read_parquet(part)
+
+
+def _output_schema(input_schema: pl.Schema, spec: Spec) -> pl.Schema:
+    columns = dict(input_schema)
+    columns.update({c.name: POLARS_TYPES[c.type] for c in spec.columns})
+    columns.update({STATUS: pl.String(), ERROR: pl.String(), MESSAGE: pl.String(), ATTEMPTS: pl.Int32()})
+    return pl.Schema(columns)
+
+
+def _with_row_counts(stats: EnrichStats, state: JobState) -> EnrichStats:
+    """Row counts over every part, those of earlier runs of the job included."""
+    parts = list(state.parts())
+    if not parts:
+        return dataclasses.replace(stats, rows=0, rows_ok=0, rows_failed=0, rows_failed_by_class={})
+    counts = pl.scan_parquet(parts).group_by(ERROR).agg(pl.len()).collect()
+    by_class = {str(e): int(n) for e, n in counts.iter_rows() if e is not None}
+    ok = int(counts.filter(pl.col(ERROR).is_null())["len"].sum())
+    failed = sum(by_class.values())
+    return dataclasses.replace(
+        stats, rows=ok + failed, rows_ok=ok, rows_failed=failed, rows_failed_by_class=by_class
+    )
 
 
 def console_progress(stream: TextIO | None = None) -> tuple[AbstractContextManager[object], ProgressReport]:

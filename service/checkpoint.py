@@ -1,0 +1,125 @@
+"""A job's state beside its output (``OUT.enrich/``): a manifest and one part file per finished batch.
+
+A part file is written to a temporary name, flushed to disk and renamed, so its presence is the
+record that its batch finished: a job killed at any moment leaves only whole parts, and running
+it again skips them. The manifest binds the state to a fingerprint of the input, the spec's
+request and output sections, and the batch size; a job with a different fingerprint refuses to
+resume unless told to restart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+
+from service.errors import InputError
+from service.spec import Spec
+
+_MANIFEST = "manifest.json"
+_VERSION = 1
+
+
+def state_dir_for(output: Path) -> Path:
+    """Where the state of the job writing ``output`` lives."""
+    return output.with_name(output.name + ".enrich")
+
+
+def input_identity(paths: list[Path]) -> list[dict[str, object]]:
+    """Name, size and modification time of each input file: a change in any means a new input."""
+    identity = []
+    for path in paths:
+        stat = path.stat()
+        identity.append({"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns})
+    return identity
+
+
+def spec_identity(spec: Spec) -> dict[str, object]:
+    """The parts of a spec that change the output (limits and retries do not)."""
+    source = spec.source
+    return {
+        "api": source.api.model_dump(mode="json"),
+        "input": source.input.model_dump(mode="json"),
+        "output": source.output.model_dump(mode="json"),
+        "bulk": None if source.bulk is None else source.bulk.model_dump(mode="json"),
+    }
+
+
+def fingerprint(inputs: list[Path], spec: Spec, batch_size: int) -> str:
+    """A digest of everything a resumed job must share with the interrupted one."""
+    payload = {"inputs": input_identity(inputs), "spec": spec_identity(spec), "batch_size": batch_size}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+class JobState:
+    """The state directory of one job."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def open(self, job_fingerprint: str, *, restart: bool) -> None:
+        """Create the state, or check that the existing one belongs to this job."""
+        manifest_path = self.directory / _MANIFEST
+        if self.directory.exists() and restart:
+            shutil.rmtree(self.directory)
+        if manifest_path.exists():
+            try:
+                manifest = json.loads(manifest_path.read_text())
+            except (OSError, ValueError) as exc:
+                raise InputError(f"{manifest_path}: unreadable job state ({exc}); use --restart") from None
+            if manifest.get("fingerprint") != job_fingerprint:
+                raise InputError(
+                    f"{self.directory} holds an unfinished job for a different input, spec or batch "
+                    "size: rerun with the same arguments to resume it, or pass --restart to start over"
+                )
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        _write_atomically(
+            manifest_path, json.dumps({"version": _VERSION, "fingerprint": job_fingerprint}).encode()
+        )
+
+    def part_path(self, index: int) -> Path:
+        """The part file of batch ``index``."""
+        return self.directory / f"part-{index:09d}.parquet"
+
+    def is_done(self, index: int) -> bool:
+        """True when batch ``index`` has its part file."""
+        return self.part_path(index).exists()
+
+    def write_part(self, index: int, frame: pl.DataFrame) -> None:
+        """Record batch ``index`` as done by writing its part file atomically."""
+        target = self.part_path(index)
+        temporary = target.with_name(f".{target.name}.partial")
+        try:
+            frame.write_parquet(temporary)
+            _fsync(temporary)
+            os.replace(temporary, target)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temporary.unlink()
+
+    def parts(self) -> Iterator[Path]:
+        """Every part file, in batch order."""
+        return iter(sorted(self.directory.glob("part-*.parquet")))
+
+    def remove(self) -> None:
+        """Delete the state (after a successful finish)."""
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    temporary = path.with_name(f".{path.name}.partial")
+    temporary.write_bytes(data)
+    _fsync(temporary)
+    os.replace(temporary, path)
