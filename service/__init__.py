@@ -3,7 +3,7 @@
 The public engine API; the modules behind it are implementation detail.
 """
 
-from service.caller import Caller, Outcome
+from service.caller import Caller
 from service.clock import Clock, SystemClock
 from service.engine import EnrichResult, enrich_frame
 from service.errors import (
@@ -14,6 +14,7 @@ from service.errors import (
     InputError,
     SpecError,
 )
+from service.outcome import Outcome
 from service.spec import Spec, load_spec, parse_spec
 from service.stats import EnrichStats
 

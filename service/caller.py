@@ -21,6 +21,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from service.circuit import CircuitBreaker
 from service.clock import Clock, SystemClock
 from service.errors import CallError, ErrorClass
+from service.outcome import Outcome
 from service.rate_limit import RateLimiter
 from service.redact import Redactor
 from service.request_builder import (
@@ -30,6 +31,7 @@ from service.request_builder import (
     request_headers,
     value_text,
 )
+from service.response_cache import ResponseCache
 from service.retry_policy import is_retryable, retry_delay
 from service.spec import Spec
 from service.stats import EnrichStats, StatsRecorder
@@ -38,32 +40,6 @@ from service.transport import AiohttpSender, HttpxSender, RawResponse, Sender
 TransportChoice = httpx.AsyncBaseTransport | str | None
 
 RATE_HEADROOM = 0.02
-
-
-class Outcome:
-    """The final result for one key: the JSON answer, or an error class and a short message."""
-
-    __slots__ = ("answer", "attempts", "error", "message")
-
-    def __init__(
-        self,
-        answer: Any,
-        attempts: int,
-        error: ErrorClass | None = None,
-        message: str | None = None,
-    ) -> None:
-        self.answer = answer
-        self.attempts = attempts
-        self.error = error
-        self.message = message
-
-    @property
-    def ok(self) -> bool:
-        """True when the key got an answer."""
-        return self.error is None
-
-    def __repr__(self) -> str:
-        return f"Outcome(error={self.error}, attempts={self.attempts}, message={self.message!r})"
 
 
 class _CircuitOpenError(Exception):
@@ -103,8 +79,10 @@ class Caller:
         sender: Sender | None = None,
         clock: Clock | None = None,
         random: Callable[[], float] | None = None,
+        cache: ResponseCache | None = None,
     ) -> None:
         self.spec = spec
+        self.cache = cache
         self._builder = RequestBuilder(spec.request, spec.key)
         self._sender = sender if sender is not None else make_sender(spec, transport, auth)
         self._clock = clock or SystemClock()
@@ -305,7 +283,7 @@ class Caller:
         return retry_delay(error, attempt, self.spec.retry, random=self._random, wall_now=self._clock.wall())
 
     def _failed(self, error: CallError, attempts: int) -> Outcome:
-        return Outcome(None, attempts, error.error_class, self._redact(error.message))
+        return Outcome(None, attempts, error.error_class, self._redact(error.message), error.status)
 
     async def _attempt(self, request: PreparedRequest) -> Any:
         """One request under the concurrency cap and the rate limit; the parsed answer or CallError."""

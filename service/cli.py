@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import dataclasses
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -83,7 +84,42 @@ def _run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         restart=args.restart,
         keep_state=args.keep_state,
+        cache_dir=None if args.no_cache else _cache_dir(args),
     )
+
+
+def _cache_dir(args: argparse.Namespace) -> Path:
+    if args.cache_dir:
+        return Path(args.cache_dir)
+    if os.environ.get("ENRICH_CACHE_DIR"):
+        return Path(os.environ["ENRICH_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "enrich"
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from service.response_cache import ResponseCache
+    from service.run_job import CACHE_FILE
+
+    path = _cache_dir(args) / CACHE_FILE
+    if not path.exists():
+        print(f"no cache at {path}")
+        return 0
+    cache = ResponseCache(path, "", ttl_s=0, negative_ttl_s=0)
+    try:
+        if args.action == "clear":
+            removed = cache.clear(expired_only=args.expired)
+            print(f"removed {removed:,} entries from {path}")
+        else:
+            stats = cache.statistics()
+            print(
+                f"{stats.path}: {stats.entries:,} entries ({stats.answers:,} answers, "
+                f"{stats.negative:,} cached client errors, {stats.expired:,} expired) "
+                f"for {stats.namespaces:,} API specs, {stats.size_bytes / 1e6:.1f} MB"
+            )
+    finally:
+        cache.close()
+    return 0
 
 
 def _mock_api(args: argparse.Namespace) -> int:
@@ -118,7 +154,11 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"mock API on {url}; writing a {args.rows:,}-row input into {args.dir}/")
         spec_path, source, output = write_demo_files(Path(args.dir), url, args.rows)
         spec = load_spec(spec_path, environ=os.environ)
-        return _run_and_report(str(source), spec, output, max_error_ratio=1.0, restart=True)
+        cache_dir = Path(args.dir) / "cache"
+        shutil.rmtree(cache_dir, ignore_errors=True)  # a fresh cache: the demo shows real calls
+        return _run_and_report(
+            str(source), spec, output, max_error_ratio=1.0, restart=True, cache_dir=cache_dir
+        )
     finally:
         stop_mock_api(process)
 
@@ -135,6 +175,13 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
     return value
+
+
+def _add_cache_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cache-dir",
+        help="where the response cache lives (default: $ENRICH_CACHE_DIR, else ~/.cache/enrich)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -186,7 +233,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--keep-state", action="store_true", help="keep OUT.enrich/ (the finished batches) after success"
     )
+    _add_cache_dir(run)
+    run.add_argument("--no-cache", action="store_true", help="neither read nor write the response cache")
     run.set_defaults(handler=_run)
+
+    cache = commands.add_parser("cache", help="inspect or clear the response cache")
+    cache.add_argument("action", choices=["stats", "clear"])
+    cache.add_argument("--expired", action="store_true", help="with clear: only expired entries")
+    _add_cache_dir(cache)
+    cache.set_defaults(handler=_cache)
 
     mock = commands.add_parser("mock-api", help="run the built-in mock API (for demos, tests, benchmarks)")
     mock.add_argument("--host", default="127.0.0.1")

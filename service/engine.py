@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import anyio.to_thread
 import httpx
 import polars as pl
 
-from service.caller import Caller, Outcome, TransportChoice
+from service.caller import Caller, TransportChoice
 from service.clock import Clock
 from service.errors import CircuitOpenError
 from service.frame_check import check_schema
 from service.mapping import map_answers
+from service.outcome import Outcome
 from service.request_builder import Key
 from service.spec import Spec
 from service.stats import EnrichStats
@@ -59,10 +61,19 @@ async def _enrich_with(frame: pl.DataFrame, caller: Caller) -> EnrichResult:
     spec = caller.spec
     distinct = frame.select(spec.key).unique(maintain_order=True)
     keys: list[Key] = distinct.rows()
+    cache = caller.cache
+    hits: dict[Key, Outcome] = {}
+    if cache is not None and keys:
+        hits = await anyio.to_thread.run_sync(cache.get_many, keys)
+        caller.stats.cache_hits += len(hits)
+    misses = [k for k in keys if k not in hits] if hits else keys
     if spec.bulk is not None:
-        outcomes = await caller.fetch_bulk(keys)
+        outcomes = await caller.fetch_bulk(misses)
     else:
-        outcomes = await caller.fetch(keys)
+        outcomes = await caller.fetch(misses)
+    if cache is not None and outcomes:
+        await anyio.to_thread.run_sync(cache.put_many, list(outcomes.items()))
+    outcomes.update(hits)
     ordered = [outcomes[key] for key in keys]
     answers = distinct.with_columns(**_columns_for(ordered, caller))
     enriched = frame.join(answers, on=list(spec.key), how="left", nulls_equal=True, maintain_order="left")

@@ -21,6 +21,7 @@ from service.engine import ATTEMPTS, ERROR, MESSAGE, STATUS, enrich_frame
 from service.errors import EnrichError
 from service.frame_check import check_schema
 from service.mapping import POLARS_TYPES
+from service.response_cache import ResponseCache, cache_namespace
 from service.spec import Spec
 from service.stats import EnrichStats
 from service.table_io import (
@@ -50,6 +51,7 @@ class JobProgress:
 ProgressReport = Callable[[JobProgress], None]
 
 DEFAULT_BATCH_SIZE = 10_000
+CACHE_FILE = "responses.sqlite"
 DEFAULT_BATCHES_IN_FLIGHT = 3
 
 
@@ -63,6 +65,7 @@ async def run_job(
     restart: bool = False,
     keep_state: bool = False,
     transport: httpx.AsyncBaseTransport | str | None = None,
+    cache_dir: Path | None = None,
     progress: ProgressReport | None = None,
     progress_every_s: float = 1.0,
 ) -> EnrichStats:
@@ -81,15 +84,14 @@ async def run_job(
     state = JobState(state_dir_for(output_path))
     state.open(fingerprint(paths, spec, batch_size), restart=restart)
     pipeline = _Pipeline(state, rows_total, batches_in_flight)
-    async with Caller(spec, transport=transport) as caller:
-        async with anyio.create_task_group() as group:
-            if progress is not None:
-                group.start_soon(pipeline.report, caller, progress, progress_every_s)
-            await pipeline.run(caller, iter_batches(lazy, batch_size, paths))
-            group.cancel_scope.cancel()
-        if pipeline.failure is not None:
-            raise pipeline.failure
-        stats = caller.statistics()
+    cache = open_cache(cache_dir, spec)
+    try:
+        stats = await _enrich_batches(
+            pipeline, lazy, paths, batch_size, spec, transport, cache, progress, progress_every_s
+        )
+    finally:
+        if cache is not None:
+            cache.close()
     write_frames_atomically(_read_parts(state), _output_schema(schema, spec), output_path)
     stats = _with_row_counts(stats, state)
     if progress is not None:
@@ -97,6 +99,40 @@ async def run_job(
     if not keep_state:
         state.remove()
     return stats
+
+
+def open_cache(cache_dir: Path | None, spec: Spec) -> ResponseCache | None:
+    """The response cache under ``cache_dir`` for this spec, or None when caching is off."""
+    if cache_dir is None or not spec.cache.enabled:
+        return None
+    return ResponseCache(
+        cache_dir / CACHE_FILE,
+        cache_namespace(spec),
+        ttl_s=spec.cache.ttl,
+        negative_ttl_s=spec.cache.negative_ttl,
+    )
+
+
+async def _enrich_batches(
+    pipeline: _Pipeline,
+    lazy: pl.LazyFrame,
+    paths: list[Path],
+    batch_size: int,
+    spec: Spec,
+    transport: httpx.AsyncBaseTransport | str | None,
+    cache: ResponseCache | None,
+    progress: ProgressReport | None,
+    progress_every_s: float,
+) -> EnrichStats:
+    async with Caller(spec, transport=transport, cache=cache) as caller:
+        async with anyio.create_task_group() as group:
+            if progress is not None:
+                group.start_soon(pipeline.report, caller, progress, progress_every_s)
+            await pipeline.run(caller, iter_batches(lazy, batch_size, paths))
+            group.cancel_scope.cancel()
+        if pipeline.failure is not None:
+            raise pipeline.failure
+        return caller.statistics()
 
 
 class _Pipeline:

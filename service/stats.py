@@ -35,6 +35,7 @@ class EnrichStats:
     distinct_keys: int
     requests: int
     retries: int
+    cache_hits: int
     outcomes: dict[str, int]
     latency_p50_s: float | None
     latency_p95_s: float | None
@@ -55,6 +56,7 @@ class StatsRecorder:
     """Mutable counters the caller and the engine update; ``snapshot()`` freezes them."""
 
     keys_done: int = 0
+    cache_hits: int = 0
     rows_ok: int = 0
     rows_failed_by_class: dict[str, int] = field(default_factory=dict)
     distinct_keys: int = 0
@@ -83,6 +85,7 @@ class StatsRecorder:
             distinct_keys=self.distinct_keys,
             requests=self.requests,
             retries=self.retries,
+            cache_hits=self.cache_hits,
             outcomes=dict(self.outcomes),
             latency_p50_s=self.percentile(0.50),
             latency_p95_s=self.percentile(0.95),

@@ -92,6 +92,14 @@ async def test_fault_keys_are_requested_as_the_policy_says(server: str, transpor
     ]
 
 
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own response cache: counts of requests must not depend on test order."""
+    directory = tmp_path / "cache"
+    monkeypatch.setenv("ENRICH_CACHE_DIR", str(directory))
+    return directory
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "service.cli", *args],
