@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import random as _random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import anyio
@@ -196,9 +196,19 @@ class Caller:
     def _settle(self, key: Key, outcome: Outcome, results: dict[Key, Outcome]) -> None:
         results[key] = outcome
         self.stats.keys_done += 1
-        future = self._in_flight.pop(key, None)
+        # With a cache, the settled future stays until release(): a frame starting meanwhile
+        # (whose cache lookup came too early to see this answer) gets it instead of asking again.
+        future = self._in_flight.get(key) if self.cache is not None else self._in_flight.pop(key, None)
         if future is not None and not future.done():
             future.set_result(outcome)
+
+    def release(self, keys: Iterable[Key]) -> None:
+        """Forget settled keys once their answers are in the cache."""
+        in_flight = self._in_flight
+        for key in keys:
+            future = in_flight.get(key)
+            if future is not None and future.done():
+                del in_flight[key]
 
     def _release_unsettled(self, mine: list[Key], results: dict[Key, Outcome]) -> None:
         """Keys never finished (the breaker opened, or the job was cancelled) end as circuit_open."""

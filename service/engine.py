@@ -72,7 +72,10 @@ async def _enrich_with(frame: pl.DataFrame, caller: Caller) -> EnrichResult:
     else:
         outcomes = await caller.fetch(misses)
     if cache is not None and outcomes:
-        await anyio.to_thread.run_sync(cache.put_many, list(outcomes.items()))
+        try:
+            await anyio.to_thread.run_sync(cache.put_many, list(outcomes.items()))
+        finally:
+            caller.release(outcomes)
     outcomes.update(hits)
     ordered = [outcomes[key] for key in keys]
     answers = distinct.with_columns(**_columns_for(ordered, caller))
