@@ -75,7 +75,7 @@ class JobState:
                 raise InputError(f"{manifest_path}: unreadable job state ({exc}); use --restart") from None
             if manifest.get("fingerprint") != job_fingerprint:
                 raise InputError(
-                    f"{self.directory} holds an unfinished job for a different input, spec or batch "
+                    f"{self.directory} holds the state of a job with a different input, spec or batch "
                     "size: rerun with the same arguments to resume it, or pass --restart to start over"
                 )
             return

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from service import Spec, parse_spec
+from service.demo import start_mock_api, stop_mock_api
 
 
 class FakeClock:
@@ -50,3 +58,43 @@ def make_spec(
         if f"[{name}" in text:
             del sections[name]
     return parse_spec("".join(sections.values()) + text, environ=env)
+
+
+@pytest.fixture(scope="session")
+def mock_url() -> Iterator[str]:
+    process, url = start_mock_api("--retry-after", "2")
+    try:
+        yield url
+    finally:
+        stop_mock_api(process)
+
+
+@pytest.fixture
+def server(mock_url: str) -> str:
+    httpx.post(f"{mock_url}/_reset", timeout=5).raise_for_status()
+    return mock_url
+
+
+def server_stats(url: str) -> dict[str, Any]:
+    """The mock API's own counters."""
+    counters: dict[str, Any] = httpx.get(f"{url}/_stats", timeout=5).json()
+    return counters
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own response cache: counts of requests must not depend on test order."""
+    directory = tmp_path / "cache"
+    monkeypatch.setenv("ENRICH_CACHE_DIR", str(directory))
+    return directory
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )

@@ -3,41 +3,17 @@
 from __future__ import annotations
 
 import itertools
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import polars as pl
 import pytest
 
 from service import enrich_frame, parse_spec
-from service.demo import start_mock_api, stop_mock_api
+from tests.conftest import run_cli, server_stats
 
 pytestmark = pytest.mark.integration
 
 TRANSPORTS = ["aiohttp", "httpx"]
-
-
-@pytest.fixture(scope="session")
-def mock_url() -> Iterator[str]:
-    process, url = start_mock_api("--retry-after", "2")
-    try:
-        yield url
-    finally:
-        stop_mock_api(process)
-
-
-@pytest.fixture
-def server(mock_url: str) -> str:
-    httpx.post(f"{mock_url}/_reset", timeout=5).raise_for_status()
-    return mock_url
-
-
-def server_stats(url: str) -> dict:  # type: ignore[type-arg]
-    return httpx.get(f"{url}/_stats", timeout=5).json()  # type: ignore[no-any-return]
 
 
 def spec_for(url: str, extra: str = "") -> str:
@@ -90,25 +66,6 @@ async def test_fault_keys_are_requested_as_the_policy_says(server: str, transpor
         "invalid_json",
         None,
     ]
-
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own response cache: counts of requests must not depend on test order."""
-    directory = tmp_path / "cache"
-    monkeypatch.setenv("ENRICH_CACHE_DIR", str(directory))
-    return directory
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "service.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".csv", ".ndjson"])
