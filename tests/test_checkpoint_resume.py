@@ -159,3 +159,34 @@ async def test_reader_is_pulled_lazily(tmp_path: Path, monkeypatch: pytest.Monke
     stats = await asyncio.wait_for(job, timeout=60)
     assert pulled == 100
     assert stats.rows == 1000
+
+
+def test_cache_across_cli_runs_and_parquet_directory_input(tmp_path: Path, server: str) -> None:
+    """Parquet directory and glob inputs; the second run is answered from the cache; cache stats/clear."""
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for i in range(3):
+        pl.DataFrame({"row": [i * 2, i * 2 + 1], "ip": [f"d{i}", "404-same"]}).write_parquet(
+            folder / f"{i}.parquet"
+        )
+    _, spec = write_job(tmp_path, server)
+    cache_dir = tmp_path / "my-cache"
+    outputs = []
+    for input_spec in (str(folder), str(folder / "*.parquet")):
+        output = tmp_path / f"out{len(outputs)}.parquet"
+        done = run_cli(
+            "run", input_spec, "--spec", str(spec), "--output", str(output), "--cache-dir", str(cache_dir)
+        )
+        assert done.returncode == 0, done.stderr
+        outputs.append(pl.read_parquet(output))
+    assert outputs[0]["row"].to_list() == [0, 1, 2, 3, 4, 5]
+    assert (
+        outputs[0]
+        .drop("_enrich_attempts", "_enrich_message")
+        .equals(outputs[1].drop("_enrich_attempts", "_enrich_message"))
+    )
+    assert server_stats(server)["requests"] == 4  # d0, d1, d2 and 404-same, once each over both runs
+    stats = run_cli("cache", "stats", "--cache-dir", str(cache_dir))
+    assert "4 entries (3 answers, 1 cached client errors, 0 expired) for 1 API specs" in stats.stdout
+    cleared = run_cli("cache", "clear", "--cache-dir", str(cache_dir))
+    assert "removed 4 entries" in cleared.stdout
