@@ -15,8 +15,7 @@ def format_summary(stats: EnrichStats) -> str:
     lines = [
         f"rows        {stats.rows:,} ({stats.rows_ok:,} ok, {stats.rows_failed:,} failed"
         + (f": {failed})" if failed else ")"),
-        f"keys        {stats.distinct_keys:,} distinct per batch, summed ({stats.cache_hits:,} answered "
-        "from the cache)",
+        f"cache       {stats.cache_hits:,} keys answered from the response cache",
         f"requests    {stats.requests:,} ({stats.retries:,} retries)",
         f"throttled   {stats.throttled_s:.1f} s on the rate limit, "
         f"{stats.concurrency_wait_s:.1f} s on the concurrency cap (summed over requests)",
