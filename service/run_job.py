@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +49,16 @@ class JobProgress:
 
 
 ProgressReport = Callable[[JobProgress], None]
+BatchRunner = Callable[[JobState, int, pl.DataFrame, Caller], Awaitable[object]]
+BatchDone = Callable[[int, int], Awaitable[None]]
+
+
+async def enrich_and_record(state: JobState, index: int, batch: pl.DataFrame, caller: Caller) -> int:
+    """Enrich one batch and write its part file: after this, the batch counts as done."""
+    result = await enrich_frame(batch, caller.spec, caller=caller)
+    await anyio.to_thread.run_sync(state.write_part, index, result.frame)
+    return batch.height
+
 
 DEFAULT_BATCH_SIZE = 10_000
 CACHE_FILE = "responses.sqlite"
@@ -68,11 +78,15 @@ async def run_job(
     cache_dir: Path | None = None,
     progress: ProgressReport | None = None,
     progress_every_s: float = 1.0,
+    batch_runner: BatchRunner = enrich_and_record,
+    on_batch_done: BatchDone | None = None,
 ) -> EnrichStats:
     """Enrich the input into ``output_path`` batch by batch; OUT is written only when all are done.
 
     Finished batches are kept in ``OUT.enrich/`` (see ``service.checkpoint``), so running the
-    same job again after a crash resumes where it stopped. Raises ``InputError``/``SpecError``
+    same job again after a crash resumes where it stopped. ``batch_runner`` runs one batch (the
+    flows wrap ``enrich_and_record`` in a Prefect task); ``on_batch_done(rows_done, rows_total)``
+    is awaited after each. Raises ``InputError``/``SpecError``
     before any request, ``CircuitOpenError`` if the API kept failing (nothing is written then).
     """
     output_format(output_path)
@@ -83,7 +97,7 @@ async def run_job(
     rows_total = count_rows(lazy, paths)
     state = JobState(state_dir_for(output_path))
     state.open(fingerprint(paths, spec, batch_size), restart=restart)
-    pipeline = _Pipeline(state, rows_total, batches_in_flight)
+    pipeline = _Pipeline(state, rows_total, batches_in_flight, batch_runner, on_batch_done)
     cache = open_cache(cache_dir, spec)
     try:
         stats = await _enrich_batches(
@@ -138,8 +152,17 @@ async def _enrich_batches(
 class _Pipeline:
     """Pulls batches on demand and enriches up to ``batches_in_flight`` of them at once."""
 
-    def __init__(self, state: JobState, rows_total: int, batches_in_flight: int) -> None:
+    def __init__(
+        self,
+        state: JobState,
+        rows_total: int,
+        batches_in_flight: int,
+        runner: BatchRunner,
+        on_batch_done: BatchDone | None,
+    ) -> None:
         self.state = state
+        self.runner = runner
+        self.on_batch_done = on_batch_done
         self.rows_total = rows_total
         self.rows_done = 0
         self.slots = anyio.Semaphore(batches_in_flight)
@@ -163,9 +186,10 @@ class _Pipeline:
 
     async def _enrich(self, caller: Caller, index: int, batch: pl.DataFrame) -> None:
         try:
-            result = await enrich_frame(batch, caller.spec, caller=caller)
-            await anyio.to_thread.run_sync(self.state.write_part, index, result.frame)
+            await self.runner(self.state, index, batch, caller)
             self.rows_done += batch.height
+            if self.on_batch_done is not None:
+                await self.on_batch_done(self.rows_done, self.rows_total)
         except EnrichError as exc:  # kept, not raised: it would come out of the group wrapped
             if self.failure is None:
                 self.failure = exc

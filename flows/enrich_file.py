@@ -1,0 +1,221 @@
+"""The ``enrich-file`` flow: one flow run per job, one task run per batch.
+
+The flow stays thin: the engine's ``run_job`` does the work, and the flow supplies a Prefect task
+for each batch (awaited on the flow's own event loop, so every batch shares one HTTP client and
+one set of limits), the progress and summary artifacts, the end-of-job event, and the state hooks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import (
+    acreate_markdown_artifact,
+    acreate_progress_artifact,
+    acreate_table_artifact,
+    aupdate_progress_artifact,
+)
+from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import FlowRun, State, TaskRun
+from prefect.events import emit_event
+from prefect.flows import Flow
+from prefect.tasks import Task, exponential_backoff
+from pydantic import BaseModel, Field
+
+from service.caller import Caller
+from service.checkpoint import JobState
+from service.errors import EnrichError
+from service.run_job import DEFAULT_BATCH_SIZE, enrich_and_record, run_job
+from service.spec import load_spec
+from service.stats import EnrichStats
+from service.summary import format_summary
+from service.units import parse_rate
+
+Notifier = Callable[[str, dict[str, Any]], None]
+_notifiers: list[Notifier] = []
+
+
+def add_notifier(notifier: Notifier) -> None:
+    """Call ``notifier(event_name, payload)`` when a job completes or fails (email, chat, pager...)."""
+    _notifiers.append(notifier)
+
+
+class EnrichFileParameters(BaseModel):
+    """What a job needs: validated by pydantic before the flow runs."""
+
+    input: str = Field(min_length=1, description="input file, Parquet directory or glob")
+    spec: str = Field(min_length=1, description="the spec file (TOML)")
+    output: str = Field(min_length=1, description="output file (.parquet, .csv, .ndjson)")
+    batch_size: int = Field(default=DEFAULT_BATCH_SIZE, ge=1)
+    concurrency: int | None = Field(default=None, ge=1)
+    rate: str | None = None
+    restart: bool = False
+    cache_dir: str | None = None
+
+
+def _retry_crashed_batch_only(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """Retry a batch that crashed (a lost worker, a disk hiccup), never bad input or an open circuit.
+
+    HTTP failures never get here: they are retried per request inside the engine.
+    """
+    return not isinstance(state.data, EnrichError)
+
+
+@task(
+    name="enrich-batch",
+    task_run_name="batch-{index}",
+    cache_policy=NO_CACHE,
+    persist_result=False,
+    retries=2,
+    retry_delay_seconds=exponential_backoff(backoff_factor=1),
+    retry_jitter_factor=0.5,
+    retry_condition_fn=_retry_crashed_batch_only,
+)
+async def enrich_batch(state: JobState, index: int, batch: pl.DataFrame, caller: Caller) -> int:
+    """Enrich one batch and record it as done; returns its row count."""
+    return await enrich_and_record(state, index, batch, caller)
+
+
+def _payload(parameters: dict[str, Any], stats: EnrichStats | None, error: str | None) -> dict[str, Any]:
+    payload: dict[str, Any] = {"input": parameters.get("input"), "output": parameters.get("output")}
+    if stats is not None:
+        payload |= dataclasses.asdict(stats)
+    if error is not None:
+        payload["error"] = error
+    return payload
+
+
+def _emit(event: str, parameters: dict[str, Any], stats: EnrichStats | None, error: str | None) -> None:
+    payload = _payload(parameters, stats, error)
+    emit_event(
+        event=event,
+        resource={"prefect.resource.id": f"enrich.job.{parameters.get('output')}"},
+        payload=payload,
+    )
+    for notifier in list(_notifiers):
+        notifier(event, payload)
+
+
+def _on_completion(flow: Flow[Any, Any], flow_run: FlowRun, state: State[Any]) -> None:
+    get_run_logger_for(flow_run).info("job %s completed", flow_run.name)
+
+
+def _on_failure(flow: Flow[Any, Any], flow_run: FlowRun, state: State[Any]) -> None:
+    get_run_logger_for(flow_run).error("job %s failed: %s", flow_run.name, state.message)
+    _emit("enrich.job.failed", dict(flow_run.parameters), None, state.message or "failed")
+
+
+def _on_crashed(flow: Flow[Any, Any], flow_run: FlowRun, state: State[Any]) -> None:
+    get_run_logger_for(flow_run).error("job %s crashed: %s", flow_run.name, state.message)
+    _emit("enrich.job.failed", dict(flow_run.parameters), None, f"crashed: {state.message}")
+
+
+def get_run_logger_for(flow_run: FlowRun) -> Any:
+    """A logger for hooks, which may run outside the flow's context."""
+    from prefect.logging import get_logger
+
+    return get_logger("enrich.flows").getChild(str(flow_run.id))
+
+
+def _artifact_key(output: str) -> str:
+    name = "".join(c if c.isalnum() else "-" for c in Path(output).name.lower()).strip("-")
+    return f"enrich-{name}"[:60].rstrip("-") or "enrich-job"
+
+
+@flow(
+    name="enrich-file",
+    validate_parameters=True,
+    on_completion=[_on_completion],
+    on_failure=[_on_failure],
+    on_crashed=[_on_crashed],
+)
+async def enrich_file(
+    input: str,
+    spec: str,
+    output: str,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    concurrency: int | None = None,
+    rate: str | None = None,
+    restart: bool = False,
+    cache_dir: str | None = None,
+) -> dict[str, Any]:
+    """Enrich INPUT with SPEC into OUTPUT; returns the job's statistics."""
+    parameters = EnrichFileParameters(
+        input=input,
+        spec=spec,
+        output=output,
+        batch_size=batch_size,
+        concurrency=concurrency,
+        rate=rate,
+        restart=restart,
+        cache_dir=cache_dir,
+    )
+    logger = get_run_logger()
+    loaded = load_spec(parameters.spec, environ=os.environ)
+    limits: dict[str, Any] = {}
+    if parameters.concurrency is not None:
+        limits["concurrency"] = parameters.concurrency
+    if parameters.rate is not None:
+        limits["rate"] = parse_rate(parameters.rate)
+    if limits:
+        source = loaded.source.model_copy(update={"limits": loaded.source.limits.model_copy(update=limits)})
+        loaded = dataclasses.replace(loaded, source=source)
+    key = _artifact_key(parameters.output)
+    progress_id = await acreate_progress_artifact(0.0, key=f"{key}-progress", description="rows enriched (%)")
+
+    async def batch_done(rows_done: int, rows_total: int) -> None:
+        percent = 100.0 * rows_done / rows_total if rows_total else 100.0
+        await aupdate_progress_artifact(progress_id, percent)
+        logger.info("%s of %s rows done", f"{rows_done:,}", f"{rows_total:,}")
+
+    logger.info("enriching %s into %s (batches of %d)", parameters.input, parameters.output, batch_size)
+    stats = await run_job(
+        parameters.input,
+        loaded,
+        Path(parameters.output),
+        batch_size=parameters.batch_size,
+        restart=parameters.restart,
+        cache_dir=Path(parameters.cache_dir) if parameters.cache_dir else None,
+        batch_runner=enrich_batch,
+        on_batch_done=batch_done,
+    )
+    await aupdate_progress_artifact(progress_id, 100.0)
+    summary = format_summary(stats)
+    await acreate_markdown_artifact(
+        f"# Enrich: {parameters.output}\n\n```\n{summary}\n```\n", key=f"{key}-summary"
+    )
+    await acreate_table_artifact(_summary_table(stats), key=f"{key}-table")
+    logger.info("job finished\n%s", summary)
+    _emit("enrich.job.completed", parameters.model_dump(), stats, None)
+    return dataclasses.asdict(stats)
+
+
+def _summary_table(stats: EnrichStats) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = [
+        {"figure": "rows ok", "value": stats.rows_ok},
+        {"figure": "rows failed", "value": stats.rows_failed},
+    ]
+    rows += [
+        {"figure": f"failed: {name}", "value": n} for name, n in sorted(stats.rows_failed_by_class.items())
+    ]
+    rows += [
+        {"figure": "requests", "value": stats.requests},
+        {"figure": "retries", "value": stats.retries},
+        {"figure": "cache hits", "value": stats.cache_hits},
+        {"figure": "throttled (s, summed)", "value": round(stats.throttled_s, 3)},
+        {"figure": "latency p50 (ms)", "value": _ms(stats.latency_p50_s)},
+        {"figure": "latency p95 (ms)", "value": _ms(stats.latency_p95_s)},
+        {"figure": "latency p99 (ms)", "value": _ms(stats.latency_p99_s)},
+        {"figure": "rows/s", "value": round(stats.rows_per_s, 1)},
+    ]
+    return rows
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 2)
