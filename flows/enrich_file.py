@@ -56,6 +56,7 @@ class EnrichFileParameters(BaseModel):
     concurrency: int | None = Field(default=None, ge=1)
     rate: str | None = None
     restart: bool = False
+    keep_state: bool = False
     cache_dir: str | None = None
 
 
@@ -143,6 +144,7 @@ async def enrich_file(
     concurrency: int | None = None,
     rate: str | None = None,
     restart: bool = False,
+    keep_state: bool = False,
     cache_dir: str | None = None,
 ) -> dict[str, Any]:
     """Enrich INPUT with SPEC into OUTPUT; returns the job's statistics."""
@@ -154,6 +156,7 @@ async def enrich_file(
         concurrency=concurrency,
         rate=rate,
         restart=restart,
+        keep_state=keep_state,
         cache_dir=cache_dir,
     )
     logger = get_run_logger()
@@ -181,6 +184,7 @@ async def enrich_file(
         Path(parameters.output),
         batch_size=parameters.batch_size,
         restart=parameters.restart,
+        keep_state=parameters.keep_state,
         cache_dir=Path(parameters.cache_dir) if parameters.cache_dir else None,
         batch_runner=enrich_batch,
         on_batch_done=batch_done,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import inspect
 import os
 import shutil
 import sys
@@ -16,6 +17,7 @@ from service.errors import CircuitOpenError, EnrichError
 from service.frame_check import check_schema
 from service.input_schema import read_schema
 from service.spec import Spec, load_spec
+from service.stats import EnrichStats
 from service.units import parse_rate
 
 EXIT_BAD_INPUT = 2
@@ -53,7 +55,6 @@ def _run_and_report(
     input_spec: str, spec: Spec, output: Path, max_error_ratio: float, **job_options: Any
 ) -> int:
     from service.run_job import console_progress, run_job
-    from service.summary import format_summary
 
     display, report = console_progress()
     try:
@@ -62,6 +63,12 @@ def _run_and_report(
     except CircuitOpenError as exc:
         print(f"enrich: error: {exc}; no output written, finished batches kept", file=sys.stderr)
         return EXIT_CIRCUIT_OPEN
+    return _report(stats, output, max_error_ratio)
+
+
+def _report(stats: EnrichStats, output: Path, max_error_ratio: float) -> int:
+    from service.summary import format_summary
+
     print(format_summary(stats))
     print(f"output      {output}")
     ratio = stats.rows_failed / stats.rows if stats.rows else 0.0
@@ -74,7 +81,47 @@ def _run_and_report(
     return 0
 
 
+def _run_as_flow(args: argparse.Namespace, cache_dir: Path | None) -> int:
+    """Run the job as the enrich-file Prefect flow (local mode unless PREFECT_API_URL is set)."""
+    from flows.enrich_file import enrich_file  # only this path needs Prefect
+
+    async def run() -> tuple[dict[str, Any] | None, BaseException | None]:
+        state = await enrich_file(
+            input=args.input,
+            spec=args.spec,
+            output=args.output,
+            batch_size=args.batch_size,
+            concurrency=args.concurrency,
+            rate=args.rate,
+            restart=args.restart,
+            keep_state=args.keep_state,
+            cache_dir=str(cache_dir) if cache_dir else None,
+            return_state=True,
+        )
+        # In async code State.result() returns an awaitable; the stubs do not say so.
+        outcome: Any = state.result(raise_on_failure=False)
+        if inspect.isawaitable(outcome):
+            outcome = await outcome
+        if state.is_completed():
+            return outcome, None
+        return None, outcome if isinstance(outcome, BaseException) else RuntimeError(str(state.message))
+
+    result, error = asyncio.run(run())
+    if isinstance(error, CircuitOpenError):
+        print(f"enrich: error: {error}; no output written, finished batches kept", file=sys.stderr)
+        return EXIT_CIRCUIT_OPEN
+    if isinstance(error, EnrichError):
+        raise error
+    if result is None:
+        print(f"enrich: error: the job's flow run did not complete: {error}", file=sys.stderr)
+        return 1
+    return _report(EnrichStats(**result), Path(args.output), args.max_error_ratio)
+
+
 def _run(args: argparse.Namespace) -> int:
+    cache_dir = None if args.no_cache else _cache_dir(args)
+    if not args.no_flow:
+        return _run_as_flow(args, cache_dir)
     spec = _with_overrides(load_spec(args.spec, environ=os.environ), args.concurrency, args.rate)
     return _run_and_report(
         args.input,
@@ -84,7 +131,7 @@ def _run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         restart=args.restart,
         keep_state=args.keep_state,
-        cache_dir=None if args.no_cache else _cache_dir(args),
+        cache_dir=cache_dir,
     )
 
 
@@ -235,6 +282,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_cache_dir(run)
     run.add_argument("--no-cache", action="store_true", help="neither read nor write the response cache")
+    run.add_argument(
+        "--no-flow",
+        action="store_true",
+        help="run the engine directly instead of as the enrich-file Prefect flow (no Prefect start-up)",
+    )
     run.set_defaults(handler=_run)
 
     cache = commands.add_parser("cache", help="inspect or clear the response cache")

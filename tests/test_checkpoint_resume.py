@@ -62,7 +62,7 @@ def wait_for(condition: object, what: str, deadline_s: float = 60.0) -> None:
 def test_killed_job_resumes_to_the_same_output(tmp_path: Path, slow_api: str) -> None:
     """SIGKILL mid-batch and between batches, then rerun: OUT equals a clean run's, no batch redone."""
     source, spec = write_job(tmp_path, slow_api)
-    base = ("run", str(source), "--spec", str(spec), "--batch-size", str(BATCH), "--no-cache")
+    base = ("run", "--no-flow", str(source), "--spec", str(spec), "--batch-size", str(BATCH), "--no-cache")
     clean = tmp_path / "clean.parquet"
     assert run_cli(*base, "--output", str(clean)).returncode == 0
     output = tmp_path / "out.parquet"
@@ -99,7 +99,17 @@ def test_changed_input_refuses_to_resume_unless_restart(tmp_path: Path, server: 
     """State kept from a job with another input: a clear refusal, then --restart starts over."""
     source, spec = write_job(tmp_path, server)
     output = tmp_path / "out.csv"
-    base = ("run", str(source), "--spec", str(spec), "--output", str(output), "--batch-size", "100")
+    base = (
+        "run",
+        "--no-flow",
+        str(source),
+        "--spec",
+        str(spec),
+        "--output",
+        str(output),
+        "--batch-size",
+        "100",
+    )
     assert run_cli(*base, "--keep-state").returncode == 0
     assert state_dir_for(output).exists()
     pl.DataFrame({"row": [0], "ip": ["other"]}).write_parquet(source)
@@ -175,7 +185,15 @@ def test_cache_across_cli_runs_and_parquet_directory_input(tmp_path: Path, serve
     for input_spec in (str(folder), str(folder / "*.parquet")):
         output = tmp_path / f"out{len(outputs)}.parquet"
         done = run_cli(
-            "run", input_spec, "--spec", str(spec), "--output", str(output), "--cache-dir", str(cache_dir)
+            "run",
+            "--no-flow",
+            input_spec,
+            "--spec",
+            str(spec),
+            "--output",
+            str(output),
+            "--cache-dir",
+            str(cache_dir),
         )
         assert done.returncode == 0, done.stderr
         outputs.append(pl.read_parquet(output))

@@ -76,7 +76,9 @@ def test_cli_run_each_format(server: str, tmp_path: Path, suffix: str) -> None:
     {".parquet": frame.write_parquet, ".csv": frame.write_csv, ".ndjson": frame.write_ndjson}[suffix](source)
     (tmp_path / "spec.toml").write_text(spec_for(server))
     output = tmp_path / f"out{suffix}"
-    done = run_cli("run", str(source), "--spec", str(tmp_path / "spec.toml"), "--output", str(output))
+    done = run_cli(
+        "run", "--no-flow", str(source), "--spec", str(tmp_path / "spec.toml"), "--output", str(output)
+    )
     assert done.returncode == 0, done.stderr
     assert "rows        50 (50 ok, 0 failed)" in done.stdout
     assert "progress: 50/50 rows" in done.stderr  # not a terminal: plain progress lines
@@ -120,14 +122,17 @@ def test_cli_bad_inputs_fail_clearly_without_output(server: str, tmp_path: Path)
     ]
     for source, spec, words, code in cases:
         output = tmp_path / "out.parquet"
-        done = run_cli("run", str(source), "--spec", str(spec), "--output", str(output))
+        done = run_cli("run", "--no-flow", str(source), "--spec", str(spec), "--output", str(output))
         assert done.returncode == code, (source, spec, done.stderr)
         assert words in done.stderr, (source, spec, done.stderr)
         assert not output.exists()
 
 
-def test_secret_never_reaches_output_or_logs(server: str, tmp_path: Path) -> None:
-    """A bearer token from the environment, keys answering 401 and 500: the token is nowhere."""
+@pytest.mark.parametrize("mode", ["--no-flow", "--flow"])
+def test_secret_never_reaches_output_or_logs(server: str, tmp_path: Path, mode: str) -> None:
+    """A bearer token from the environment, keys answering 401 and 500: the token is nowhere.
+
+    Run as the engine alone and as the Prefect flow (whose logs go to stderr too)."""
     token = "sk-live-7c1f9a2b4d6e8f00"
     (tmp_path / "spec.toml").write_text(
         spec_for(server, "[retry]\nattempts = 2\nbackoff = { initial_s = 0.001, max_s = 0.002 }\n").replace(
@@ -138,14 +143,17 @@ def test_secret_never_reaches_output_or_logs(server: str, tmp_path: Path) -> Non
     output = tmp_path / "out.csv"
     done = run_cli(
         "run",
+        *([mode] if mode == "--no-flow" else []),
         str(tmp_path / "in.csv"),
         "--spec",
         str(tmp_path / "spec.toml"),
         "--output",
         str(output),
-        env={"API_TOKEN": token},
+        env={"API_TOKEN": token, "PREFECT_HOME": str(tmp_path / "prefect")},
     )
     assert done.returncode == 0, done.stderr
+    if mode == "--flow":
+        assert "for flow 'enrich-file'" in done.stdout + done.stderr
     assert token not in done.stdout + done.stderr
     assert token not in output.read_text()
     assert pl.read_csv(output)["_enrich_error"].to_list() == ["http_4xx", "http_5xx", None]
@@ -211,7 +219,15 @@ def test_cli_overrides_and_error_ratio(server: str, tmp_path: Path) -> None:
     frame = pl.DataFrame({"ip": [f"404-{i}" if i % 2 else f"4.0.0.{i}" for i in range(60)]})
     frame.write_csv(tmp_path / "in.csv")
     output = tmp_path / "out.csv"
-    args = ("run", str(tmp_path / "in.csv"), "--spec", str(tmp_path / "spec.toml"), "--output", str(output))
+    args = (
+        "run",
+        "--no-flow",
+        str(tmp_path / "in.csv"),
+        "--spec",
+        str(tmp_path / "spec.toml"),
+        "--output",
+        str(output),
+    )
     done = run_cli(*args, "--concurrency", "2", "--max-error-ratio", "0.4")
     assert done.returncode == 4, done.stderr
     assert "50.0% of rows failed, over --max-error-ratio 40.0%" in done.stderr
