@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import (
@@ -26,12 +27,14 @@ from prefect.client.schemas.objects import FlowRun, State, TaskRun
 from prefect.events import emit_event
 from prefect.flows import Flow
 from prefect.tasks import Task, exponential_backoff
+from prefect.transactions import Transaction, atransaction, get_transaction
 from pydantic import BaseModel, Field
 
 from service.caller import Caller
 from service.checkpoint import JobState
+from service.engine import enrich_frame
 from service.errors import EnrichError
-from service.run_job import DEFAULT_BATCH_SIZE, enrich_and_record, run_job
+from service.run_job import DEFAULT_BATCH_SIZE, run_job
 from service.spec import load_spec
 from service.stats import EnrichStats
 from service.summary import format_summary
@@ -68,6 +71,27 @@ def _retry_crashed_batch_only(task: Task[Any, Any], task_run: TaskRun, state: St
     return not isinstance(state.data, EnrichError)
 
 
+@task(name="write-part", cache_policy=NO_CACHE, persist_result=False)
+async def write_part(state: JobState, index: int, frame: pl.DataFrame) -> None:
+    """Write a batch's part file; rolled back (deleted) if its transaction fails."""
+    await anyio.to_thread.run_sync(state.write_part, index, frame)
+    current = get_transaction()
+    if current is not None:
+        current.set("job_state", state)
+        current.set("batch_index", index)
+
+
+@write_part.on_rollback
+def _remove_part(current: Transaction) -> None:
+    current.get("job_state").remove_part(current.get("batch_index"))
+
+
+@task(name="record-batch", cache_policy=NO_CACHE, persist_result=False)
+async def record_batch(state: JobState, index: int) -> None:
+    """Record a batch as done in the job's journal."""
+    await anyio.to_thread.run_sync(state.record_done, index)
+
+
 @task(
     name="enrich-batch",
     task_run_name="batch-{index}",
@@ -79,8 +103,17 @@ def _retry_crashed_batch_only(task: Task[Any, Any], task_run: TaskRun, state: St
     retry_condition_fn=_retry_crashed_batch_only,
 )
 async def enrich_batch(state: JobState, index: int, batch: pl.DataFrame, caller: Caller) -> int:
-    """Enrich one batch and record it as done; returns its row count."""
-    return await enrich_and_record(state, index, batch, caller)
+    """Enrich one batch, then write its part and record it in one transaction; returns its rows.
+
+    If recording fails, the transaction rolls the part file back, so a part on disk is never
+    left without its record (the engine alone tolerates that case too: an unrecorded part is redone).
+    """
+    result = await enrich_frame(batch, caller.spec, caller=caller)
+    # Async tasks inside: with sync ones, Prefect 3.8.8 never awaits the async rollback.
+    async with atransaction():
+        await write_part(state, index, result.frame)
+        await record_batch(state, index)
+    return batch.height
 
 
 def _payload(parameters: dict[str, Any], stats: EnrichStats | None, error: str | None) -> dict[str, Any]:

@@ -1,8 +1,9 @@
-"""A job's state beside its output (``OUT.enrich/``): a manifest and one part file per finished batch.
+"""A job's state beside its output (``OUT.enrich/``): a manifest, part files and a done journal.
 
-A part file is written to a temporary name, flushed to disk and renamed, so its presence is the
-record that its batch finished: a job killed at any moment leaves only whole parts, and running
-it again skips them. The manifest binds the state to a fingerprint of the input, the spec's
+A batch is done when its part file is written (to a temporary name, flushed, renamed: only whole
+parts exist) *and* its index is appended to the journal ``done.log``. A job killed between the
+two leaves a part that is not recorded: it is redone and overwritten, never trusted. Running the
+job again skips recorded batches. The manifest binds the state to a fingerprint of the input, the spec's
 request and output sections, and the batch size; a job with a different fingerprint refuses to
 resume unless told to restart.
 """
@@ -23,6 +24,7 @@ from service.errors import InputError
 from service.spec import Spec
 
 _MANIFEST = "manifest.json"
+_JOURNAL = "done.log"
 _VERSION = 1
 
 
@@ -62,6 +64,7 @@ class JobState:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self._done: set[int] = set()
 
     def open(self, job_fingerprint: str, *, restart: bool) -> None:
         """Create the state, or check that the existing one belongs to this job."""
@@ -78,6 +81,7 @@ class JobState:
                     f"{self.directory} holds the state of a job with a different input, spec or batch "
                     "size: rerun with the same arguments to resume it, or pass --restart to start over"
                 )
+            self._done = self._read_journal()
             return
         self.directory.mkdir(parents=True, exist_ok=True)
         _write_atomically(
@@ -89,8 +93,28 @@ class JobState:
         return self.directory / f"part-{index:09d}.parquet"
 
     def is_done(self, index: int) -> bool:
-        """True when batch ``index`` has its part file."""
-        return self.part_path(index).exists()
+        """True when batch ``index`` is recorded in the journal and has its part file."""
+        return index in self._done and self.part_path(index).exists()
+
+    def record_done(self, index: int) -> None:
+        """Append batch ``index`` to the journal, flushed to disk: from now on it counts as done."""
+        with open(self.directory / _JOURNAL, "a", encoding="ascii") as journal:
+            journal.write(f"{index}\n")
+            journal.flush()
+            os.fsync(journal.fileno())
+        self._done.add(index)
+
+    def remove_part(self, index: int) -> None:
+        """Delete batch ``index``'s part file (a rollback: its recording failed)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.part_path(index).unlink()
+
+    def _read_journal(self) -> set[int]:
+        journal = self.directory / _JOURNAL
+        if not journal.exists():
+            return set()
+        # A torn last line (killed mid-append) is not a record.
+        return {int(line) for line in journal.read_text(encoding="ascii").splitlines() if line.isdigit()}
 
     def write_part(self, index: int, frame: pl.DataFrame) -> None:
         """Record batch ``index`` as done by writing its part file atomically."""
@@ -105,8 +129,8 @@ class JobState:
                 temporary.unlink()
 
     def parts(self) -> Iterator[Path]:
-        """Every part file, in batch order."""
-        return iter(sorted(self.directory.glob("part-*.parquet")))
+        """The part files of every recorded batch, in batch order."""
+        return iter(self.part_path(i) for i in sorted(self._done) if self.part_path(i).exists())
 
     def remove(self) -> None:
         """Delete the state (after a successful finish)."""

@@ -57,6 +57,7 @@ async def enrich_and_record(state: JobState, index: int, batch: pl.DataFrame, ca
     """Enrich one batch and write its part file: after this, the batch counts as done."""
     result = await enrich_frame(batch, caller.spec, caller=caller)
     await anyio.to_thread.run_sync(state.write_part, index, result.frame)
+    await anyio.to_thread.run_sync(state.record_done, index)
     return batch.height
 
 

@@ -50,6 +50,10 @@ def write_job(tmp_path: Path, url: str) -> tuple[Path, Path]:
     return source, spec
 
 
+def state_part(state: Path, index: int) -> Path:
+    return state / f"part-{index:09d}.parquet"
+
+
 def wait_for(condition: object, what: str, deadline_s: float = 60.0) -> None:
     """Poll ``condition`` until true, failing after ``deadline_s``."""
     give_up = time.monotonic() + deadline_s
@@ -81,7 +85,8 @@ def test_killed_job_resumes_to_the_same_output(tmp_path: Path, slow_api: str) ->
             os.kill(job.pid, signal.SIGKILL)
             job.wait(timeout=30)
         assert not output.exists()
-    finished = {int(p.name[5:14]) for p in state.glob("part-*.parquet")}
+    journal = (state / "done.log").read_text().splitlines()
+    finished = {int(line) for line in journal if line.isdigit() and state_part(state, int(line)).exists()}
     assert len(finished) >= 8
     httpx.post(f"{slow_api}/_reset", timeout=5)
     done = run_cli(*base, "--output", str(output))

@@ -16,6 +16,7 @@ from prefect.testing.utilities import prefect_test_harness
 
 import flows.enrich_file
 from flows.enrich_file import add_notifier, enrich_file
+from service.checkpoint import JobState
 
 pytestmark = pytest.mark.integration
 
@@ -81,10 +82,21 @@ async def test_job_is_a_flow_with_one_task_per_batch(
     assert pl.read_parquet(output)["row"].to_list() == list(range(50))
     flow_run_id = state.state_details.flow_run_id
     async with get_client() as client:
-        task_runs = await client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-        )
-        assert sorted(t.name for t in task_runs) == [f"batch-{i}" for i in range(5)]
+        # Task runs reach the server through events, a little after the flow returns: poll, bounded.
+        give_up = time.monotonic() + 30
+        while True:
+            task_runs = await client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+            )
+            settled = [t for t in task_runs if t.state is not None and t.state.is_final()]
+            if len(settled) >= 15 or time.monotonic() > give_up:
+                break
+            await _pause()
+        batches = sorted(t.name for t in task_runs if t.name.startswith("batch-"))
+        assert batches == [f"batch-{i}" for i in range(5)]
+        # Inside each batch: its part write and its recording, in one transaction.
+        assert sum(t.name.startswith("write-part") for t in task_runs) == 5
+        assert sum(t.name.startswith("record-batch") for t in task_runs) == 5
         assert all(t.state is not None and t.state.is_completed() for t in task_runs)
         artifacts = {
             a.key: a
@@ -117,3 +129,37 @@ async def test_failing_job_runs_the_failure_hook_and_emits_failed(
     assert "input.key column 'address' is not in the input" in notified[0][1]["error"]
     events = await read_events("enrich.job.failed", str(output))
     assert events, "no enrich.job.failed event"
+
+
+@pytest.mark.asyncio
+async def test_failed_recording_rolls_the_part_back(
+    tmp_path: Path, server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recording batch 1 fails once: its part file is rolled back, the batch task retried, OUT whole."""
+    removed: list[int] = []
+    original_record = JobState.record_done
+    original_remove = JobState.remove_part
+    failures = {1: 1}
+
+    def flaky_record(self: JobState, index: int) -> None:
+        if failures.get(index):
+            failures[index] -= 1
+            assert self.part_path(index).exists()  # written, about to be rolled back
+            raise OSError("disk hiccup while recording")
+        original_record(self, index)
+
+    def spy_remove(self: JobState, index: int) -> None:
+        removed.append(index)
+        original_remove(self, index)
+        assert not self.part_path(index).exists()
+
+    monkeypatch.setattr(JobState, "record_done", flaky_record)
+    monkeypatch.setattr(JobState, "remove_part", spy_remove)
+    source, spec = write_job(tmp_path, server, rows=30)
+    output = tmp_path / "rolled.parquet"
+    state = await enrich_file(
+        input=str(source), spec=str(spec), output=str(output), batch_size=10, return_state=True
+    )
+    assert state.is_completed(), state.message
+    assert removed == [1]
+    assert pl.read_parquet(output)["row"].to_list() == list(range(30))
