@@ -35,10 +35,9 @@ from service.checkpoint import JobState
 from service.engine import enrich_frame
 from service.errors import EnrichError
 from service.run_job import DEFAULT_BATCH_SIZE, run_job
-from service.spec import load_spec
+from service.spec import load_spec, with_limit_overrides
 from service.stats import EnrichStats
 from service.summary import format_summary
-from service.units import parse_rate
 
 Notifier = Callable[[str, dict[str, Any]], None]
 _notifiers: list[Notifier] = []
@@ -193,15 +192,11 @@ async def enrich_file(
         cache_dir=cache_dir,
     )
     logger = get_run_logger()
-    loaded = load_spec(parameters.spec, environ=os.environ)
-    limits: dict[str, Any] = {}
-    if parameters.concurrency is not None:
-        limits["concurrency"] = parameters.concurrency
-    if parameters.rate is not None:
-        limits["rate"] = parse_rate(parameters.rate)
-    if limits:
-        source = loaded.source.model_copy(update={"limits": loaded.source.limits.model_copy(update=limits)})
-        loaded = dataclasses.replace(loaded, source=source)
+    loaded = with_limit_overrides(
+        load_spec(parameters.spec, environ=os.environ),
+        concurrency=parameters.concurrency,
+        rate=parameters.rate,
+    )
     key = _artifact_key(parameters.output)
     progress_id = await acreate_progress_artifact(0.0, key=f"{key}-progress", description="rows enriched (%)")
 

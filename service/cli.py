@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import inspect
 import os
 import shutil
@@ -15,10 +14,9 @@ from typing import Any
 
 from service.errors import CircuitOpenError, EnrichError
 from service.frame_check import check_schema
-from service.input_schema import read_schema
-from service.spec import Spec, load_spec
+from service.spec import Spec, load_spec, with_limit_overrides
 from service.stats import EnrichStats
-from service.units import parse_rate
+from service.table_io import read_schema
 
 EXIT_BAD_INPUT = 2
 EXIT_CIRCUIT_OPEN = 3
@@ -34,21 +32,6 @@ def _validate(args: argparse.Namespace) -> int:
     mode = f"bulk, {spec.bulk.size} keys per request" if spec.bulk else "one key per request"
     print(f"ok: {what}: {spec.request.method} {spec.request.origin}, {mode}; adds {columns}")
     return 0
-
-
-def _with_overrides(spec: Spec, concurrency: int | None, rate: str | None) -> Spec:
-    update: dict[str, object] = {}
-    if concurrency is not None:
-        update["concurrency"] = concurrency
-    if rate is not None:
-        try:
-            update["rate"] = parse_rate(rate)
-        except ValueError as exc:
-            raise EnrichError(f"--rate: {exc}") from None
-    if not update:
-        return spec
-    limits = spec.source.limits.model_copy(update=update)
-    return dataclasses.replace(spec, source=spec.source.model_copy(update={"limits": limits}))
 
 
 def _run_and_report(
@@ -122,7 +105,9 @@ def _run(args: argparse.Namespace) -> int:
     cache_dir = None if args.no_cache else _cache_dir(args)
     if not args.no_flow:
         return _run_as_flow(args, cache_dir)
-    spec = _with_overrides(load_spec(args.spec, environ=os.environ), args.concurrency, args.rate)
+    spec = with_limit_overrides(
+        load_spec(args.spec, environ=os.environ), concurrency=args.concurrency, rate=args.rate
+    )
     return _run_and_report(
         args.input,
         spec,

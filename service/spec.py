@@ -7,6 +7,7 @@ error is a ``SpecError`` that names the field (or the TOML line) and what is wro
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from collections.abc import Mapping
@@ -250,6 +251,25 @@ class Spec:
     def output_names(self) -> tuple[str, ...]:
         """Names of the columns the spec adds."""
         return tuple(c.name for c in self.columns)
+
+
+def with_limit_overrides(spec: Spec, *, concurrency: int | None = None, rate: str | None = None) -> Spec:
+    """``spec`` with ``[limits]`` concurrency and rate replaced (validated like the file's own)."""
+    update: dict[str, Any] = {}
+    if concurrency is not None:
+        update["concurrency"] = concurrency
+    if rate is not None:
+        update["rate"] = rate
+    if not update:
+        return spec
+    try:
+        limits = LimitsSection.model_validate({**spec.source.limits.model_dump(), **update})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise SpecError(
+            str(error["msg"]).removeprefix("Value error, "), field=f"--{error['loc'][0]}"
+        ) from None
+    return dataclasses.replace(spec, source=spec.source.model_copy(update={"limits": limits}))
 
 
 def load_spec(

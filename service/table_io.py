@@ -61,6 +61,11 @@ def scan_inputs(paths: list[Path]) -> pl.LazyFrame:
     return lazy
 
 
+def read_schema(path: str | Path) -> dict[str, pl.DataType]:
+    """Column names and types of the input named by ``path``, without reading its rows."""
+    return dict(scan_inputs(resolve_inputs(path)).collect_schema())
+
+
 def count_rows(lazy: pl.LazyFrame, paths: list[Path]) -> int:
     """Rows in the input (Parquet: from metadata; text formats: one scan)."""
     try:

@@ -98,3 +98,17 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         env={**os.environ, **(env or {})},
         check=False,
     )
+
+
+def write_lookup_job(tmp_path: Path, url: str, keys: list[str], extra_spec: str = "") -> tuple[Path, Path]:
+    """An input (row number, ip) and a spec looking each ip up on the mock API at ``url``."""
+    import polars as pl
+
+    source = tmp_path / "in.parquet"
+    pl.DataFrame({"row": range(len(keys)), "ip": keys}).write_parquet(source)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        f'[api]\nurl = "{url}/v1/lookup/{{ip}}"\n[input]\nkey = "ip"\n'
+        '[output.columns]\ncountry = { path = "country.iso_code", type = "str" }\n' + extra_spec
+    )
+    return source, spec

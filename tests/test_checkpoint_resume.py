@@ -21,7 +21,7 @@ import service.run_job
 from service.checkpoint import state_dir_for
 from service.demo import start_mock_api, stop_mock_api
 from service.run_job import run_job
-from tests.conftest import make_spec, run_cli, server_stats
+from tests.conftest import make_spec, run_cli, server_stats, write_lookup_job
 
 pytestmark = pytest.mark.integration
 
@@ -39,19 +39,18 @@ def slow_api() -> Iterator[str]:
 
 
 def write_job(tmp_path: Path, url: str) -> tuple[Path, Path]:
-    source = tmp_path / "in.parquet"
-    pl.DataFrame({"row": range(ROWS), "ip": [f"k{i:04d}" for i in range(ROWS)]}).write_parquet(source)
-    spec = tmp_path / "spec.toml"
-    spec.write_text(
-        f'[api]\nurl = "{url}/v1/lookup/{{ip}}"\n[input]\nkey = "ip"\n'
-        '[output.columns]\ncountry = { path = "country.iso_code", type = "str" }\n'
-        'asn = { path = "asn", type = "i64" }\n[limits]\nconcurrency = 4\n'
-    )
-    return source, spec
+    keys = [f"k{i:04d}" for i in range(ROWS)]
+    extra = 'asn = { path = "asn", type = "i64" }\n[limits]\nconcurrency = 4\n'
+    return write_lookup_job(tmp_path, url, keys, extra)
 
 
-def state_part(state: Path, index: int) -> Path:
-    return state / f"part-{index:09d}.parquet"
+def recorded(state: Path) -> set[int]:
+    """Batches the job's journal records as done (each with its part file)."""
+    journal = state / "done.log"
+    lines = journal.read_text().splitlines() if journal.exists() else []
+    done = {int(line) for line in lines if line.isdigit()}
+    assert all((state / f"part-{i:09d}.parquet").exists() for i in done)
+    return done
 
 
 def wait_for(condition: object, what: str, deadline_s: float = 60.0) -> None:
@@ -80,13 +79,12 @@ def test_killed_job_resumes_to_the_same_output(tmp_path: Path, slow_api: str) ->
                 seen = server_stats(slow_api)["requests"]
                 wait_for(lambda seen=seen: server_stats(slow_api)["requests"] > seen, "requests")
             else:
-                wait_for(lambda n=parts_before_kill: len(list(state.glob("part-*"))) >= n, "parts")
+                wait_for(lambda n=parts_before_kill: len(recorded(state)) >= n, "recorded batches")
         finally:
             os.kill(job.pid, signal.SIGKILL)
             job.wait(timeout=30)
         assert not output.exists()
-    journal = (state / "done.log").read_text().splitlines()
-    finished = {int(line) for line in journal if line.isdigit() and state_part(state, int(line)).exists()}
+    finished = recorded(state)
     assert len(finished) >= 8
     httpx.post(f"{slow_api}/_reset", timeout=5)
     done = run_cli(*base, "--output", str(output))

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import polars as pl
+
+from tests.conftest import run_cli
 
 SPEC = """
 [api]
@@ -20,20 +19,9 @@ country = { path = "country.iso_code", type = "str" }
 """
 
 
-def enrich(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "service.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
-
-
 def test_help_lists_commands() -> None:
     """enrich --help exits 0 and names validate."""
-    done = enrich("--help")
+    done = run_cli("--help")
     assert done.returncode == 0
     assert "validate" in done.stdout
 
@@ -42,7 +30,7 @@ def test_validate_accepts_a_matching_input(tmp_path: Path) -> None:
     """A good spec and input: exit 0 and a one-line summary."""
     (tmp_path / "spec.toml").write_text(SPEC)
     pl.DataFrame({"ip": ["1.2.3.4"], "n": [1]}).write_parquet(tmp_path / "in.parquet")
-    done = enrich(
+    done = run_cli(
         "validate",
         str(tmp_path / "spec.toml"),
         "--input",
@@ -74,7 +62,7 @@ def test_validate_names_what_is_wrong(tmp_path: Path) -> None:
         ((str(tmp_path / "absent.toml"),), {}, "spec file not found"),
     ]
     for args, env, words in cases:
-        done = enrich("validate", *args, env=env)
+        done = run_cli("validate", *args, env=env)
         assert done.returncode == 2, (args, done.stdout)
         assert words in done.stderr, (args, done.stderr)
         assert done.stderr.startswith("enrich: error: ")

@@ -17,6 +17,7 @@ from prefect.testing.utilities import prefect_test_harness
 import flows.enrich_file
 from flows.enrich_file import add_notifier, enrich_file
 from service.checkpoint import JobState
+from tests.conftest import write_lookup_job
 
 pytestmark = pytest.mark.integration
 
@@ -38,14 +39,7 @@ def notified() -> Iterator[list[tuple[str, dict[str, Any]]]]:
 
 
 def write_job(tmp_path: Path, url: str, rows: int = 50) -> tuple[Path, Path]:
-    source = tmp_path / "in.parquet"
-    pl.DataFrame({"row": range(rows), "ip": [f"f{i % 30}" for i in range(rows)]}).write_parquet(source)
-    spec = tmp_path / "spec.toml"
-    spec.write_text(
-        f'[api]\nurl = "{url}/v1/lookup/{{ip}}"\n[input]\nkey = "ip"\n'
-        '[output.columns]\ncountry = { path = "country.iso_code", type = "str" }\n'
-    )
-    return source, spec
+    return write_lookup_job(tmp_path, url, [f"f{i % 30}" for i in range(rows)])
 
 
 async def read_events(name: str, output: str, expected: int = 1) -> list[Any]:
