@@ -30,6 +30,7 @@ from prefect.tasks import Task, exponential_backoff
 from prefect.transactions import Transaction, atransaction, get_transaction
 from pydantic import BaseModel, Field
 
+from flows.global_limits import SharedSlots, ensure_limit
 from service.caller import Caller
 from service.checkpoint import JobState
 from service.engine import enrich_frame
@@ -205,6 +206,17 @@ async def enrich_file(
         await aupdate_progress_artifact(progress_id, percent)
         logger.info("%s of %s rows done", f"{rows_done:,}", f"{rows_total:,}")
 
+    batch_runner: Any = enrich_batch
+    global_limit = loaded.limits.global_limit
+    if global_limit:
+        await ensure_limit(global_limit, loaded.limits.concurrency)
+        slots = SharedSlots(global_limit, loaded.limits.concurrency)
+
+        async def batch_runner(state: JobState, index: int, batch: pl.DataFrame, caller: Caller) -> int:
+            async with slots.batch():
+                return await enrich_batch(state, index, batch, caller)
+
+        logger.info("sharing global limit %r (%d slots per process)", global_limit, loaded.limits.concurrency)
     logger.info("enriching %s into %s (batches of %d)", parameters.input, parameters.output, batch_size)
     stats = await run_job(
         parameters.input,
@@ -214,7 +226,7 @@ async def enrich_file(
         restart=parameters.restart,
         keep_state=parameters.keep_state,
         cache_dir=Path(parameters.cache_dir) if parameters.cache_dir else None,
-        batch_runner=enrich_batch,
+        batch_runner=batch_runner,
         on_batch_done=batch_done,
     )
     await aupdate_progress_artifact(progress_id, 100.0)

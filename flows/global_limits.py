@@ -1,0 +1,74 @@
+"""Sharing one API's concurrency limit between processes through a Prefect global concurrency limit.
+
+Acquiring slots is a server round trip (100-160 ms, prefect-notes.md), so a process never takes
+them per request: while it has at least one batch running it holds ``occupy`` slots (its own
+concurrency cap), and it gives them back when it has none. Two processes whose caps add up to more
+than the limit therefore take turns; together they never exceed it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import anyio
+from prefect.client.orchestration import get_client
+from prefect.concurrency.asyncio import concurrency
+from prefect.exceptions import ObjectAlreadyExists
+
+
+async def ensure_limit(name: str, limit: int) -> None:
+    """Create the global concurrency limit ``name``, or set its size (a missing limit is not enforced)."""
+    async with get_client() as client:
+        try:
+            await client.upsert_global_concurrency_limit_by_name(name, limit)
+        except ObjectAlreadyExists:
+            # Another process created it between our read and our create (the upsert is not
+            # atomic): it exists now, so the second try updates it.
+            await client.upsert_global_concurrency_limit_by_name(name, limit)
+
+
+class SharedSlots:
+    """Holds ``occupy`` slots of the limit ``name`` while any batch of this process runs.
+
+    The slots are held by one keeper task: Prefect's ``concurrency()`` must be left by the task
+    that entered it, and the batch that takes the slots is rarely the one that gives them back.
+    """
+
+    def __init__(self, name: str, occupy: int) -> None:
+        self._name = name
+        self._occupy = occupy
+        self._lock = anyio.Lock()
+        self._holders = 0
+        self._keeper: asyncio.Task[None] | None = None
+        self._release = asyncio.Event()
+
+    async def _keep(self, acquired: asyncio.Event, release: asyncio.Event) -> None:
+        async with concurrency(self._name, occupy=self._occupy, strict=True):
+            acquired.set()
+            await release.wait()
+
+    @contextlib.asynccontextmanager
+    async def batch(self) -> AsyncIterator[None]:
+        """Run one batch under the process's share of the limit."""
+        async with self._lock:
+            if self._holders == 0:
+                acquired, self._release = asyncio.Event(), asyncio.Event()
+                self._keeper = asyncio.create_task(self._keep(acquired, self._release))
+                waiting = asyncio.create_task(acquired.wait())
+                await asyncio.wait({self._keeper, waiting}, return_when=asyncio.FIRST_COMPLETED)
+                waiting.cancel()
+                if self._keeper.done():  # the keeper failed before it got the slots
+                    keeper, self._keeper = self._keeper, None
+                    await keeper
+            self._holders += 1
+        try:
+            yield
+        finally:
+            async with self._lock:
+                self._holders -= 1
+                if self._holders == 0 and self._keeper is not None:
+                    keeper, self._keeper = self._keeper, None
+                    self._release.set()
+                    await keeper

@@ -1,0 +1,100 @@
+"""Two processes sharing one Prefect global concurrency limit stay within it together."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.demo import start_mock_api, stop_mock_api
+from tests.conftest import server_stats, write_lookup_job
+
+pytestmark = pytest.mark.integration
+
+# 160 keys at 100 ms, 4 at a time: 4 s of work per job, long enough that two jobs started together
+# overlap despite Prefect's start-up; without the shared limit the server sees 8 in flight.
+KEYS = 160
+LIMITS = '[limits]\nconcurrency = 4\nglobal_limit = "geo"\n'
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Prefect server (SQLite) that both job processes talk to."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    port = free_port()
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        give_up = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > give_up or process.poll() is not None:
+                raise RuntimeError("the Prefect server did not start")
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def slow_api() -> Iterator[str]:
+    process, url = start_mock_api("--latency-ms", "100")
+    try:
+        yield url
+    finally:
+        stop_mock_api(process)
+
+
+def test_two_processes_share_the_limit(tmp_path: Path, prefect_server: str, slow_api: str) -> None:
+    """Each job may have 4 in flight; sharing the 4-slot limit 'geo', the server never sees more."""
+    httpx.post(f"{slow_api}/_reset", timeout=5)
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": prefect_server,
+        "PREFECT_HOME": str(tmp_path / "client-home"),
+        "ENRICH_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    jobs = []
+    for name in ("a", "b"):
+        folder = tmp_path / name
+        folder.mkdir()
+        keys = [f"{name}{i:03d}" for i in range(KEYS)]
+        source, spec = write_lookup_job(folder, slow_api, keys, LIMITS)
+        command = [sys.executable, "-m", "service.cli", "run", str(source), "--spec", str(spec)]
+        command += ["--output", str(folder / "out.parquet"), "--batch-size", "40"]
+        jobs.append(
+            subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        )
+    logs = []
+    for job in jobs:
+        output, _ = job.communicate(timeout=240)
+        assert job.returncode == 0, output
+        logs.append(output)
+    stats = server_stats(slow_api)
+    assert stats["requests"] == 2 * KEYS
+    summary = {k: v for k, v in stats.items() if k not in ("per_key", "times")}
+    assert stats["most_in_flight"] <= 4, (summary, logs)
