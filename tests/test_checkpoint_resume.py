@@ -98,8 +98,8 @@ def test_killed_job_resumes_to_the_same_output(tmp_path: Path, slow_api: str) ->
     assert not state.exists()
 
 
-def test_changed_input_refuses_to_resume_unless_restart(tmp_path: Path, server: str) -> None:
-    """State kept from a job with another input: a clear refusal, then --restart starts over."""
+def test_changed_input_or_spec_refuses_to_resume_unless_restart(tmp_path: Path, server: str) -> None:
+    """State kept from a job with another spec or input: a clear refusal; --restart starts over."""
     source, spec = write_job(tmp_path, server)
     output = tmp_path / "out.csv"
     base = (
@@ -115,6 +115,12 @@ def test_changed_input_refuses_to_resume_unless_restart(tmp_path: Path, server: 
     )
     assert run_cli(*base, "--keep-state").returncode == 0
     assert state_dir_for(output).exists()
+    assert run_cli(*base, "--keep-state", "--concurrency", "2").returncode == 0  # limits: same job
+    spec.write_text(spec.read_text().replace('"asn"', '"score"'))
+    changed_spec = run_cli(*base)
+    assert changed_spec.returncode == 2
+    assert "holds the state of a job with a different input, spec or batch size" in changed_spec.stderr
+    spec.write_text(spec.read_text().replace('"score"', '"asn"'))
     pl.DataFrame({"row": [0], "ip": ["other"]}).write_parquet(source)
     refused = run_cli(*base)
     assert refused.returncode == 2
