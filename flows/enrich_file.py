@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +36,15 @@ from service.caller import Caller
 from service.checkpoint import JobState
 from service.engine import enrich_frame
 from service.errors import EnrichError
-from service.run_job import DEFAULT_BATCH_SIZE, run_job
+from service.run_job import DEFAULT_BATCH_SIZE, ProgressReport, run_job
 from service.spec import load_spec, with_limit_overrides
 from service.stats import EnrichStats
 from service.summary import format_summary
 
 Notifier = Callable[[str, dict[str, Any]], None]
 _notifiers: list[Notifier] = []
+# Set by the CLI, which runs the flow in its own process, for the terminal's progress display.
+progress_reporter: ContextVar[ProgressReport | None] = ContextVar("progress_reporter", default=None)
 
 
 def add_notifier(notifier: Notifier) -> None:
@@ -228,6 +231,7 @@ async def enrich_file(
         cache_dir=Path(parameters.cache_dir) if parameters.cache_dir else None,
         batch_runner=batch_runner,
         on_batch_done=batch_done,
+        progress=progress_reporter.get(),
     )
     await aupdate_progress_artifact(progress_id, 100.0)
     summary = format_summary(stats)

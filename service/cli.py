@@ -66,7 +66,8 @@ def _report(stats: EnrichStats, output: Path, max_error_ratio: float) -> int:
 
 def _run_as_flow(args: argparse.Namespace, cache_dir: Path | None) -> int:
     """Run the job as the enrich-file Prefect flow (local mode unless PREFECT_API_URL is set)."""
-    from flows.enrich_file import enrich_file  # only this path needs Prefect
+    from flows.enrich_file import enrich_file, progress_reporter  # only this path needs Prefect
+    from service.run_job import console_progress
 
     async def run() -> tuple[dict[str, Any] | None, BaseException | None]:
         state = await enrich_file(
@@ -89,7 +90,13 @@ def _run_as_flow(args: argparse.Namespace, cache_dir: Path | None) -> int:
             return outcome, None
         return None, outcome if isinstance(outcome, BaseException) else RuntimeError(str(state.message))
 
-    result, error = asyncio.run(run())
+    display, report = console_progress()
+    token = progress_reporter.set(report)
+    try:
+        with display:
+            result, error = asyncio.run(run())
+    finally:
+        progress_reporter.reset(token)
     if isinstance(error, CircuitOpenError):
         print(f"enrich: error: {error}; no output written, finished batches kept", file=sys.stderr)
         return EXIT_CIRCUIT_OPEN
