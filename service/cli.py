@@ -202,6 +202,38 @@ def _demo(args: argparse.Namespace) -> int:
         stop_mock_api(process)
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from flows.serve import serve_deployments  # only this path needs Prefect
+
+    for name in ("inbox", "outbox"):
+        Path(getattr(args, name)).mkdir(parents=True, exist_ok=True)
+    load_spec(args.spec, environ=os.environ)  # a bad spec fails here, not at the first sweep
+    serve_deployments(Path(args.inbox), Path(args.outbox), Path(args.spec), args.interval, args.api_port)
+    return 0
+
+
+def _submit(args: argparse.Namespace) -> int:
+    os.environ.setdefault("PREFECT_API_URL", args.api_url)
+    from prefect.deployments import run_deployment
+
+    parameters = {
+        "input": str(Path(args.input).resolve()),
+        "spec": str(Path(args.spec).resolve()),
+        "output": str(Path(args.output).resolve()),
+    }
+    flow_run: Any = run_deployment("enrich-file/enrich-file", parameters=parameters, timeout=args.timeout)
+    state = flow_run.state
+    if state is None or not state.is_completed():
+        name = state.name if state is not None else "unknown"
+        print(
+            f"enrich: error: flow run {flow_run.name} ended {name}: {state.message if state else ''}",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"flow run {flow_run.name} completed; output {parameters['output']}")
+    return 0
+
+
 def _ratio(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 1:
@@ -300,6 +332,33 @@ def build_parser() -> argparse.ArgumentParser:
     mock.add_argument("--retry-after-date", action="store_true", help="send Retry-After as an HTTP-date")
     mock.add_argument("--seed", type=int, default=0)
     mock.set_defaults(handler=_mock_api)
+
+    serve = commands.add_parser(
+        "serve", help="serve the enrich-file and enrich-inbox deployments (a long-running process)"
+    )
+    serve.add_argument("--inbox", default="inbox", help="folder swept for new input files")
+    serve.add_argument("--outbox", default="outbox", help="where the inbox's outputs go")
+    serve.add_argument("--spec", required=True, help="the spec for inbox files")
+    serve.add_argument("--interval", type=float, default=60.0, help="seconds between inbox sweeps")
+    serve.add_argument(
+        "--api-port",
+        type=int,
+        default=4200,
+        help="port of the local Prefect server (without PREFECT_API_URL)",
+    )
+    serve.set_defaults(handler=_serve)
+
+    submit = commands.add_parser("submit", help="run a job on the served enrich-file deployment and wait")
+    submit.add_argument("input", metavar="INPUT")
+    submit.add_argument("--spec", required=True)
+    submit.add_argument("--output", required=True)
+    submit.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for the result")
+    submit.add_argument(
+        "--api-url",
+        default="http://127.0.0.1:4200/api",
+        help="the Prefect API (default: $PREFECT_API_URL, else enrich serve's local server)",
+    )
+    submit.set_defaults(handler=_submit)
 
     demo = commands.add_parser("demo", help="run a job against the mock API on a generated input")
     demo.add_argument("--rows", type=_positive_int, default=100_000)
