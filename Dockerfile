@@ -23,6 +23,7 @@ COPY --from=build /opt/enrich /opt/enrich
 ENV PATH=/opt/enrich/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PREFECT_HOME=/home/enrich/.prefect \
+    PREFECT_SERVER_ANALYTICS_ENABLED=false \
     ENRICH_CACHE_DIR=/data/cache \
     PREFECT_RUNNER_SERVER_ENABLE=true \
     PREFECT_RUNNER_SERVER_HOST=0.0.0.0 \

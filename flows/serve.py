@@ -25,6 +25,7 @@ def start_local_server(port: int, timeout_s: float = 120.0) -> tuple[subprocess.
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"},  # no telemetry off loopback
     )
     url = f"http://127.0.0.1:{port}/api"
     give_up = time.monotonic() + timeout_s

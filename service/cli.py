@@ -64,8 +64,14 @@ def _report(stats: EnrichStats, output: Path, max_error_ratio: float) -> int:
     return 0
 
 
+def _quiet_prefect() -> None:
+    """Keep Prefect on loopback: a server it starts would otherwise send telemetry out."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
 def _run_as_flow(args: argparse.Namespace, cache_dir: Path | None) -> int:
     """Run the job as the enrich-file Prefect flow (local mode unless PREFECT_API_URL is set)."""
+    _quiet_prefect()
     from flows.enrich_file import enrich_file, progress_reporter  # only this path needs Prefect
     from service.run_job import console_progress
 
@@ -203,6 +209,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    _quiet_prefect()
     from flows.serve import serve_deployments  # only this path needs Prefect
 
     for name in ("inbox", "outbox"):
@@ -214,6 +221,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _submit(args: argparse.Namespace) -> int:
     os.environ.setdefault("PREFECT_API_URL", args.api_url)
+    _quiet_prefect()
     from prefect.deployments import run_deployment
 
     parameters = {

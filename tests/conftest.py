@@ -14,6 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
+# Prefect servers started by the tests (harness, local mode, prefect server) must not try to send
+# telemetry off the machine: tests talk to loopback only.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
 from service import Spec, parse_spec
 from service.demo import start_mock_api, stop_mock_api
 
