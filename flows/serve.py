@@ -19,13 +19,21 @@ import httpx
 DEFAULT_API_PORT = 4200
 
 
-def start_local_server(port: int, timeout_s: float = 120.0) -> tuple[subprocess.Popen[bytes], str]:
-    """Start ``prefect server start`` on 127.0.0.1:``port``; return it and its API URL once healthy."""
+def start_local_server(
+    port: int, timeout_s: float = 120.0, home: Path | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``prefect server start`` on 127.0.0.1:``port``; return it and its API URL once healthy.
+
+    ``home`` is its PREFECT_HOME (where its SQLite database lives); default: the current one.
+    """
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}  # no telemetry off loopback
+    if home is not None:
+        env["PREFECT_HOME"] = str(home)
     process = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"},  # no telemetry off loopback
+        env=env,
     )
     url = f"http://127.0.0.1:{port}/api"
     give_up = time.monotonic() + timeout_s

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -64,13 +65,20 @@ def make_spec(
     return parse_spec("".join(sections.values()) + text, environ=env)
 
 
-@pytest.fixture(scope="session")
-def mock_url() -> Iterator[str]:
-    process, url = start_mock_api("--retry-after", "2")
+@contextlib.contextmanager
+def running_mock_api(*options: str) -> Iterator[str]:
+    """The mock API in a child process with ``options``, stopped on exit; yields its URL."""
+    process, url = start_mock_api(*options)
     try:
         yield url
     finally:
         stop_mock_api(process)
+
+
+@pytest.fixture(scope="session")
+def mock_url() -> Iterator[str]:
+    with running_mock_api("--retry-after", "2") as url:
+        yield url
 
 
 @pytest.fixture

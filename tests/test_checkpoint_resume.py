@@ -19,9 +19,8 @@ import pytest
 
 import service.run_job
 from service.checkpoint import state_dir_for
-from service.demo import start_mock_api, stop_mock_api
 from service.run_job import run_job
-from tests.conftest import make_spec, run_cli, server_stats, write_lookup_job
+from tests.conftest import make_spec, run_cli, running_mock_api, server_stats, write_lookup_job
 
 pytestmark = pytest.mark.integration
 
@@ -31,11 +30,8 @@ ROWS = 400
 
 @pytest.fixture(scope="module")
 def slow_api() -> Iterator[str]:
-    process, url = start_mock_api("--latency-ms", "20")
-    try:
+    with running_mock_api("--latency-ms", "20") as url:
         yield url
-    finally:
-        stop_mock_api(process)
 
 
 def write_job(tmp_path: Path, url: str) -> tuple[Path, Path]:

@@ -6,15 +6,14 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from service.demo import start_mock_api, stop_mock_api
-from tests.conftest import server_stats, write_lookup_job
+from flows.serve import start_local_server
+from tests.conftest import running_mock_api, server_stats, write_lookup_job
 
 pytestmark = pytest.mark.integration
 
@@ -33,27 +32,8 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Prefect server (SQLite) that both job processes talk to."""
-    home = tmp_path_factory.mktemp("prefect-home")
-    port = free_port()
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/api"
+    process, url = start_local_server(free_port(), home=tmp_path_factory.mktemp("prefect-home"))
     try:
-        give_up = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > give_up or process.poll() is not None:
-                raise RuntimeError("the Prefect server did not start")
-            time.sleep(0.2)
         yield url
     finally:
         process.terminate()
@@ -62,11 +42,8 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def slow_api() -> Iterator[str]:
-    process, url = start_mock_api("--latency-ms", "100")
-    try:
+    with running_mock_api("--latency-ms", "100") as url:
         yield url
-    finally:
-        stop_mock_api(process)
 
 
 def test_two_processes_share_the_limit(tmp_path: Path, prefect_server: str, slow_api: str) -> None:
