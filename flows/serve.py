@@ -16,8 +16,6 @@ from typing import Any
 
 import httpx
 
-DEFAULT_API_PORT = 4200
-
 
 def start_local_server(
     port: int, timeout_s: float = 120.0, home: Path | None = None

@@ -21,6 +21,7 @@ from service.table_io import read_schema
 EXIT_BAD_INPUT = 2
 EXIT_CIRCUIT_OPEN = 3
 EXIT_TOO_MANY_ERRORS = 4
+LOCAL_PREFECT_PORT = 4200  # where enrich serve starts its local Prefect server, and submit looks
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -220,7 +221,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _submit(args: argparse.Namespace) -> int:
-    os.environ.setdefault("PREFECT_API_URL", args.api_url)
+    # An explicit --api-url wins over the environment; without either, serve's local server.
+    if args.api_url:
+        os.environ["PREFECT_API_URL"] = args.api_url
+    os.environ.setdefault("PREFECT_API_URL", f"http://127.0.0.1:{LOCAL_PREFECT_PORT}/api")
     _quiet_prefect()
     from prefect.deployments import run_deployment
 
@@ -351,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--api-port",
         type=int,
-        default=4200,
+        default=LOCAL_PREFECT_PORT,
         help="port of the local Prefect server (without PREFECT_API_URL)",
     )
     serve.set_defaults(handler=_serve)
@@ -363,7 +367,6 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for the result")
     submit.add_argument(
         "--api-url",
-        default="http://127.0.0.1:4200/api",
         help="the Prefect API (default: $PREFECT_API_URL, else enrich serve's local server)",
     )
     submit.set_defaults(handler=_submit)

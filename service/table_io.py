@@ -82,16 +82,6 @@ def iter_batches(lazy: pl.LazyFrame, batch_size: int, paths: list[Path]) -> Iter
         raise InputError(f"{paths[0]}: cannot read: {_first_line(exc)}") from None
 
 
-def read_table(path: str | Path) -> pl.DataFrame:
-    """Read a whole .parquet, .csv or .ndjson/.jsonl file."""
-    paths = resolve_inputs(path)
-    lazy = scan_inputs(paths)
-    try:
-        return lazy.collect()
-    except Exception as exc:  # as above
-        raise InputError(f"{paths[0]}: cannot read: {_first_line(exc)}") from None
-
-
 def output_format(path: Path) -> str:
     """The output format from the extension; ``InputError`` for one Enrich does not write."""
     try:
@@ -100,11 +90,6 @@ def output_format(path: Path) -> str:
         raise InputError(
             f"{path}: unknown output format {path.suffix!r} (use .parquet, .csv or .ndjson)"
         ) from None
-
-
-def write_table_atomically(frame: pl.DataFrame, path: str | Path) -> None:
-    """Write one frame to ``path`` atomically."""
-    write_frames_atomically([frame], frame.schema, Path(path))
 
 
 def write_frames_atomically(frames: Iterable[pl.DataFrame], schema: pl.Schema, path: Path) -> None:
