@@ -5,8 +5,10 @@ FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 # Dependencies first, from the hash-pinned runtime lock, so code changes keep this layer cached.
-COPY requirements-runtime.lock ./
+# A pinned pip first: older pips mis-resolve an extra (sqlalchemy[asyncio]) in hash-checking mode.
+COPY requirements-bootstrap.lock requirements-runtime.lock ./
 RUN python -m venv /opt/enrich \
+ && /opt/enrich/bin/pip install --require-hashes -r requirements-bootstrap.lock \
  && /opt/enrich/bin/pip install --require-hashes -r requirements-runtime.lock
 COPY pyproject.toml README.md ./
 COPY service ./service

@@ -31,12 +31,13 @@ from prefect.tasks import Task, exponential_backoff
 from prefect.transactions import Transaction, atransaction, get_transaction
 from pydantic import BaseModel, Field
 
-from flows.global_limits import SharedSlots, ensure_limit
+from flows.global_limits import SharedSlots, ensure_limit, rate_limit_name, shared_rate
 from service.caller import Caller
 from service.checkpoint import JobState
 from service.engine import enrich_frame
 from service.errors import EnrichError
 from service.run_job import DEFAULT_BATCH_SIZE, ProgressReport, run_job
+from service.shared_rate import SharedRate
 from service.spec import load_spec, with_limit_overrides
 from service.stats import EnrichStats
 from service.summary import format_summary
@@ -210,16 +211,29 @@ async def enrich_file(
         logger.info("%s of %s rows done", f"{rows_done:,}", f"{rows_total:,}")
 
     batch_runner: Any = enrich_batch
-    global_limit = loaded.limits.global_limit
-    if global_limit:
-        await ensure_limit(global_limit, loaded.limits.concurrency)
-        slots = SharedSlots(global_limit, loaded.limits.concurrency)
+    shared: SharedRate | None = None
+    limits = loaded.limits
+    if limits.global_limit:
+        share = limits.process_share
+        await ensure_limit(limits.global_limit, limits.concurrency)
+        slots = SharedSlots(limits.global_limit, share)
+        loaded = with_limit_overrides(loaded, concurrency=share)
 
         async def batch_runner(state: JobState, index: int, batch: pl.DataFrame, caller: Caller) -> int:
             async with slots.batch():
                 return await enrich_batch(state, index, batch, caller)
 
-        logger.info("sharing global limit %r (%d slots per process)", global_limit, loaded.limits.concurrency)
+        # Processes holding the whole limit take turns, so each one's own pacing keeps the rate;
+        # smaller shares run side by side, and then the rate is shared through Prefect too.
+        if limits.rate is not None and share < limits.concurrency:
+            shared = await shared_rate(limits.global_limit, limits.rate)
+        logger.info(
+            "sharing global limit %r: %d of its %d slots per process%s",
+            limits.global_limit,
+            share,
+            limits.concurrency,
+            f", rate {limits.rate:g}/s through {rate_limit_name(limits.global_limit)!r}" if shared else "",
+        )
     logger.info("enriching %s into %s (batches of %d)", parameters.input, parameters.output, batch_size)
     stats = await run_job(
         parameters.input,
@@ -232,6 +246,7 @@ async def enrich_file(
         batch_runner=batch_runner,
         on_batch_done=batch_done,
         progress=progress_reporter.get(),
+        shared_rate=shared,
     )
     await aupdate_progress_artifact(progress_id, 100.0)
     summary = format_summary(stats)

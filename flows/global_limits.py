@@ -1,9 +1,11 @@
-"""Sharing one API's concurrency limit between processes through a Prefect global concurrency limit.
+"""Sharing one API's limits between processes through Prefect global concurrency limits.
 
 Acquiring slots is a server round trip (100-160 ms, prefect-notes.md), so a process never takes
-them per request: while it has at least one batch running it holds ``occupy`` slots (its own
-concurrency cap), and it gives them back when it has none. Two processes whose caps add up to more
-than the limit therefore take turns; together they never exceed it.
+them per request. Concurrency: while it has at least one batch running, a process holds its share
+of the limit ``NAME`` (``occupy`` slots) and gives them back when it has none; processes whose
+shares add up to more than the limit take turns, and together they never exceed it. Rate: the
+limit ``NAME-rate`` has slot decay, and a process takes a second's worth of requests from it at a
+time (``service.shared_rate``).
 """
 
 from __future__ import annotations
@@ -14,19 +16,39 @@ from collections.abc import AsyncIterator
 
 import anyio
 from prefect.client.orchestration import get_client
-from prefect.concurrency.asyncio import concurrency
+from prefect.concurrency.asyncio import concurrency, rate_limit
 from prefect.exceptions import ObjectAlreadyExists
 
+from service.clock import SystemClock
+from service.shared_rate import BlockRate, plan_shared_rate
 
-async def ensure_limit(name: str, limit: int) -> None:
+
+async def ensure_limit(name: str, limit: int, slot_decay_per_second: float | None = None) -> None:
     """Create the global concurrency limit ``name``, or set its size (a missing limit is not enforced)."""
     async with get_client() as client:
         try:
-            await client.upsert_global_concurrency_limit_by_name(name, limit)
+            await client.upsert_global_concurrency_limit_by_name(name, limit, slot_decay_per_second)
         except ObjectAlreadyExists:
             # Another process created it between our read and our create (the upsert is not
             # atomic): it exists now, so the second try updates it.
-            await client.upsert_global_concurrency_limit_by_name(name, limit)
+            await client.upsert_global_concurrency_limit_by_name(name, limit, slot_decay_per_second)
+
+
+def rate_limit_name(name: str) -> str:
+    """The name of the rate limit that goes with the concurrency limit ``name``."""
+    return f"{name}-rate"
+
+
+async def shared_rate(name: str, rate: float) -> BlockRate:
+    """The rate ``rate`` shared through the Prefect limit ``NAME-rate`` (created or resized here)."""
+    plan = plan_shared_rate(rate)
+    limit = rate_limit_name(name)
+    await ensure_limit(limit, plan.block, slot_decay_per_second=plan.decay_per_s)
+
+    async def take_block(requests: int) -> None:
+        await rate_limit(limit, occupy=requests, strict=True)
+
+    return BlockRate(take_block, plan, SystemClock())
 
 
 class SharedSlots:

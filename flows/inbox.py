@@ -2,7 +2,10 @@
 
 Each input becomes an ``enrich-file`` subflow run writing ``OUTBOX/<name>.<format>``; the input
 moves to ``INBOX/done/`` when its job finished, to ``INBOX/failed/`` when it did not (the reason
-is logged), so a file is picked up once and nothing is lost.
+is logged), so a file is picked up once and nothing is lost. Hidden files (``.name``) are left
+alone: write a file under a hidden or foreign name and rename it into place, so a sweep never
+reads it half-written. A sweep stopped midway (serve shut down) leaves its input in the inbox and
+its checkpoint next to the output: the next sweep resumes it.
 """
 
 from __future__ import annotations
@@ -26,7 +29,11 @@ def _move(path: Path, folder: Path) -> Path:
 
 def _new_inputs(inbox: Path, outbox: Path) -> list[Path]:
     outbox.mkdir(parents=True, exist_ok=True)
-    return sorted(p for p in inbox.iterdir() if p.is_file() and p.suffix.lower() in FORMATS)
+    return sorted(
+        p
+        for p in inbox.iterdir()
+        if p.is_file() and p.suffix.lower() in FORMATS and not p.name.startswith(".")
+    )
 
 
 @flow(name="enrich-inbox")

@@ -57,6 +57,7 @@ def serve_deployments(inbox: Path, outbox: Path, spec: Path, interval_s: float, 
     os.environ.setdefault("PREFECT_RUNNER_SERVER_ENABLE", "true")
     try:
         from prefect import serve
+        from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 
         from flows.enrich_file import enrich_file
         from flows.inbox import enrich_inbox
@@ -66,6 +67,10 @@ def serve_deployments(inbox: Path, outbox: Path, spec: Path, interval_s: float, 
         sweep: Any = enrich_inbox.to_deployment(
             name="enrich-inbox",
             interval=interval_s,
+            # A sweep still running when the next is due: skip the new one (a file is swept once).
+            concurrency_limit=ConcurrencyLimitConfig(
+                limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+            ),
             parameters={
                 "inbox": str(inbox.resolve()),
                 "outbox": str(outbox.resolve()),

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import jmespath
 import jmespath.exceptions
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from service.errors import SpecError
 from service.paths import compile_path
@@ -103,12 +103,30 @@ class LimitsSection(_Section):
     concurrency: Annotated[int, Field(ge=1, le=10_000)] = 64
     rate: float | None = None
     burst: Annotated[int, Field(ge=1)] | None = None
-    global_limit: str | None = None
+    global_limit: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")] | None = None
+    global_share: Annotated[int, Field(ge=1)] | None = None
 
     @field_validator("rate", mode="before")
     @classmethod
     def _rate(cls, value: Any) -> Any:
         return None if value is None else parse_rate(value)
+
+    @model_validator(mode="after")
+    def _share(self) -> LimitsSection:
+        if self.global_share is not None:
+            if self.global_limit is None:
+                raise ValueError("global_share needs global_limit (the limit it is a share of)")
+            if self.global_share > self.concurrency:
+                raise ValueError(
+                    f"global_share ({self.global_share}) is more than concurrency ({self.concurrency}),"
+                    " the whole limit"
+                )
+        return self
+
+    @property
+    def process_share(self) -> int:
+        """Slots of the global limit one process holds: ``global_share``, else the whole limit."""
+        return self.global_share or self.concurrency
 
     @property
     def effective_burst(self) -> int:
@@ -266,9 +284,8 @@ def with_limit_overrides(spec: Spec, *, concurrency: int | None = None, rate: st
         limits = LimitsSection.model_validate({**spec.source.limits.model_dump(), **update})
     except ValidationError as exc:
         error = exc.errors()[0]
-        raise SpecError(
-            str(error["msg"]).removeprefix("Value error, "), field=f"--{error['loc'][0]}"
-        ) from None
+        where = f"--{error['loc'][0]}" if error["loc"] else "limits"  # a check across fields: no loc
+        raise SpecError(str(error["msg"]).removeprefix("Value error, "), field=where) from None
     return dataclasses.replace(spec, source=spec.source.model_copy(update={"limits": limits}))
 
 
