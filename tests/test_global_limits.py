@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -21,6 +22,7 @@ pytestmark = pytest.mark.integration
 # overlap despite Prefect's start-up; without the shared limit the server sees 8 in flight.
 KEYS = 160
 LIMITS = '[limits]\nconcurrency = 4\nglobal_limit = "geo"\n'
+RATE_KEYS = 120  # 240 requests at 20/s together: 12 s
 
 
 def free_port() -> int:
@@ -46,9 +48,11 @@ def slow_api() -> Iterator[str]:
         yield url
 
 
-def test_two_processes_share_the_limit(tmp_path: Path, prefect_server: str, slow_api: str) -> None:
-    """Each job may have 4 in flight; sharing the 4-slot limit 'geo', the server never sees more."""
-    httpx.post(f"{slow_api}/_reset", timeout=5)
+def run_two_jobs(
+    tmp_path: Path, prefect_server: str, api: str, keys_per_job: int, limits: str
+) -> tuple[dict[str, Any], list[str]]:
+    """Start two `enrich run` processes at once against ``api``; the server's counters and their logs."""
+    httpx.post(f"{api}/_reset", timeout=5)
     env = {
         **os.environ,
         "PREFECT_API_URL": prefect_server,
@@ -59,8 +63,8 @@ def test_two_processes_share_the_limit(tmp_path: Path, prefect_server: str, slow
     for name in ("a", "b"):
         folder = tmp_path / name
         folder.mkdir()
-        keys = [f"{name}{i:03d}" for i in range(KEYS)]
-        source, spec = write_lookup_job(folder, slow_api, keys, LIMITS)
+        keys = [f"{name}{i:03d}" for i in range(keys_per_job)]
+        source, spec = write_lookup_job(folder, api, keys, limits)
         command = [sys.executable, "-m", "service.cli", "run", str(source), "--spec", str(spec)]
         command += ["--output", str(folder / "out.parquet"), "--batch-size", "40"]
         jobs.append(
@@ -71,7 +75,36 @@ def test_two_processes_share_the_limit(tmp_path: Path, prefect_server: str, slow
         output, _ = job.communicate(timeout=240)
         assert job.returncode == 0, output
         logs.append(output)
-    stats = server_stats(slow_api)
-    assert stats["requests"] == 2 * KEYS
-    summary = {k: v for k, v in stats.items() if k not in ("per_key", "times")}
-    assert stats["most_in_flight"] <= 4, (summary, logs)
+    stats = server_stats(api)
+    assert stats["requests"] == 2 * keys_per_job
+    return stats, logs
+
+
+def counters(stats: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in stats.items() if k not in ("per_key", "times")}
+
+
+def test_two_processes_share_the_limit(tmp_path: Path, prefect_server: str, slow_api: str) -> None:
+    """Each job may have 4 in flight; sharing the 4-slot limit 'geo', the server never sees more."""
+    stats, logs = run_two_jobs(tmp_path, prefect_server, slow_api, KEYS, LIMITS)
+    assert stats["most_in_flight"] <= 4, (counters(stats), logs)
+
+
+def test_two_processes_share_the_rate(tmp_path: Path, prefect_server: str, server: str) -> None:
+    """Each job paces itself at 20/s; holding 2 of 4 slots each they run side by side, and the
+    rate shared through Prefect keeps both together at 20/s (plus one burst per holder)."""
+    limits = '[limits]\nconcurrency = 4\nrate = "20/s"\nburst = 2\nglobal_limit = "geo2"\nglobal_share = 2\n'
+    stats, logs = run_two_jobs(tmp_path, prefect_server, server, RATE_KEYS, limits)
+    assert "rate 20/s through 'geo2-rate'" in logs[0], logs[0]
+    first = {
+        name: min(t for key, times in stats["times"].items() if key[0] == name for t in times)
+        for name in "ab"
+    }
+    last = {
+        name: max(t for key, times in stats["times"].items() if key[0] == name for t in times)
+        for name in "ab"
+    }
+    overlap = min(last.values()) - max(first.values())
+    # Side by side for seconds: unshared, the two would have sent up to 40 in a second.
+    assert overlap > 2, (first, last)
+    assert stats["most_per_second"] <= 20 + 2 * 2, counters(stats)

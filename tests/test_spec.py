@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from service import SpecError, parse_spec
-from service.spec import load_spec
+from service.spec import load_spec, with_limit_overrides
 from tests.conftest import make_spec
 
 BASE = """
@@ -169,3 +169,28 @@ def test_rate_units() -> None:
     assert make_spec("[limits]\nrate = '30/min'\n").limits.rate == pytest.approx(0.5)
     assert make_spec("[limits]\nrate = 250\n").limits.rate == 250
     assert make_spec("[limits]\nrate = '200/s'\n").limits.effective_burst == 10
+
+
+def test_global_share_is_a_share_of_a_named_limit() -> None:
+    """global_share needs global_limit and may not exceed the whole limit (concurrency)."""
+    limits = parse_spec(
+        BASE + '[limits]\nconcurrency = 8\nglobal_limit = "geo"\nglobal_share = 3\n', environ={}
+    )
+    assert limits.limits.process_share == 3
+    whole = parse_spec(BASE + '[limits]\nconcurrency = 8\nglobal_limit = "geo"\n', environ={})
+    assert whole.limits.process_share == 8
+    with pytest.raises(SpecError, match="global_share needs global_limit"):
+        parse_spec(BASE + "[limits]\nglobal_share = 3\n", environ={})
+    with pytest.raises(SpecError, match=r"global_share \(9\) is more than concurrency \(8\)"):
+        parse_spec(BASE + '[limits]\nconcurrency = 8\nglobal_limit = "geo"\nglobal_share = 9\n', environ={})
+    with pytest.raises(SpecError, match="global_limit"):
+        parse_spec(BASE + '[limits]\nglobal_limit = "no spaces/or slashes"\n', environ={})
+
+
+def test_overriding_concurrency_below_the_share_names_the_limits() -> None:
+    """--concurrency 2 with global_share 3 is refused with the cross-field reason."""
+    spec = parse_spec(
+        BASE + '[limits]\nconcurrency = 8\nglobal_limit = "geo"\nglobal_share = 3\n', environ={}
+    )
+    with pytest.raises(SpecError, match=r"global_share \(3\) is more than concurrency \(2\)"):
+        with_limit_overrides(spec, concurrency=2)
