@@ -7,7 +7,9 @@ the runner (Prefect cancels runs in flight; their checkpoints make a rerun resum
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -18,13 +20,16 @@ import httpx
 
 
 def start_local_server(
-    port: int, timeout_s: float = 120.0, home: Path | None = None
+    port: int, timeout_s: float = 120.0, home: Path | None = None, database_url: str | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start ``prefect server start`` on 127.0.0.1:``port``; return it and its API URL once healthy.
 
     ``home`` is its PREFECT_HOME (where its SQLite database lives); default: the current one.
+    ``database_url`` (``postgresql+asyncpg://...``) puts its database elsewhere.
     """
     env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}  # no telemetry off loopback
+    if database_url is not None:
+        env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = database_url
     if home is not None:
         env["PREFECT_HOME"] = str(home)
     process = subprocess.Popen(
@@ -54,9 +59,7 @@ def serve_deployments(inbox: Path, outbox: Path, spec: Path, interval_s: float, 
         server, url = start_local_server(api_port)
         os.environ["PREFECT_API_URL"] = url  # before Prefect reads its settings below
         print(f"local Prefect server at {url} (UI at {url.removesuffix('/api')})", flush=True)
-    os.environ.setdefault("PREFECT_RUNNER_SERVER_ENABLE", "true")
     try:
-        from prefect import serve
         from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 
         from flows.enrich_file import enrich_file
@@ -77,7 +80,8 @@ def serve_deployments(inbox: Path, outbox: Path, spec: Path, interval_s: float, 
                 "spec": str(spec.resolve()),
             },
         )
-        serve(on_demand, sweep)
+        serve_until_stopped(on_demand, sweep)
+        print(f"served enrich-file on demand and enrich-inbox every {interval_s:g} s", flush=True)
     finally:
         if server is not None:
             server.terminate()
@@ -85,3 +89,43 @@ def serve_deployments(inbox: Path, outbox: Path, spec: Path, interval_s: float, 
                 server.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 server.kill()
+
+
+def serve_until_stopped(*deployments: Any) -> None:
+    """``prefect.serve(*deployments)`` with the runner's health endpoint, until SIGTERM or SIGINT.
+
+    Either signal stops the runner through ``Runner.astop``: runs in flight are cancelled (their
+    checkpoints let a rerun resume) and polling stops. Prefect 3.8.8's own SIGTERM handler calls
+    the async ``stop`` from sync code, so the coroutine is never awaited and the process leaves
+    from inside the event loop; we replace that handler.
+    """
+    from prefect.runner import Runner
+
+    class StoppableRunner(Runner):
+        request_stop: Any = None
+
+        def handle_sigterm(self, *args: Any, **kwargs: Any) -> None:  # Runner.start installs it
+            if self.request_stop is not None:
+                self.request_stop()
+
+    runner = StoppableRunner(webserver=True)
+    for deployment in deployments:
+        runner.add_deployment(deployment)
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        stopping: list[asyncio.Task[None]] = []
+
+        def stop() -> None:
+            if not stopping and runner.started:
+                stopping.append(loop.create_task(runner.astop()))
+
+        # The SIGTERM handler runs in the main thread, maybe while the loop waits in select:
+        # call_soon_threadsafe wakes it.
+        runner.request_stop = lambda: loop.call_soon_threadsafe(stop)
+        loop.add_signal_handler(signal.SIGINT, stop)
+        await runner.start()
+        for task in stopping:
+            await task
+
+    asyncio.run(run())

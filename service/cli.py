@@ -232,6 +232,11 @@ def _submit(args: argparse.Namespace) -> int:
         "input": str(Path(args.input).resolve()),
         "spec": str(Path(args.spec).resolve()),
         "output": str(Path(args.output).resolve()),
+        "batch_size": args.batch_size,
+        "concurrency": args.concurrency,
+        "rate": args.rate,
+        "restart": args.restart,
+        "keep_state": args.keep_state,
     }
     flow_run: Any = run_deployment("enrich-file/enrich-file", parameters=parameters, timeout=args.timeout)
     state = flow_run.state
@@ -258,6 +263,24 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
     return value
+
+
+def _add_job_options(parser: argparse.ArgumentParser) -> None:
+    """Options of a job, the same for ``run`` and ``submit``."""
+    parser.add_argument("--concurrency", type=_positive_int, help="override [limits].concurrency")
+    parser.add_argument("--rate", help="override [limits].rate, e.g. 500/s")
+    parser.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=10_000,
+        help="rows per batch: the unit of progress, checkpoint and memory (default 10000)",
+    )
+    parser.add_argument(
+        "--restart", action="store_true", help="discard the state of an unfinished job and start over"
+    )
+    parser.add_argument(
+        "--keep-state", action="store_true", help="keep OUT.enrich/ (the finished batches) after success"
+    )
 
 
 def _add_cache_dir(parser: argparse.ArgumentParser) -> None:
@@ -296,25 +319,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--spec", required=True, help="the spec file (TOML)")
     run.add_argument("--output", required=True, help=".parquet, .csv or .ndjson")
-    run.add_argument("--concurrency", type=_positive_int, help="override [limits].concurrency")
-    run.add_argument("--rate", help="override [limits].rate, e.g. 500/s")
+    _add_job_options(run)
     run.add_argument(
         "--max-error-ratio",
         type=_ratio,
         default=1.0,
         help="exit non-zero when more rows than this share failed (default 1)",
-    )
-    run.add_argument(
-        "--batch-size",
-        type=_positive_int,
-        default=10_000,
-        help="rows per batch: the unit of progress, checkpoint and memory (default 10000)",
-    )
-    run.add_argument(
-        "--restart", action="store_true", help="discard the state of an unfinished job and start over"
-    )
-    run.add_argument(
-        "--keep-state", action="store_true", help="keep OUT.enrich/ (the finished batches) after success"
     )
     _add_cache_dir(run)
     run.add_argument("--no-cache", action="store_true", help="neither read nor write the response cache")
@@ -364,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("input", metavar="INPUT")
     submit.add_argument("--spec", required=True)
     submit.add_argument("--output", required=True)
+    _add_job_options(submit)
     submit.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for the result")
     submit.add_argument(
         "--api-url",
