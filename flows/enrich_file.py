@@ -31,13 +31,12 @@ from prefect.tasks import Task, exponential_backoff
 from prefect.transactions import Transaction, atransaction, get_transaction
 from pydantic import BaseModel, Field
 
-from flows.global_limits import SharedSlots, ensure_limit, rate_limit_name, shared_rate
+from flows.global_limits import SharedSlots, ensure_limit, process_limits
 from service.caller import Caller
 from service.checkpoint import JobState
 from service.engine import enrich_frame
 from service.errors import EnrichError
 from service.run_job import DEFAULT_BATCH_SIZE, ProgressReport, run_job
-from service.shared_rate import SharedRate
 from service.spec import load_spec, with_limit_overrides
 from service.stats import EnrichStats
 from service.summary import format_summary
@@ -211,28 +210,26 @@ async def enrich_file(
         logger.info("%s of %s rows done", f"{rows_done:,}", f"{rows_total:,}")
 
     batch_runner: Any = enrich_batch
-    shared: SharedRate | None = None
     limits = loaded.limits
     if limits.global_limit:
         share = limits.process_share
         await ensure_limit(limits.global_limit, limits.concurrency)
         slots = SharedSlots(limits.global_limit, share)
-        loaded = with_limit_overrides(loaded, concurrency=share)
+        own_concurrency, own_rate = process_limits(limits.concurrency, limits.rate, share)
+        loaded = with_limit_overrides(
+            loaded, concurrency=own_concurrency, rate=None if own_rate is None else f"{own_rate!r}/s"
+        )
 
         async def batch_runner(state: JobState, index: int, batch: pl.DataFrame, caller: Caller) -> int:
             async with slots.batch():
                 return await enrich_batch(state, index, batch, caller)
 
-        # Processes holding the whole limit take turns, so each one's own pacing keeps the rate;
-        # smaller shares run side by side, and then the rate is shared through Prefect too.
-        if limits.rate is not None and share < limits.concurrency:
-            shared = await shared_rate(limits.global_limit, limits.rate)
         logger.info(
             "sharing global limit %r: %d of its %d slots per process%s",
             limits.global_limit,
             share,
             limits.concurrency,
-            f", rate {limits.rate:g}/s through {rate_limit_name(limits.global_limit)!r}" if shared else "",
+            "" if own_rate is None else f", {own_rate:g} of its {limits.rate:g} requests/s",
         )
     logger.info("enriching %s into %s (batches of %d)", parameters.input, parameters.output, batch_size)
     stats = await run_job(
@@ -246,7 +243,6 @@ async def enrich_file(
         batch_runner=batch_runner,
         on_batch_done=batch_done,
         progress=progress_reporter.get(),
-        shared_rate=shared,
     )
     await aupdate_progress_artifact(progress_id, 100.0)
     summary = format_summary(stats)

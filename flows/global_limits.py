@@ -2,10 +2,15 @@
 
 Acquiring slots is a server round trip (100-160 ms, prefect-notes.md), so a process never takes
 them per request. Concurrency: while it has at least one batch running, a process holds its share
-of the limit ``NAME`` (``occupy`` slots) and gives them back when it has none; processes whose
-shares add up to more than the limit take turns, and together they never exceed it. Rate: the
-limit ``NAME-rate`` has slot decay, and a process takes a second's worth of requests from it at a
-time (``service.shared_rate``).
+of the limit (``occupy`` slots) and gives them back when it has none; processes whose shares add
+up to more than the limit take turns, and together they never exceed it. The rate follows the
+slots: a process holding a quarter of them paces itself at a quarter of the rate, so the
+processes holding slots at any moment together stay within it, with no further round trips.
+
+Why not a Prefect rate limit (slot decay) taken in blocks: measured here with two processes, the
+server's refusals restart its decay clock and its Retry-After grows with the refused slots, so
+the process that had the last block kept winning and the other waited for seconds (6 s of a 7 s
+job), and a lone process reached only about 87% of the rate (one round trip per block).
 """
 
 from __future__ import annotations
@@ -16,39 +21,27 @@ from collections.abc import AsyncIterator
 
 import anyio
 from prefect.client.orchestration import get_client
-from prefect.concurrency.asyncio import concurrency, rate_limit
+from prefect.concurrency.asyncio import concurrency
 from prefect.exceptions import ObjectAlreadyExists
 
-from service.clock import SystemClock
-from service.shared_rate import BlockRate, plan_shared_rate
 
-
-async def ensure_limit(name: str, limit: int, slot_decay_per_second: float | None = None) -> None:
+async def ensure_limit(name: str, limit: int) -> None:
     """Create the global concurrency limit ``name``, or set its size (a missing limit is not enforced)."""
     async with get_client() as client:
         try:
-            await client.upsert_global_concurrency_limit_by_name(name, limit, slot_decay_per_second)
+            await client.upsert_global_concurrency_limit_by_name(name, limit)
         except ObjectAlreadyExists:
             # Another process created it between our read and our create (the upsert is not
             # atomic): it exists now, so the second try updates it.
-            await client.upsert_global_concurrency_limit_by_name(name, limit, slot_decay_per_second)
+            await client.upsert_global_concurrency_limit_by_name(name, limit)
 
 
-def rate_limit_name(name: str) -> str:
-    """The name of the rate limit that goes with the concurrency limit ``name``."""
-    return f"{name}-rate"
+def process_limits(concurrency: int, rate: float | None, share: int) -> tuple[int, float | None]:
+    """The concurrency and rate of a process holding ``share`` of ``concurrency`` slots.
 
-
-async def shared_rate(name: str, rate: float) -> BlockRate:
-    """The rate ``rate`` shared through the Prefect limit ``NAME-rate`` (created or resized here)."""
-    plan = plan_shared_rate(rate)
-    limit = rate_limit_name(name)
-    await ensure_limit(limit, plan.block, slot_decay_per_second=plan.decay_per_s)
-
-    async def take_block(requests: int) -> None:
-        await rate_limit(limit, occupy=requests, strict=True)
-
-    return BlockRate(take_block, plan, SystemClock())
+    The rate follows the slots: holders of all the slots together get all of ``rate``.
+    """
+    return share, None if rate is None else rate * share / concurrency
 
 
 class SharedSlots:

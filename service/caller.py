@@ -33,7 +33,6 @@ from service.request_builder import (
 )
 from service.response_cache import ResponseCache
 from service.retry_policy import is_retryable, retry_delay
-from service.shared_rate import SharedRate
 from service.spec import Spec
 from service.stats import EnrichStats, StatsRecorder
 from service.transport import AiohttpSender, HttpxSender, RawResponse, Sender
@@ -81,11 +80,9 @@ class Caller:
         clock: Clock | None = None,
         random: Callable[[], float] | None = None,
         cache: ResponseCache | None = None,
-        shared_rate: SharedRate | None = None,
     ) -> None:
         self.spec = spec
         self.cache = cache
-        self._shared_rate = shared_rate
         self._builder = RequestBuilder(spec.request, spec.key)
         self._sender = sender if sender is not None else make_sender(spec, transport, auth)
         self._clock = clock or SystemClock()
@@ -308,8 +305,6 @@ class Caller:
         else:
             await slots.acquire()
         try:
-            if self._shared_rate is not None:  # the other processes' share first, then our pacing
-                await self._shared_rate.take()
             wait = self.limiter.reserve()
             if wait:
                 await self._clock.sleep(wait)

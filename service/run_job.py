@@ -22,7 +22,6 @@ from service.errors import EnrichError
 from service.frame_check import check_schema
 from service.mapping import POLARS_TYPES
 from service.response_cache import ResponseCache, cache_namespace
-from service.shared_rate import SharedRate
 from service.spec import Spec
 from service.stats import EnrichStats
 from service.table_io import (
@@ -82,7 +81,6 @@ async def run_job(
     progress_every_s: float = 1.0,
     batch_runner: BatchRunner = enrich_and_record,
     on_batch_done: BatchDone | None = None,
-    shared_rate: SharedRate | None = None,
 ) -> EnrichStats:
     """Enrich the input into ``output_path`` batch by batch; OUT is written only when all are done.
 
@@ -91,7 +89,6 @@ async def run_job(
     flows wrap ``enrich_and_record`` in a Prefect task); ``on_batch_done(rows_done, rows_total)``
     is awaited after each. Raises ``InputError``/``SpecError``
     before any request, ``CircuitOpenError`` if the API kept failing (nothing is written then).
-    ``shared_rate`` gates every request on a rate shared with other processes.
     """
     output_format(output_path)
     paths = resolve_inputs(input_spec)
@@ -105,7 +102,7 @@ async def run_job(
     cache = open_cache(cache_dir, spec)
     try:
         stats = await _enrich_batches(
-            pipeline, lazy, paths, batch_size, spec, transport, cache, progress, progress_every_s, shared_rate
+            pipeline, lazy, paths, batch_size, spec, transport, cache, progress, progress_every_s
         )
     finally:
         if cache is not None:
@@ -141,9 +138,8 @@ async def _enrich_batches(
     cache: ResponseCache | None,
     progress: ProgressReport | None,
     progress_every_s: float,
-    shared_rate: SharedRate | None,
 ) -> EnrichStats:
-    async with Caller(spec, transport=transport, cache=cache, shared_rate=shared_rate) as caller:
+    async with Caller(spec, transport=transport, cache=cache) as caller:
         async with anyio.create_task_group() as group:
             if progress is not None:
                 group.start_soon(pipeline.report, caller, progress, progress_every_s)
