@@ -1,0 +1,68 @@
+"""Whole jobs from file to file, each in its own process: `enrich run` with and without the flow.
+
+A wrapper process runs the job and reports its child's peak resident memory (``ru_maxrss`` of
+RUSAGE_CHILDREN covers only the wrapper's children: that one job).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from benchmarks.contenders import engine_spec
+
+_WRAPPER = """
+import json, resource, subprocess, sys, time
+started = time.perf_counter()
+done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+seconds = time.perf_counter() - started
+peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+report = {"code": done.returncode, "seconds": seconds, "peak_kib": peak_kib, "err": done.stderr[-2000:]}
+print(json.dumps(report))
+"""
+
+
+@dataclass(frozen=True)
+class JobRun:
+    seconds: float
+    peak_mb: float
+
+
+def write_input(folder: Path, rows: int) -> Path:
+    """A Parquet input of ``rows`` distinct keys."""
+    path = folder / f"in-{rows}.parquet"
+    if not path.exists():
+        pl.DataFrame({"k": pl.format("k{}", pl.int_range(rows, eager=True))}).write_parquet(path)
+    return path
+
+
+def run_job(base: str, source: Path, folder: Path, *, flow: bool, bulk: int, in_flight: int = 64) -> JobRun:
+    """`enrich run` over ``source`` (no response cache), in a fresh process; its time and peak memory."""
+    spec = folder / f"spec-{bulk}.toml"
+    spec.write_text(engine_spec(base, in_flight, bulk))
+    output = Path(tempfile.mkdtemp(dir=folder)) / "out.parquet"
+    command = [sys.executable, "-m", "service.cli", "run", str(source), "--spec", str(spec)]
+    command += ["--output", str(output), "--no-cache", "--batch-size", "100000"]
+    if not flow:
+        command.append("--no-flow")
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(folder / "prefect-home"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    env.pop("PREFECT_API_URL", None)  # local mode, as a user's first `enrich run` would have
+    done = subprocess.run(
+        [sys.executable, "-c", _WRAPPER, *command], capture_output=True, text=True, env=env, check=True
+    )
+    report = json.loads(done.stdout)
+    if report["code"] != 0:
+        raise RuntimeError(f"enrich run failed ({report['code']}): {report['err']}")
+    output.unlink()
+    return JobRun(seconds=report["seconds"], peak_mb=report["peak_kib"] / 1024)

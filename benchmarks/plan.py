@@ -1,0 +1,42 @@
+"""How big each benchmark run is: --smoke (CI), --quick (< 2 min), default, --full."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# A guess of the engine's per-row rate at 0 ms, only to size measurements (not a result).
+ZERO_LATENCY_ROWS_PER_S = 15_000
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    seconds: float  # aimed duration of one throughput measurement
+    repeats: int
+    latencies_ms: tuple[float, ...]
+    in_flights: tuple[int, ...]
+    naive_rows: int
+    flow_rows: int
+    memory_rows: tuple[int, ...]
+    max_keys: int = 400_000
+
+    def keys_for(self, latency_ms: float, in_flight: int, per_request: int = 1) -> int:
+        """Keys for one measurement of about ``seconds`` at the bound (at least 200)."""
+        if latency_ms > 0:
+            rate = in_flight / (latency_ms / 1000) * per_request
+            rate = min(rate, ZERO_LATENCY_ROWS_PER_S * per_request)
+        else:
+            rate = ZERO_LATENCY_ROWS_PER_S * per_request
+        return int(min(self.max_keys, max(200, rate * self.seconds)))
+
+
+PLANS = {
+    "smoke": Plan("smoke", 0.05, 1, (0, 20), (16,), 10, 2_000, (1_000, 2_000)),
+    "quick": Plan("quick", 0.6, 1, (0, 20, 50), (16, 64, 100, 256, 500), 150, 200_000, (100_000, 1_000_000)),
+    "default": Plan(
+        "default", 2.0, 3, (0, 20, 50), (16, 64, 100, 256, 500), 300, 1_000_000, (100_000, 1_000_000)
+    ),
+    "full": Plan(
+        "full", 3.0, 5, (0, 20, 50), (16, 64, 100, 256, 500), 500, 1_000_000, (100_000, 1_000_000, 10_000_000)
+    ),
+}

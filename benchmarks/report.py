@@ -1,0 +1,241 @@
+"""A benchmark run's figures: the results JSON, the markdown table, the targets, the plots."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from benchmarks.plan import Plan
+
+
+@dataclass
+class Figure:
+    scenario: str
+    name: str
+    params: dict[str, Any]
+    rows: int
+    values: list[float]
+    requests: float
+    unit: str = "rows/s"
+    median: float = field(init=False)
+    min: float = field(init=False)
+    max: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.median = statistics.median(self.values)
+        self.min = min(self.values)
+        self.max = max(self.values)
+
+
+@dataclass(frozen=True)
+class Target:
+    goal: str
+    measured: str
+    met: bool | None  # None: not measured in this plan
+
+
+def _find(figures: list[Figure], scenario: str, name: str, **params: Any) -> Figure | None:
+    for figure in figures:
+        if (
+            figure.scenario == scenario
+            and figure.name == name
+            and all(figure.params.get(k) == v for k, v in params.items())
+        ):
+            return figure
+    return None
+
+
+def _ratio_target(goal: str, top: Figure | None, bottom: Figure | float | None, least: float) -> Target:
+    if top is None or bottom is None:
+        return Target(goal, "not measured in this plan", None)
+    below = bottom if isinstance(bottom, float) else bottom.median
+    ratio = top.median / below
+    return Target(goal, f"{ratio:.2f}x", ratio >= least)
+
+
+def evaluate(figures: list[Figure]) -> list[Target]:
+    """Each target of the benchmarks issue against this run's figures."""
+    engine, bare = "enrich engine", "bare aiohttp"
+    targets = [
+        _ratio_target(
+            "per row, 0 ms, 64 in flight: >= 0.9x bare aiohttp",
+            _find(figures, "sweep", engine, latency_ms=0, in_flight=64),
+            _find(figures, "sweep", bare, latency_ms=0, in_flight=64),
+            0.9,
+        )
+    ]
+    for in_flight, least in ((100, 0.95), (500, 0.8)):
+        targets.append(
+            _ratio_target(
+                f"50 ms, {in_flight} in flight: >= {least} of the bound ({in_flight / 0.05:,.0f}/s)",
+                _find(figures, "sweep", engine, latency_ms=50, in_flight=in_flight),
+                in_flight / 0.05,
+                least,
+            )
+        )
+    targets.append(
+        _ratio_target(
+            ">= 50x the naive Prefect pattern (0 ms, 64 in flight)",
+            _find(figures, "sweep", engine, latency_ms=0, in_flight=64),
+            _find(figures, "baselines", "naive Prefect (task per row)"),
+            50,
+        )
+    )
+    targets.append(
+        _ratio_target(
+            "bulk K=100: >= 20x per-row rows/s (20 ms)",
+            _find(figures, "bulk", engine, per_request=100),
+            _find(figures, "bulk", engine, per_request=1),
+            20,
+        )
+    )
+    once, tenfold = _find(figures, "duplicates", engine, dup=1), _find(figures, "duplicates", engine, dup=10)
+    if once and tenfold:
+        distinct = max(1, tenfold.rows // 10)
+        ratio = tenfold.median / once.median
+        targets.append(
+            Target(
+                "10x duplicate keys: requests == distinct keys, rows/s >= 5x",
+                f"{tenfold.requests:,.0f} requests for {distinct:,} keys, {ratio:.2f}x",
+                tenfold.requests == distinct and ratio >= 5,
+            )
+        )
+    targets.append(
+        _ratio_target(
+            "10% 503: >= 0.85x fault-free",
+            _find(figures, "faults", engine, faults="10% 503"),
+            _find(figures, "faults", engine, faults="none"),
+            0.85,
+        )
+    )
+    memory = sorted((f for f in figures if f.scenario == "memory"), key=lambda f: f.rows)
+    if memory:
+        peak = max(f.max for f in memory)
+        targets.append(Target("peak memory <= 500 MB", f"{peak:,.0f} MB", peak <= 500))
+        if len(memory) > 1:
+            growth = memory[-1].max / memory[-2].max
+            goal = f"memory {memory[-2].rows:,} -> {memory[-1].rows:,} rows: <= 1.2x"
+            targets.append(Target(goal, f"{growth:.2f}x", growth <= 1.2))
+    targets.append(_flow_overhead(figures))
+    return targets
+
+
+def _flow_overhead(figures: list[Figure]) -> Target:
+    flow, alone = _find(figures, "jobs", "enrich run (flow)"), _find(figures, "jobs", "enrich run --no-flow")
+    up_flow, up_alone = _find(figures, "jobs", "start-up, flow"), _find(figures, "jobs", "start-up, no flow")
+    if not (flow and alone and up_flow and up_alone):
+        return Target("flow overhead <= 1.1x the engine alone", "not measured in this plan", None)
+    prefect_start = up_flow.median - up_alone.median
+    ratio = (flow.median - prefect_start) / alone.median
+    goal = f"flow overhead on {flow.rows:,} rows <= 1.1x the engine alone"
+    return Target(goal, f"{ratio:.2f}x (Prefect start-up {prefect_start:.1f} s apart)", ratio <= 1.1)
+
+
+def machine() -> dict[str, Any]:
+    versions = {}
+    for package in ("prefect", "aiohttp", "httpx", "polars", "pyarrow", "anyio", "tenacity", "uvloop"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "versions": versions,
+    }
+
+
+def markdown(figures: list[Figure], targets: list[Target], plan: Plan, elapsed_s: float) -> str:
+    lines = [
+        f"Plan `{plan.name}` ({plan.repeats} repeat(s) per figure, median [min-max]), {elapsed_s:.0f} s.",
+        "",
+        "| scenario | contender | parameters | rows | median | min-max | requests |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+    for f in figures:
+        params = ", ".join(f"{k}={v}" for k, v in f.params.items())
+        lines.append(
+            f"| {f.scenario} | {f.name} | {params} | {f.rows:,} | {f.median:,.1f} {f.unit} "
+            f"| {f.min:,.1f}-{f.max:,.1f} | {f.requests:,.0f} |"
+        )
+    lines += ["", "| target | measured | met |", "|---|---|---|"]
+    verdict = {True: "yes", False: "**no**", None: "-"}
+    lines += [f"| {t.goal} | {t.measured} | {verdict[t.met]} |" for t in targets]
+    return "\n".join(lines) + "\n"
+
+
+def plot(figures: list[Figure], out: Path) -> list[Path]:
+    """Throughput vs in-flight per latency (with the bound), and Enrich against the baselines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sweep = [f for f in figures if f.scenario == "sweep" and f.name in ("enrich engine", "bare aiohttp")]
+    latencies = sorted({f.params["latency_ms"] for f in sweep})
+    fig, axes = plt.subplots(
+        1, max(1, len(latencies)), figsize=(5 * max(1, len(latencies)), 4), squeeze=False
+    )
+    for ax, latency in zip(axes[0], latencies, strict=False):
+        for name, style in (("enrich engine", "o-"), ("bare aiohttp", "s--")):
+            points = sorted(
+                (f.params["in_flight"], f.median)
+                for f in sweep
+                if f.name == name and f.params["latency_ms"] == latency
+            )
+            ax.plot([p[0] for p in points], [p[1] for p in points], style, label=name)
+        if latency:
+            xs = sorted({f.params["in_flight"] for f in sweep})
+            ax.plot(
+                xs, [x / (latency / 1000) for x in xs], ":", color="grey", label="bound in_flight/latency"
+            )
+        ax.set(title=f"{latency:g} ms", xlabel="in flight", ylabel="rows/s", xscale="log", yscale="log")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    throughput = out / "throughput.png"
+    fig.savefig(throughput, dpi=100)
+    plt.close(fig)
+
+    picks: list[tuple[str, Callable[[], Figure | None]]] = [
+        ("naive Prefect", lambda: _find(figures, "baselines", "naive Prefect (task per row)")),
+        ("bare httpx", lambda: _find(figures, "sweep", "bare httpx", latency_ms=0, in_flight=64)),
+        ("bare aiohttp", lambda: _find(figures, "sweep", "bare aiohttp", latency_ms=0, in_flight=64)),
+        ("enrich engine", lambda: _find(figures, "sweep", "enrich engine", latency_ms=0, in_flight=64)),
+        ("enrich, 10x dup", lambda: _find(figures, "duplicates", "enrich engine", dup=10)),
+    ]
+    bars = [(label, figure) for label, pick in picks if (figure := pick()) is not None]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.bar([label for label, _ in bars], [f.median for _, f in bars])
+    ax.set(title="rows/s at 0 ms latency, 64 in flight", ylabel="rows/s (log)", yscale="log")
+    fig.tight_layout()
+    versus = out / "contenders.png"
+    fig.savefig(versus, dpi=100)
+    plt.close(fig)
+    return [throughput, versus]
+
+
+def write_report(figures: list[Figure], plan: Plan, elapsed_s: float, out: Path) -> list[Path]:
+    """Write results.json, results.md and the plots into ``out``; return their paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    targets = evaluate(figures)
+    results = {
+        "plan": dataclasses.asdict(plan),
+        "machine": machine(),
+        "elapsed_s": elapsed_s,
+        "figures": [dataclasses.asdict(f) for f in figures],
+        "targets": [dataclasses.asdict(t) for t in targets],
+    }
+    json_path, md_path = out / "results.json", out / "results.md"
+    json_path.write_text(json.dumps(results, indent=2) + "\n")
+    md_path.write_text(markdown(figures, targets, plan, elapsed_s))
+    print("\n" + md_path.read_text())
+    return [json_path, md_path, *plot(figures, out)]

@@ -1,0 +1,218 @@
+"""One benchmark run: every contender and scenario against the mock API, on this machine, now.
+
+    .venv/bin/python -m benchmarks [--quick | --full | --smoke] [--out benchmarks/results]
+
+The mock API runs in its own process, pinned to the last core where the OS allows (the client
+and the jobs it starts stay on the others). Every figure is rows/s (median, min, max over the
+plan's repeats); ratios compare figures of this same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from benchmarks import contenders, jobs
+from benchmarks.plan import PLANS, Plan
+from benchmarks.report import Figure, write_report
+from service.demo import start_mock_api, stop_mock_api
+
+Contender = Callable[[str, list[str]], Awaitable[float]]
+
+
+@contextmanager
+def mock_api(*options: str) -> Iterator[str]:
+    """The mock API on its own core; yields its URL."""
+    server, base = start_mock_api(*options)
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cores) > 1:
+        os.sched_setaffinity(server.pid, {cores[-1]})
+        os.sched_setaffinity(0, set(cores[:-1]))
+    try:
+        yield base
+    finally:
+        stop_mock_api(server)
+        if len(cores) > 1:
+            os.sched_setaffinity(0, set(cores))
+
+
+def requests_on(base: str) -> int:
+    return int(httpx.get(f"{base}/_stats", timeout=10).json()["requests"])
+
+
+class Bench:
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.figures: list[Figure] = []
+        self.runs = 0
+
+    def measure(
+        self, base: str, name: str, scenario: str, params: dict[str, Any], keys: list[str], run: Contender
+    ) -> Figure:
+        """Run ``run`` over fresh copies of ``keys`` ``repeats`` times; record rows/s and requests."""
+        values, requests = [], []
+        for repeat in range(self.plan.repeats):
+            self.runs += 1
+            fresh = [f"{self.runs}.{repeat}-{key}" for key in keys]  # nothing cached on either side
+            httpx.post(f"{base}/_reset", timeout=10)
+            seconds = asyncio.run(run(base, fresh))
+            values.append(len(keys) / seconds)
+            requests.append(requests_on(base))
+        figure = Figure(scenario, name, params, len(keys), values, statistics.median(requests))
+        self.figures.append(figure)
+        print(f"  {scenario:<14} {name:<28} {params} {figure.median:>12,.0f} rows/s", flush=True)
+        return figure
+
+
+def sweep(bench: Bench) -> None:
+    """Throughput vs in-flight at each latency: the engine against a bare aiohttp loop."""
+    for latency in bench.plan.latencies_ms:
+        with mock_api("--latency-ms", str(latency)) as base:
+            for in_flight in bench.plan.in_flights:
+                keys = [f"k{i}" for i in range(bench.plan.keys_for(latency, in_flight))]
+                params = {"latency_ms": latency, "in_flight": in_flight}
+                for name, run in _loops(in_flight, with_httpx=latency == 0 and in_flight == 64).items():
+                    bench.measure(base, name, "sweep", params, keys, run)
+
+
+def _loops(in_flight: int, with_httpx: bool) -> dict[str, Contender]:
+    loops: dict[str, Contender] = {
+        "bare aiohttp": lambda base, keys: contenders.bare_aiohttp(base, keys, in_flight),
+        "enrich engine": lambda base, keys: contenders.engine(base, keys, in_flight),
+    }
+    if with_httpx:
+        loops["bare httpx"] = lambda base, keys: contenders.bare_httpx(base, keys, in_flight)
+    return loops
+
+
+def engine_at(in_flight: int, bulk: int = 0) -> Contender:
+    return lambda base, keys: contenders.engine(base, keys, in_flight, bulk)
+
+
+def faults(bench: Bench) -> None:
+    """The same job fault-free, with 10% 503, and with 10% 503 + 5% 429 (Retry-After 1 s)."""
+    keys = [f"k{i}" for i in range(bench.plan.keys_for(0, 64))]
+    mixes = {
+        "none": (),
+        "10% 503": ("--rate-503", "0.1"),
+        "10% 503 + 5% 429": ("--rate-503", "0.1", "--rate-429", "0.05", "--retry-after", "1"),
+    }
+    for mix, options in mixes.items():
+        # Each 429 pauses the whole job for its Retry-After: a few hundred rows show the cost.
+        size = keys if "429" not in mix else keys[: max(100, int(bench.plan.seconds * 100))]
+        with mock_api(*options) as base:
+            bench.measure(
+                base, "enrich engine", "faults", {"faults": mix, "in_flight": 64}, size, engine_at(64)
+            )
+
+
+def duplicates_and_bulk(bench: Bench) -> None:
+    """10x duplicate keys at 0 ms; bulk (100 keys per request) against per row at 20 ms."""
+    n = bench.plan.keys_for(0, 64)
+    with mock_api() as base:
+        bench.measure(
+            base, "enrich engine", "duplicates", {"dup": 1}, [f"k{i}" for i in range(n)], engine_at(64)
+        )
+        repeated = [f"k{i % max(1, n // 10)}" for i in range(n)]
+        bench.measure(base, "enrich engine", "duplicates", {"dup": 10}, repeated, engine_at(64))
+    with mock_api("--latency-ms", "20") as base:
+        per_row = [f"k{i}" for i in range(bench.plan.keys_for(20, 64))]
+        bench.measure(
+            base, "enrich engine", "bulk", {"per_request": 1, "latency_ms": 20}, per_row, engine_at(64)
+        )
+        bulk = [f"k{i}" for i in range(bench.plan.keys_for(20, 64, per_request=100))]
+        bench.measure(
+            base, "enrich engine", "bulk", {"per_request": 100, "latency_ms": 20}, bulk, engine_at(64, 100)
+        )
+
+
+def naive_prefect(bench: Bench, home: Path) -> None:
+    """The tutorial's one task per row (in its own process; Prefect's start-up not counted)."""
+    with mock_api() as base:
+        values = []
+        for _ in range(bench.plan.repeats):
+            env = {
+                **os.environ,
+                "PREFECT_HOME": str(home / "naive"),
+                "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            }
+            env.pop("PREFECT_API_URL", None)
+            done = subprocess.run(
+                [sys.executable, "-m", "benchmarks.naive_prefect", base, str(bench.plan.naive_rows)],
+                capture_output=True, text=True, env=env, check=True, timeout=600,
+            )  # fmt: skip
+            report = json.loads(done.stdout.strip().splitlines()[-1])
+            values.append(report["rows"] / report["seconds"])
+        figure = Figure("baselines", "naive Prefect (task per row)", {"in_flight": "task runner"},
+                        bench.plan.naive_rows, values, requests_on(base))  # fmt: skip
+        bench.figures.append(figure)
+        print(f"  baselines      naive Prefect                {figure.median:>12,.0f} rows/s", flush=True)
+
+
+def whole_jobs(bench: Bench, folder: Path) -> None:
+    """`enrich run` with and without the flow on the same file; peak memory as rows grow."""
+    with mock_api() as base:
+        tiny = jobs.write_input(folder, 10)
+        for flow in (False, True):
+            runs = [jobs.run_job(base, tiny, folder, flow=flow, bulk=100) for _ in range(bench.plan.repeats)]
+            name = "start-up, flow" if flow else "start-up, no flow"
+            bench.figures.append(
+                Figure("jobs", name, {"rows": 10}, 10, [r.seconds for r in runs], 0, unit="s")
+            )
+        source = jobs.write_input(folder, bench.plan.flow_rows)
+        for flow in (False, True):
+            runs = [
+                jobs.run_job(base, source, folder, flow=flow, bulk=100) for _ in range(bench.plan.repeats)
+            ]
+            name = "enrich run (flow)" if flow else "enrich run --no-flow"
+            params = {"rows": bench.plan.flow_rows, "per_request": 100}
+            bench.figures.append(
+                Figure("jobs", name, params, bench.plan.flow_rows, [r.seconds for r in runs], 0, unit="s")
+            )
+            print(
+                f"  jobs           {name:<28} {statistics.median(r.seconds for r in runs):>10.1f} s",
+                flush=True,
+            )
+        for rows in bench.plan.memory_rows:
+            source = jobs.write_input(folder, rows)
+            run = jobs.run_job(base, source, folder, flow=False, bulk=100)
+            bench.figures.append(
+                Figure("memory", "peak RSS", {"rows": rows}, rows, [run.peak_mb], 0, unit="MB")
+            )
+            print(f"  memory         {rows:>12,} rows {run.peak_mb:>10.0f} MB peak", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
+    size = parser.add_mutually_exclusive_group()
+    for name in ("smoke", "quick", "full"):
+        size.add_argument(f"--{name}", dest="plan", action="store_const", const=name)
+    parser.add_argument("--out", default="benchmarks/results", help="where results, table and plots go")
+    args = parser.parse_args(argv)
+    plan = PLANS[args.plan or "default"]
+    bench = Bench(plan)
+    started = time.perf_counter()
+    print(f"benchmark plan {plan.name!r}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="enrich-bench-") as scratch:
+        sweep(bench)
+        faults(bench)
+        duplicates_and_bulk(bench)
+        naive_prefect(bench, Path(scratch))
+        whole_jobs(bench, Path(scratch))
+    elapsed = time.perf_counter() - started
+    paths = write_report(bench.figures, plan, elapsed, Path(args.out))
+    print(f"\nwrote {', '.join(str(p) for p in paths)} in {elapsed:.0f} s")
+    return 0
