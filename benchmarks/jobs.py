@@ -39,7 +39,7 @@ def write_input(folder: Path, rows: int) -> Path:
     """A Parquet input of ``rows`` distinct keys."""
     path = folder / f"in-{rows}.parquet"
     if not path.exists():
-        pl.DataFrame({"k": pl.format("k{}", pl.int_range(rows, eager=True))}).write_parquet(path)
+        pl.select(pl.format("k{}", pl.int_range(rows)).alias("k")).write_parquet(path)
     return path
 
 
@@ -49,7 +49,7 @@ def run_job(base: str, source: Path, folder: Path, *, flow: bool, bulk: int, in_
     spec.write_text(engine_spec(base, in_flight, bulk))
     output = Path(tempfile.mkdtemp(dir=folder)) / "out.parquet"
     command = [sys.executable, "-m", "service.cli", "run", str(source), "--spec", str(spec)]
-    command += ["--output", str(output), "--no-cache", "--batch-size", "100000"]
+    command += ["--output", str(output), "--no-cache"]
     if not flow:
         command.append("--no-flow")
     env = {

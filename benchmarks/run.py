@@ -4,7 +4,7 @@
 
 The mock API runs in its own process, pinned to the last core where the OS allows (the client
 and the jobs it starts stay on the others). Every figure is rows/s (median, min, max over the
-plan's repeats); ratios compare figures of this same run.
+plan's repeats; repeats interleave the contenders compared); ratios compare figures of this run.
 """
 
 from __future__ import annotations
@@ -60,21 +60,40 @@ class Bench:
         self.runs = 0
 
     def measure(
-        self, base: str, name: str, scenario: str, params: dict[str, Any], keys: list[str], run: Contender
-    ) -> Figure:
-        """Run ``run`` over fresh copies of ``keys`` ``repeats`` times; record rows/s and requests."""
-        values, requests = [], []
+        self, scenario: str, params: dict[str, Any], keys: list[str], runs: dict[str, tuple[str, Contender]]
+    ) -> list[Figure]:
+        """Run each of ``runs`` (name: (mock API URL, contender)) over fresh copies of ``keys``.
+
+        Repeats interleave the contenders, so a noisy spell on the machine hits them alike.
+        """
+        values: dict[str, list[float]] = {name: [] for name in runs}
+        requests: dict[str, list[int]] = {name: [] for name in runs}
         for repeat in range(self.plan.repeats):
-            self.runs += 1
-            fresh = [f"{self.runs}.{repeat}-{key}" for key in keys]  # nothing cached on either side
-            httpx.post(f"{base}/_reset", timeout=10)
-            seconds = asyncio.run(run(base, fresh))
-            values.append(len(keys) / seconds)
-            requests.append(requests_on(base))
-        figure = Figure(scenario, name, params, len(keys), values, statistics.median(requests))
-        self.figures.append(figure)
-        print(f"  {scenario:<14} {name:<28} {params} {figure.median:>12,.0f} rows/s", flush=True)
-        return figure
+            for name, (base, run) in runs.items():
+                self.runs += 1
+                fresh = [f"{self.runs}.{repeat}-{key}" for key in keys]  # nothing cached on either side
+                httpx.post(f"{base}/_reset", timeout=10)
+                seconds = asyncio.run(run(base, fresh))
+                values[name].append(len(keys) / seconds)
+                requests[name].append(requests_on(base))
+        figures = []
+        for name in runs:
+            figure = Figure(
+                scenario, name, params, len(keys), values[name], statistics.median(requests[name])
+            )
+            self.figures.append(figure)
+            figures.append(figure)
+            shown = ", ".join(f"{k}={v}" for k, v in params.items())
+            print(f"  {scenario:<11} {name:<20} {shown:<36} {figure.median:>10,.0f} rows/s", flush=True)
+        return figures
+
+
+def _bound(loop: Callable[[str, list[str], int], Awaitable[float]], in_flight: int) -> Contender:
+    return lambda base, keys: loop(base, keys, in_flight)
+
+
+def engine_at(in_flight: int, bulk: int = 0) -> Contender:
+    return lambda base, keys: contenders.engine(base, keys, in_flight, bulk)
 
 
 def sweep(bench: Bench) -> None:
@@ -83,60 +102,39 @@ def sweep(bench: Bench) -> None:
         with mock_api("--latency-ms", str(latency)) as base:
             for in_flight in bench.plan.in_flights:
                 keys = [f"k{i}" for i in range(bench.plan.keys_for(latency, in_flight))]
-                params = {"latency_ms": latency, "in_flight": in_flight}
-                for name, run in _loops(in_flight, with_httpx=latency == 0 and in_flight == 64).items():
-                    bench.measure(base, name, "sweep", params, keys, run)
-
-
-def _loops(in_flight: int, with_httpx: bool) -> dict[str, Contender]:
-    loops: dict[str, Contender] = {
-        "bare aiohttp": lambda base, keys: contenders.bare_aiohttp(base, keys, in_flight),
-        "enrich engine": lambda base, keys: contenders.engine(base, keys, in_flight),
-    }
-    if with_httpx:
-        loops["bare httpx"] = lambda base, keys: contenders.bare_httpx(base, keys, in_flight)
-    return loops
-
-
-def engine_at(in_flight: int, bulk: int = 0) -> Contender:
-    return lambda base, keys: contenders.engine(base, keys, in_flight, bulk)
+                runs = {
+                    "bare aiohttp": (base, _bound(contenders.bare_aiohttp, in_flight)),
+                    "enrich engine": (base, engine_at(in_flight)),
+                }
+                if latency == 0 and in_flight == 64:
+                    runs["bare httpx"] = (base, _bound(contenders.bare_httpx, in_flight))
+                bench.measure("sweep", {"latency_ms": latency, "in_flight": in_flight}, keys, runs)
 
 
 def faults(bench: Bench) -> None:
-    """The same job fault-free, with 10% 503, and with 10% 503 + 5% 429 (Retry-After 1 s)."""
+    """The same job against a fault-free API and, at the same time, one answering 10% with 503."""
     keys = [f"k{i}" for i in range(bench.plan.keys_for(0, 64))]
-    mixes = {
-        "none": (),
-        "10% 503": ("--rate-503", "0.1"),
-        "10% 503 + 5% 429": ("--rate-503", "0.1", "--rate-429", "0.05", "--retry-after", "1"),
-    }
-    for mix, options in mixes.items():
-        # Each 429 pauses the whole job for its Retry-After: a few hundred rows show the cost.
-        size = keys if "429" not in mix else keys[: max(100, int(bench.plan.seconds * 100))]
-        with mock_api(*options) as base:
-            bench.measure(
-                base, "enrich engine", "faults", {"faults": mix, "in_flight": 64}, size, engine_at(64)
-            )
+    with mock_api() as clean, mock_api("--rate-503", "0.1") as flaky:
+        runs = {"no faults": (clean, engine_at(64)), "10% 503": (flaky, engine_at(64))}
+        bench.measure("faults", {"in_flight": 64}, keys, runs)
+    # Each 429 pauses the whole job for its Retry-After (1 s): a few hundred rows show the cost.
+    mix = keys[: max(100, int(bench.plan.seconds * 100))]
+    with mock_api("--rate-503", "0.1", "--rate-429", "0.05", "--retry-after", "1") as base:
+        bench.measure("faults", {"in_flight": 64}, mix, {"10% 503 + 5% 429": (base, engine_at(64))})
 
 
 def duplicates_and_bulk(bench: Bench) -> None:
     """10x duplicate keys at 0 ms; bulk (100 keys per request) against per row at 20 ms."""
     n = bench.plan.keys_for(0, 64)
     with mock_api() as base:
-        bench.measure(
-            base, "enrich engine", "duplicates", {"dup": 1}, [f"k{i}" for i in range(n)], engine_at(64)
-        )
-        repeated = [f"k{i % max(1, n // 10)}" for i in range(n)]
-        bench.measure(base, "enrich engine", "duplicates", {"dup": 10}, repeated, engine_at(64))
+        engine = {"enrich engine": (base, engine_at(64))}
+        bench.measure("duplicates", {"dup": 1}, [f"k{i}" for i in range(n)], engine)
+        bench.measure("duplicates", {"dup": 10}, [f"k{i % max(1, n // 10)}" for i in range(n)], engine)
     with mock_api("--latency-ms", "20") as base:
         per_row = [f"k{i}" for i in range(bench.plan.keys_for(20, 64))]
-        bench.measure(
-            base, "enrich engine", "bulk", {"per_request": 1, "latency_ms": 20}, per_row, engine_at(64)
-        )
+        bench.measure("bulk", {"per_request": 1}, per_row, {"enrich engine": (base, engine_at(64))})
         bulk = [f"k{i}" for i in range(bench.plan.keys_for(20, 64, per_request=100))]
-        bench.measure(
-            base, "enrich engine", "bulk", {"per_request": 100, "latency_ms": 20}, bulk, engine_at(64, 100)
-        )
+        bench.measure("bulk", {"per_request": 100}, bulk, {"enrich engine": (base, engine_at(64, 100))})
 
 
 def naive_prefect(bench: Bench, home: Path) -> None:

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import inspect
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from service.errors import CircuitOpenError, EnrichError
 from service.frame_check import check_schema
 from service.spec import Spec, load_spec, with_limit_overrides
 from service.stats import EnrichStats
 from service.table_io import read_schema
+
+T = TypeVar("T")
 
 EXIT_BAD_INPUT = 2
 EXIT_CIRCUIT_OPEN = 3
@@ -35,6 +36,13 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_on_fast_loop(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` on uvloop: about 10-20% more requests/s from the same core (benchmarks/)."""
+    import uvloop
+
+    return uvloop.run(main)
+
+
 def _run_and_report(
     input_spec: str, spec: Spec, output: Path, max_error_ratio: float, **job_options: Any
 ) -> int:
@@ -43,7 +51,7 @@ def _run_and_report(
     display, report = console_progress()
     try:
         with display:
-            stats = asyncio.run(run_job(input_spec, spec, output, progress=report, **job_options))
+            stats = run_on_fast_loop(run_job(input_spec, spec, output, progress=report, **job_options))
     except CircuitOpenError as exc:
         print(f"enrich: error: {exc}; no output written, finished batches kept", file=sys.stderr)
         return EXIT_CIRCUIT_OPEN
@@ -101,7 +109,7 @@ def _run_as_flow(args: argparse.Namespace, cache_dir: Path | None) -> int:
     token = progress_reporter.set(report)
     try:
         with display:
-            result, error = asyncio.run(run())
+            result, error = run_on_fast_loop(run())
     finally:
         progress_reporter.reset(token)
     if isinstance(error, CircuitOpenError):
