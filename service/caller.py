@@ -385,22 +385,31 @@ class Caller:
                 "bulk answer has no list of results where [bulk].results points",
             )
             return dict.fromkeys(keys, failure)
-        by_text: dict[tuple[str, ...], Any] = {}
-        for item in items:
-            matched = tuple(m.search(item) for m in bulk.match)
-            if any(v is None for v in matched):
-                continue
-            by_text.setdefault(tuple(value_text(v) for v in matched), item)
-        outcomes: dict[Key, Outcome] = {}
-        for key in keys:
-            item = by_text.get(tuple(value_text(v) for v in key), _MISSING)
-            if item is _MISSING:
-                outcomes[key] = Outcome(
-                    None, attempts, ErrorClass.MAPPING, "key missing from the bulk answer"
-                )
-            else:
-                outcomes[key] = Outcome(item, attempts)
-        return outcomes
+        # Hot with big chunks: text forms are computed once per value, keys of one column unwrapped.
+        match = bulk.match
+        by_text: dict[Any, Any] = {}
+        if len(match) == 1:
+            path = match[0]
+            for item in items:
+                value = path.search(item)
+                if value is not None:
+                    by_text.setdefault(_text(value), item)
+            found = [by_text.get(_text(key[0]), _MISSING) for key in keys]
+        else:
+            for item in items:
+                matched = tuple(m.search(item) for m in match)
+                if all(v is not None for v in matched):
+                    by_text.setdefault(tuple(_text(v) for v in matched), item)
+            found = [by_text.get(tuple(_text(v) for v in key), _MISSING) for key in keys]
+        missing = Outcome(None, attempts, ErrorClass.MAPPING, "key missing from the bulk answer")
+        return {
+            key: missing if item is _MISSING else Outcome(item, attempts)
+            for key, item in zip(keys, found, strict=True)
+        }
+
+
+def _text(value: Any) -> str:
+    return value if type(value) is str else value_text(value)
 
 
 _MISSING = object()
