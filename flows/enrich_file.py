@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import anyio.to_thread
 import polars as pl
@@ -36,8 +36,14 @@ from service.caller import Caller
 from service.checkpoint import JobState
 from service.engine import enrich_frame
 from service.errors import EnrichError
-from service.run_job import DEFAULT_BATCH_SIZE, ProgressReport, run_job
-from service.spec import load_spec, with_limit_overrides
+from service.run_job import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_BATCHES_IN_FLIGHT,
+    BatchRunner,
+    ProgressReport,
+    run_job,
+)
+from service.spec import Spec, load_spec, with_limit_overrides
 from service.stats import EnrichStats
 from service.summary import format_summary
 
@@ -64,6 +70,12 @@ class EnrichFileParameters(BaseModel):
     restart: bool = False
     keep_state: bool = False
     cache_dir: str | None = None
+    dask_address: str | None = Field(default=None, description="a Dask scheduler, e.g. tcp://host:8786")
+    dask_workers: int | None = Field(default=None, ge=1, description="a local Dask cluster of N processes")
+
+    @property
+    def on_dask(self) -> bool:
+        return self.dask_address is not None or self.dask_workers is not None
 
 
 def _retry_crashed_batch_only(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -182,8 +194,13 @@ async def enrich_file(
     restart: bool = False,
     keep_state: bool = False,
     cache_dir: str | None = None,
+    dask_address: str | None = None,
+    dask_workers: int | None = None,
 ) -> dict[str, Any]:
-    """Enrich INPUT with SPEC into OUTPUT; returns the job's statistics."""
+    """Enrich INPUT with SPEC into OUTPUT; returns the job's statistics.
+
+    With ``dask_address`` or ``dask_workers`` the batches run on a Dask cluster (``flows.on_dask``).
+    """
     parameters = EnrichFileParameters(
         input=input,
         spec=spec,
@@ -194,7 +211,26 @@ async def enrich_file(
         restart=restart,
         keep_state=keep_state,
         cache_dir=cache_dir,
+        dask_address=dask_address,
+        dask_workers=dask_workers,
     )
+    if parameters.on_dask:
+        from flows.on_dask import enrich_on_dask  # only this path needs prefect-dask
+
+        return await enrich_on_dask(parameters)
+    return await enrich_job(parameters, on_workers=None)
+
+
+class WorkerBatches(Protocol):
+    """Where batches run when not on the flow's event loop (``flows.on_dask``)."""
+
+    async def runner(self, spec: Spec, parameters: EnrichFileParameters) -> tuple[BatchRunner, int]:
+        """The batch runner, and how many batches may run at once, within ``spec``'s limits."""
+        ...
+
+
+async def enrich_job(parameters: EnrichFileParameters, on_workers: WorkerBatches | None) -> dict[str, Any]:
+    """The job inside a flow run: its batches on this event loop, or on workers (``on_workers``)."""
     logger = get_run_logger()
     loaded = with_limit_overrides(
         load_spec(parameters.spec, environ=os.environ),
@@ -210,7 +246,9 @@ async def enrich_file(
         logger.info("%s of %s rows done", f"{rows_done:,}", f"{rows_total:,}")
 
     batch_runner: Any = enrich_batch
+    batches_in_flight = DEFAULT_BATCHES_IN_FLIGHT
     limits = loaded.limits
+    slots: SharedSlots | None = None
     if limits.global_limit:
         share = limits.process_share
         await ensure_limit(limits.global_limit, limits.concurrency)
@@ -219,11 +257,6 @@ async def enrich_file(
         loaded = with_limit_overrides(
             loaded, concurrency=own_concurrency, rate=None if own_rate is None else f"{own_rate!r}/s"
         )
-
-        async def batch_runner(state: JobState, index: int, batch: pl.DataFrame, caller: Caller) -> int:
-            async with slots.batch():
-                return await enrich_batch(state, index, batch, caller)
-
         logger.info(
             "sharing global limit %r: %d of its %d slots per process%s",
             limits.global_limit,
@@ -231,12 +264,24 @@ async def enrich_file(
             limits.concurrency,
             "" if own_rate is None else f", {own_rate:g} of its {limits.rate:g} requests/s",
         )
-    logger.info("enriching %s into %s (batches of %d)", parameters.input, parameters.output, batch_size)
+    if on_workers is not None:  # the workers split this process's limits between them
+        batch_runner, batches_in_flight = await on_workers.runner(loaded, parameters)
+    if slots is not None:
+        inner, held = batch_runner, slots
+
+        async def batch_runner(state: JobState, index: int, batch: pl.DataFrame, caller: Caller) -> int:
+            async with held.batch():
+                return int(await inner(state, index, batch, caller))
+
+    logger.info(
+        "enriching %s into %s (batches of %d)", parameters.input, parameters.output, parameters.batch_size
+    )
     stats = await run_job(
         parameters.input,
         loaded,
         Path(parameters.output),
         batch_size=parameters.batch_size,
+        batches_in_flight=batches_in_flight,
         restart=parameters.restart,
         keep_state=parameters.keep_state,
         cache_dir=Path(parameters.cache_dir) if parameters.cache_dir else None,

@@ -95,6 +95,8 @@ def _run_as_flow(args: argparse.Namespace, cache_dir: Path | None) -> int:
             restart=args.restart,
             keep_state=args.keep_state,
             cache_dir=str(cache_dir) if cache_dir else None,
+            dask_address=args.dask,
+            dask_workers=args.dask_workers,
             return_state=True,
         )
         # In async code State.result() returns an awaitable; the stubs do not say so.
@@ -125,6 +127,10 @@ def _run_as_flow(args: argparse.Namespace, cache_dir: Path | None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     cache_dir = None if args.no_cache else _cache_dir(args)
+    if args.no_flow and (args.dask or args.dask_workers):
+        print("enrich: error: --dask and --dask-workers run batches as Prefect tasks: drop --no-flow",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_BAD_INPUT
     if not args.no_flow:
         return _run_as_flow(args, cache_dir)
     spec = with_limit_overrides(
@@ -245,6 +251,8 @@ def _submit(args: argparse.Namespace) -> int:
         "rate": args.rate,
         "restart": args.restart,
         "keep_state": args.keep_state,
+        "dask_address": args.dask,
+        "dask_workers": args.dask_workers,
     }
     flow_run: Any = run_deployment("enrich-file/enrich-file", parameters=parameters, timeout=args.timeout)
     state = flow_run.state
@@ -288,6 +296,14 @@ def _add_job_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--keep-state", action="store_true", help="keep OUT.enrich/ (the finished batches) after success"
+    )
+    dask = parser.add_mutually_exclusive_group()
+    dask.add_argument("--dask", metavar="ADDRESS", help="run the batches on this Dask scheduler (tcp://...)")
+    dask.add_argument(
+        "--dask-workers",
+        type=_positive_int,
+        metavar="N",
+        help="run the batches on a local Dask cluster of N processes",
     )
 
 

@@ -289,6 +289,13 @@ def with_limit_overrides(spec: Spec, *, concurrency: int | None = None, rate: st
     return dataclasses.replace(spec, source=spec.source.model_copy(update={"limits": limits}))
 
 
+def with_batch_limits(spec: Spec, *, concurrency: int, rate: float | None, burst: int) -> Spec:
+    """``spec`` with limits of its own for one batch among several running at once elsewhere (no
+    global limit: the process that hands out the batches holds it)."""
+    limits = LimitsSection(concurrency=concurrency, rate=rate, burst=burst)
+    return dataclasses.replace(spec, source=spec.source.model_copy(update={"limits": limits}))
+
+
 def load_spec(
     path: str | Path,
     *,

@@ -64,8 +64,25 @@ class StatsRecorder:
     retries: int = 0
     concurrency_wait_s: float = 0.0
     outcomes: dict[str, int] = field(default_factory=dict)
+    throttled_elsewhere_s: float = 0.0  # throttling of batches enriched in other processes
     _latency: list[int] = field(default_factory=lambda: [0] * (_MAX_BUCKET + 1))
     _latency_count: int = 0
+
+    def absorb(self, other: StatsRecorder, throttled_s: float) -> None:
+        """Add the counters of a batch enriched in another process (a Dask worker)."""
+        self.keys_done += other.keys_done
+        self.cache_hits += other.cache_hits
+        self.add_rows(
+            ok=other.rows_ok, failed_by_class=other.rows_failed_by_class, distinct_keys=other.distinct_keys
+        )
+        self.requests += other.requests
+        self.retries += other.retries
+        self.concurrency_wait_s += other.concurrency_wait_s
+        for name, count in other.outcomes.items():
+            self.outcomes[name] = self.outcomes.get(name, 0) + count
+        self.throttled_elsewhere_s += throttled_s + other.throttled_elsewhere_s
+        self._latency = [a + b for a, b in zip(self._latency, other._latency, strict=True)]
+        self._latency_count += other._latency_count
 
     def add_rows(self, *, ok: int, failed_by_class: dict[str, int], distinct_keys: int) -> None:
         """Count the rows of one enriched frame."""
@@ -90,7 +107,7 @@ class StatsRecorder:
             latency_p50_s=self.percentile(0.50),
             latency_p95_s=self.percentile(0.95),
             latency_p99_s=self.percentile(0.99),
-            throttled_s=throttled_s,
+            throttled_s=throttled_s + self.throttled_elsewhere_s,
             concurrency_wait_s=self.concurrency_wait_s,
             elapsed_s=elapsed_s,
             circuit_open=circuit_open,
