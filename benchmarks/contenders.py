@@ -60,12 +60,15 @@ def engine_spec(base: str, in_flight: int, bulk: int = 0) -> str:
     return head + columns + tail
 
 
-async def engine(base: str, keys: list[str], in_flight: int, bulk: int = 0) -> float:
-    """``enrich_frame`` over the keys (the engine alone: no files, no Prefect)."""
+async def engine(
+    base: str, keys: list[str], in_flight: int, bulk: int = 0, transport: str | None = None
+) -> float:
+    """``enrich_frame`` over the keys (the engine alone: no files, no Prefect); ``transport``
+    "httpx" sends through httpx instead of the default aiohttp sender."""
     spec = parse_spec(engine_spec(base, in_flight, bulk), environ={})
     frame = pl.DataFrame({"k": keys})
     started = time.perf_counter()
-    result = await enrich_frame(frame, spec)
+    result = await enrich_frame(frame, spec, transport=transport)
     elapsed = time.perf_counter() - started
     if result.stats.rows_ok < 0.999 * len(keys):  # faults may exhaust a retry budget, rarely
         raise RuntimeError(f"the engine left rows unenriched: {result.stats}")

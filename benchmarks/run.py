@@ -96,6 +96,10 @@ def engine_at(in_flight: int, bulk: int = 0) -> Contender:
     return lambda base, keys: contenders.engine(base, keys, in_flight, bulk)
 
 
+def engine_on_httpx(in_flight: int) -> Contender:
+    return lambda base, keys: contenders.engine(base, keys, in_flight, transport="httpx")
+
+
 def sweep(bench: Bench) -> None:
     """Throughput vs in-flight at each latency: the engine against a bare aiohttp loop."""
     for latency in bench.plan.latencies_ms:
@@ -109,7 +113,10 @@ def sweep(bench: Bench) -> None:
                 params = {"latency_ms": latency, "in_flight": in_flight}
                 bench.measure("sweep", params, keys, runs)
                 if latency == 0 and in_flight == 64:  # about 15x slower: a tenth of the keys
-                    httpx_loop = {"bare httpx": (base, _bound(contenders.bare_httpx, in_flight))}
+                    httpx_loop: dict[str, tuple[str, Contender]] = {
+                        "bare httpx": (base, _bound(contenders.bare_httpx, in_flight)),
+                        "engine, httpx sender": (base, engine_on_httpx(in_flight)),
+                    }
                     bench.measure("sweep", params, keys[: max(200, len(keys) // 10)], httpx_loop)
 
 
