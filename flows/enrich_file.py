@@ -69,7 +69,7 @@ class EnrichFileParameters(BaseModel):
     rate: str | None = None
     restart: bool = False
     keep_state: bool = False
-    cache_dir: str | None = None
+    cache_dir: str | None = Field(default=None, description="the response cache: a folder or redis://")
     dask_address: str | None = Field(default=None, description="a Dask scheduler, e.g. tcp://host:8786")
     dask_workers: int | None = Field(default=None, ge=1, description="a local Dask cluster of N processes")
 
@@ -284,7 +284,7 @@ async def enrich_job(parameters: EnrichFileParameters, on_workers: WorkerBatches
         batches_in_flight=batches_in_flight,
         restart=parameters.restart,
         keep_state=parameters.keep_state,
-        cache_dir=Path(parameters.cache_dir) if parameters.cache_dir else None,
+        cache_dir=parameters.cache_dir,
         batch_runner=batch_runner,
         on_batch_done=batch_done,
         progress=progress_reporter.get(),

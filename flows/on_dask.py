@@ -25,6 +25,7 @@ from flows.enrich_file import EnrichFileParameters, enrich_job
 from service.caller import Caller
 from service.checkpoint import JobState, state_dir_for
 from service.remote_batch import BatchDone, BatchShare, enrich_batch_alone, split_limits
+from service.response_cache import is_redis_url
 from service.run_job import BatchRunner
 from service.spec import Spec
 
@@ -74,11 +75,17 @@ def _batch_share(
     return BatchShare(
         spec_path=os.path.abspath(parameters.spec),  # the workers' working folder may differ
         state_dir=os.path.abspath(state_dir_for(Path(parameters.output))),
-        cache_dir=None if parameters.cache_dir is None else os.path.abspath(parameters.cache_dir),
+        cache_dir=_absolute_location(parameters.cache_dir),
         concurrency=concurrency,
         rate=rate,
         burst=burst,
     )
+
+
+def _absolute_location(cache_dir: str | None) -> str | None:
+    if cache_dir is None or is_redis_url(cache_dir):
+        return cache_dir
+    return os.path.abspath(cache_dir)
 
 
 @flow(name="enrich-file-on-dask", validate_parameters=False)

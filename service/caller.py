@@ -31,7 +31,7 @@ from service.request_builder import (
     request_headers,
     value_text,
 )
-from service.response_cache import ResponseCache
+from service.response_cache import AnswerStore
 from service.retry_policy import is_retryable, retry_delay
 from service.spec import Spec
 from service.stats import EnrichStats, StatsRecorder
@@ -79,7 +79,7 @@ class Caller:
         sender: Sender | None = None,
         clock: Clock | None = None,
         random: Callable[[], float] | None = None,
-        cache: ResponseCache | None = None,
+        cache: AnswerStore | None = None,
     ) -> None:
         self.spec = spec
         self.cache = cache

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from service.errors import CircuitOpenError, EnrichError
 from service.frame_check import check_schema
+from service.response_cache import is_redis_url
 from service.spec import Spec, load_spec, with_limit_overrides
 from service.stats import EnrichStats
 from service.table_io import read_schema
@@ -78,7 +79,7 @@ def _quiet_prefect() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
-def _run_as_flow(args: argparse.Namespace, cache_dir: Path | None) -> int:
+def _run_as_flow(args: argparse.Namespace, cache_dir: Path | str | None) -> int:
     """Run the job as the enrich-file Prefect flow (local mode unless PREFECT_API_URL is set)."""
     _quiet_prefect()
     from flows.enrich_file import enrich_file, progress_reporter  # only this path needs Prefect
@@ -148,28 +149,35 @@ def _run(args: argparse.Namespace) -> int:
     )
 
 
-def _cache_dir(args: argparse.Namespace) -> Path:
-    if args.cache_dir:
-        return Path(args.cache_dir)
-    if os.environ.get("ENRICH_CACHE_DIR"):
-        return Path(os.environ["ENRICH_CACHE_DIR"])
+def _cache_dir(args: argparse.Namespace) -> Path | str:
+    """The cache's folder, or the ``redis://`` URL of a shared one."""
+    location = args.cache_dir or os.environ.get("ENRICH_CACHE_DIR")
+    if location:
+        return location if is_redis_url(location) else Path(location)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "enrich"
 
 
 def _cache(args: argparse.Namespace) -> int:
-    from service.response_cache import ResponseCache
+    from service.response_cache import AnswerStore, ResponseCache
     from service.run_job import CACHE_FILE
 
-    path = _cache_dir(args) / CACHE_FILE
-    if not path.exists():
-        print(f"no cache at {path}")
-        return 0
-    cache = ResponseCache(path, "", ttl_s=0, negative_ttl_s=0)
+    location = _cache_dir(args)
+    cache: AnswerStore
+    if isinstance(location, str):
+        from service.redis_cache import RedisResponseCache
+
+        cache = RedisResponseCache(location, "", ttl_s=0, negative_ttl_s=0)
+    else:
+        path = location / CACHE_FILE
+        if not path.exists():
+            print(f"no cache at {path}")
+            return 0
+        cache = ResponseCache(path, "", ttl_s=0, negative_ttl_s=0)
     try:
         if args.action == "clear":
             removed = cache.clear(expired_only=args.expired)
-            print(f"removed {removed:,} entries from {path}")
+            print(f"removed {removed:,} entries from {cache.statistics().path}")
         else:
             stats = cache.statistics()
             print(
@@ -310,7 +318,8 @@ def _add_job_options(parser: argparse.ArgumentParser) -> None:
 def _add_cache_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--cache-dir",
-        help="where the response cache lives (default: $ENRICH_CACHE_DIR, else ~/.cache/enrich)",
+        help="where the response cache lives: a folder, or redis://HOST:PORT/DB to share it between "
+        "machines (default: $ENRICH_CACHE_DIR, else ~/.cache/enrich)",
     )
 
 

@@ -52,7 +52,7 @@ async def enrich_batch_alone(share: BatchShare, index: int, batch: pl.DataFrame)
         rate=share.rate,
         burst=share.burst,
     )
-    cache = open_cache(Path(share.cache_dir) if share.cache_dir else None, spec)
+    cache = open_cache(share.cache_dir, spec)
     try:
         async with Caller(spec, cache=cache) as caller:
             result = await enrich_frame(batch, spec, caller=caller)

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -58,8 +58,28 @@ def cache_namespace(spec: Spec) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def _key_text(key: Key) -> str:
+def is_redis_url(location: object) -> bool:
+    """Whether a cache location names a Redis (``redis://``, ``rediss://``) rather than a folder."""
+    return isinstance(location, str) and location.startswith(("redis://", "rediss://"))
+
+
+def key_text(key: Key) -> str:
+    """A key's stable text form, as stored."""
     return orjson.dumps(list(key), default=str).decode()
+
+
+class AnswerStore(Protocol):
+    """Where answers are cached: this file, or Redis (``service.redis_cache``). Blocking methods."""
+
+    def get_many(self, keys: Sequence[Key]) -> dict[Key, Outcome]: ...
+
+    def put_many(self, outcomes: Iterable[tuple[Key, Outcome]]) -> int: ...
+
+    def statistics(self) -> CacheStatistics: ...
+
+    def clear(self, *, expired_only: bool = False) -> int: ...
+
+    def close(self) -> None: ...
 
 
 class ResponseCache:
@@ -96,7 +116,7 @@ class ResponseCache:
 
     def get_many(self, keys: Sequence[Key]) -> dict[Key, Outcome]:
         """Unexpired outcomes for those of ``keys`` that are cached."""
-        by_text = {_key_text(k): k for k in keys}
+        by_text = {key_text(k): k for k in keys}
         texts = list(by_text)
         found: dict[Key, Outcome] = {}
         now = self._now()
@@ -123,11 +143,11 @@ class ResponseCache:
         for key, outcome in outcomes:
             if outcome.error is None:
                 rows.append(
-                    (self._namespace, _key_text(key), _OK, now + self._ttl, orjson.dumps(outcome.answer))
+                    (self._namespace, key_text(key), _OK, now + self._ttl, orjson.dumps(outcome.answer))
                 )
             elif outcome.error is ErrorClass.HTTP_4XX and outcome.status in NEGATIVE_STATUSES:
                 body = (outcome.message or "").encode()
-                rows.append((self._namespace, _key_text(key), _NEGATIVE, now + self._negative_ttl, body))
+                rows.append((self._namespace, key_text(key), _NEGATIVE, now + self._negative_ttl, body))
         if rows:
             with self._lock:
                 self._db.execute("BEGIN")

@@ -21,7 +21,7 @@ from service.engine import ATTEMPTS, ERROR, MESSAGE, STATUS, enrich_frame
 from service.errors import EnrichError
 from service.frame_check import check_schema
 from service.mapping import POLARS_TYPES
-from service.response_cache import ResponseCache, cache_namespace
+from service.response_cache import AnswerStore, ResponseCache, cache_namespace, is_redis_url
 from service.spec import Spec
 from service.stats import EnrichStats
 from service.table_io import (
@@ -76,7 +76,7 @@ async def run_job(
     restart: bool = False,
     keep_state: bool = False,
     transport: httpx.AsyncBaseTransport | str | None = None,
-    cache_dir: Path | None = None,
+    cache_dir: Path | str | None = None,
     progress: ProgressReport | None = None,
     progress_every_s: float = 1.0,
     batch_runner: BatchRunner = enrich_and_record,
@@ -116,10 +116,21 @@ async def run_job(
     return stats
 
 
-def open_cache(cache_dir: Path | None, spec: Spec) -> ResponseCache | None:
-    """The response cache under ``cache_dir`` for this spec, or None when caching is off."""
+def open_cache(cache_dir: Path | str | None, spec: Spec) -> AnswerStore | None:
+    """The response cache for this spec: in the folder ``cache_dir``, or in the Redis it names
+    (``redis://host:port/db``); None when caching is off."""
     if cache_dir is None or not spec.cache.enabled:
         return None
+    if is_redis_url(cache_dir):
+        from service.redis_cache import RedisResponseCache
+
+        return RedisResponseCache(
+            str(cache_dir),
+            cache_namespace(spec),
+            ttl_s=spec.cache.ttl,
+            negative_ttl_s=spec.cache.negative_ttl,
+        )
+    cache_dir = Path(cache_dir)
     return ResponseCache(
         cache_dir / CACHE_FILE,
         cache_namespace(spec),
@@ -135,7 +146,7 @@ async def _enrich_batches(
     batch_size: int,
     spec: Spec,
     transport: httpx.AsyncBaseTransport | str | None,
-    cache: ResponseCache | None,
+    cache: AnswerStore | None,
     progress: ProgressReport | None,
     progress_every_s: float,
 ) -> EnrichStats:
