@@ -18,25 +18,36 @@ class Plan:
     naive_rows: int
     flow_rows: int
     memory_rows: tuple[int, ...]
+    min_round_trips: int = 10
     max_keys: int = 400_000
 
     def keys_for(self, latency_ms: float, in_flight: int, per_request: int = 1) -> int:
-        """Keys for one measurement of about ``seconds`` at the bound (at least 200)."""
+        """Keys for one measurement of about ``seconds`` at the bound (at least 200), and of at
+        least ``min_round_trips`` round trips per slot (the last one is a tail at partial load)."""
         if latency_ms > 0:
             rate = in_flight / (latency_ms / 1000) * per_request
             rate = min(rate, ZERO_LATENCY_ROWS_PER_S * per_request)
         else:
             rate = ZERO_LATENCY_ROWS_PER_S * per_request
-        return int(min(self.max_keys, max(200, rate * self.seconds)))
+        trips = in_flight * per_request * self.min_round_trips if latency_ms > 0 else 0
+        return int(min(self.max_keys, max(200, rate * self.seconds, trips)))
 
 
 PLANS = {
     "smoke": Plan("smoke", 0.05, 1, (0, 20), (16, 64), 10, 2_000, (1_000, 2_000)),
     "quick": Plan("quick", 0.5, 1, (0, 20, 50), (16, 64, 100, 256, 500), 100, 100_000, (100_000, 1_000_000)),
     "default": Plan(
-        "default", 2.0, 3, (0, 20, 50), (16, 64, 100, 256, 500), 300, 1_000_000, (100_000, 1_000_000)
+        "default", 2.0, 3, (0, 20, 50), (16, 64, 100, 256, 500), 300, 1_000_000, (100_000, 1_000_000), 80
     ),
     "full": Plan(
-        "full", 3.0, 5, (0, 20, 50), (16, 64, 100, 256, 500), 500, 1_000_000, (100_000, 1_000_000, 10_000_000)
+        "full",
+        3.0,
+        5,
+        (0, 20, 50),
+        (16, 64, 100, 256, 500),
+        500,
+        1_000_000,
+        (100_000, 1_000_000, 10_000_000),
+        80,
     ),
 }

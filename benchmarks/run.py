@@ -33,20 +33,21 @@ from service.demo import start_mock_api, stop_mock_api
 Contender = Callable[[str, list[str]], Awaitable[float]]
 
 
+# Every core this process may use, read once: nested mock APIs must all go to the last one.
+CORES = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+
+
 @contextmanager
 def mock_api(*options: str) -> Iterator[str]:
-    """The mock API on its own core; yields its URL."""
+    """The mock API on the last core (the client keeps the others); yields its URL."""
     server, base = start_mock_api(*options)
-    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    if len(cores) > 1:
-        os.sched_setaffinity(server.pid, {cores[-1]})
-        os.sched_setaffinity(0, set(cores[:-1]))
+    if len(CORES) > 1:
+        os.sched_setaffinity(server.pid, {CORES[-1]})
+        os.sched_setaffinity(0, set(CORES[:-1]))
     try:
         yield base
     finally:
         stop_mock_api(server)
-        if len(cores) > 1:
-            os.sched_setaffinity(0, set(cores))
 
 
 def requests_on(base: str) -> int:

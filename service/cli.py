@@ -39,8 +39,16 @@ def _validate(args: argparse.Namespace) -> int:
 
 def run_on_fast_loop(main: Coroutine[Any, Any, T]) -> T:
     """``asyncio.run`` on uvloop: about 10-20% more requests/s from the same core (benchmarks/)."""
+    import gc
+
     import uvloop
 
+    # Batches allocate millions of short-lived objects (answers, outcomes), and every collection
+    # of the oldest generation walks every live object, Prefect's included: a 300k-row flow run
+    # took 23.5 s with the defaults, 14.1 s with no collection at all. So collect less often, and
+    # move what is imported so far out of the collector's sight.
+    gc.set_threshold(50_000, 50, 100)
+    gc.freeze()
     return uvloop.run(main)
 
 
