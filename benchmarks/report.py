@@ -199,6 +199,9 @@ def plot(figures: list[Figure], out: Path) -> list[Path]:
                 xs, [x / (latency / 1000) for x in xs], ":", color="grey", label="bound in_flight/latency"
             )
         ax.set(title=f"{latency:g} ms", xlabel="in flight", ylabel="rows/s", xscale="log", yscale="log")
+        in_flights = sorted({f.params["in_flight"] for f in sweep})
+        ax.set_xticks(in_flights, [str(x) for x in in_flights])
+        ax.minorticks_off()
         ax.legend(fontsize=8)
     fig.tight_layout()
     throughput = out / "throughput.png"
