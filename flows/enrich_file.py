@@ -78,7 +78,7 @@ class EnrichFileParameters(BaseModel):
         return self.dask_address is not None or self.dask_workers is not None
 
 
-def _retry_crashed_batch_only(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
+def retry_crashed_batch_only(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
     """Retry a batch that crashed (a lost worker, a disk hiccup), never bad input or an open circuit.
 
     HTTP failures never get here: they are retried per request inside the engine.
@@ -115,7 +115,7 @@ async def record_batch(state: JobState, index: int) -> None:
     retries=2,
     retry_delay_seconds=exponential_backoff(backoff_factor=1),
     retry_jitter_factor=0.5,
-    retry_condition_fn=_retry_crashed_batch_only,
+    retry_condition_fn=retry_crashed_batch_only,
 )
 async def enrich_batch(state: JobState, index: int, batch: pl.DataFrame, caller: Caller) -> int:
     """Enrich one batch, then write its part and record it in one transaction; returns its rows.

@@ -21,7 +21,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect_dask.task_runners import DaskTaskRunner
 
-from flows.enrich_file import EnrichFileParameters, enrich_job
+from flows.enrich_file import EnrichFileParameters, enrich_job, retry_crashed_batch_only
 from service.caller import Caller
 from service.checkpoint import JobState, state_dir_for
 from service.remote_batch import BatchDone, BatchShare, enrich_batch_alone, split_limits
@@ -35,6 +35,9 @@ from service.spec import Spec
     task_run_name="batch-{index}",
     cache_policy=NO_CACHE,
     persist_result=False,
+    retries=2,  # as on one process: a crashed batch only (its part is rewritten whole)
+    retry_delay_seconds=1,
+    retry_condition_fn=retry_crashed_batch_only,
 )
 def enrich_batch_on_worker(share: BatchShare, index: int, batch: pl.DataFrame) -> BatchDone:
     """One batch in a Dask worker: enriched on an event loop of its own, its part file written."""
