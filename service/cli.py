@@ -167,25 +167,17 @@ def _cache_dir(args: argparse.Namespace) -> Path | str:
 
 
 def _cache(args: argparse.Namespace) -> int:
-    from service.response_cache import AnswerStore, ResponseCache
-    from service.run_job import CACHE_FILE
+    from service.run_job import CACHE_FILE, open_store
 
     location = _cache_dir(args)
-    cache: AnswerStore
-    if isinstance(location, str):
-        from service.redis_cache import RedisResponseCache
-
-        cache = RedisResponseCache(location, "", ttl_s=0, negative_ttl_s=0)
-    else:
-        path = location / CACHE_FILE
-        if not path.exists():
-            print(f"no cache at {path}")
-            return 0
-        cache = ResponseCache(path, "", ttl_s=0, negative_ttl_s=0)
+    if isinstance(location, Path) and not (location / CACHE_FILE).exists():
+        print(f"no cache at {location / CACHE_FILE}")
+        return 0
+    cache = open_store(location, "", ttl_s=0, negative_ttl_s=0)
     try:
         if args.action == "clear":
             removed = cache.clear(expired_only=args.expired)
-            print(f"removed {removed:,} entries from {cache.statistics().path}")
+            print(f"removed {removed:,} entries from {cache.where}")
         else:
             stats = cache.statistics()
             print(

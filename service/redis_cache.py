@@ -49,6 +49,11 @@ class RedisResponseCache:
         self._ttl_ms = max(1, math.ceil(ttl_s * 1000))
         self._negative_ttl_ms = max(1, math.ceil(negative_ttl_s * 1000))
 
+    @property
+    def where(self) -> str:
+        """The Redis URL, without its password."""
+        return self.url
+
     def _name(self, key: Key) -> str:
         return f"{PREFIX}{self._namespace}:{key_text(key)}"
 

@@ -71,6 +71,11 @@ def key_text(key: Key) -> str:
 class AnswerStore(Protocol):
     """Where answers are cached: this file, or Redis (``service.redis_cache``). Blocking methods."""
 
+    @property
+    def where(self) -> str:
+        """The store's location, fit to print."""
+        ...
+
     def get_many(self, keys: Sequence[Key]) -> dict[Key, Outcome]: ...
 
     def put_many(self, outcomes: Iterable[tuple[Key, Outcome]]) -> int: ...
@@ -108,6 +113,11 @@ class ResponseCache:
             "CREATE TABLE IF NOT EXISTS answers (namespace TEXT, key TEXT, kind INTEGER, "
             "expires REAL, body BLOB, PRIMARY KEY (namespace, key)) WITHOUT ROWID"
         )
+
+    @property
+    def where(self) -> str:
+        """The file's path."""
+        return str(self.path)
 
     def close(self) -> None:
         """Close the file."""

@@ -121,22 +121,18 @@ def open_cache(cache_dir: Path | str | None, spec: Spec) -> AnswerStore | None:
     (``redis://host:port/db``); None when caching is off."""
     if cache_dir is None or not spec.cache.enabled:
         return None
-    if is_redis_url(cache_dir):
-        from service.redis_cache import RedisResponseCache
-
-        return RedisResponseCache(
-            str(cache_dir),
-            cache_namespace(spec),
-            ttl_s=spec.cache.ttl,
-            negative_ttl_s=spec.cache.negative_ttl,
-        )
-    cache_dir = Path(cache_dir)
-    return ResponseCache(
-        cache_dir / CACHE_FILE,
-        cache_namespace(spec),
-        ttl_s=spec.cache.ttl,
-        negative_ttl_s=spec.cache.negative_ttl,
+    return open_store(
+        cache_dir, cache_namespace(spec), ttl_s=spec.cache.ttl, negative_ttl_s=spec.cache.negative_ttl
     )
+
+
+def open_store(location: Path | str, namespace: str, *, ttl_s: float, negative_ttl_s: float) -> AnswerStore:
+    """The cache at ``location``: a folder (its SQLite file), or a ``redis://`` URL."""
+    if is_redis_url(location):
+        from service.redis_cache import RedisResponseCache  # only this path needs redis
+
+        return RedisResponseCache(str(location), namespace, ttl_s=ttl_s, negative_ttl_s=negative_ttl_s)
+    return ResponseCache(Path(location) / CACHE_FILE, namespace, ttl_s=ttl_s, negative_ttl_s=negative_ttl_s)
 
 
 async def _enrich_batches(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -22,7 +21,7 @@ import pytest
 from flows.serve import start_local_server
 from tests.conftest import run_cli, write_lookup_job
 from tests.test_global_limits import free_port
-from tests.test_serve import healthy, wait_until
+from tests.test_serve import healthy, stop_serving, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -97,12 +96,9 @@ def test_serve_against_a_postgresql_backed_server(
         # The run is recorded in PostgreSQL (the submitted enrich-file run at least).
         assert asyncio.run(_completed_flow_runs(postgres_database)) >= 1
     finally:
-        serving.send_signal(signal.SIGTERM)
         try:
-            code = serving.wait(timeout=60)
+            code = stop_serving(serving)
         finally:
-            if serving.poll() is None:
-                serving.kill()
             log.close()
             prefect.terminate()
             prefect.wait(timeout=30)

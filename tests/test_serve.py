@@ -58,12 +58,7 @@ def test_serve_submit_inbox_and_sigterm(tmp_path: Path, server: str) -> None:
         wait_until(lambda: (inbox / "done" / "drop.csv").exists(), "a scheduled inbox sweep", 150)
         assert pl.read_parquet(outbox / "drop.parquet")["ip"].to_list() == ["i1", "i2"]
     finally:
-        serving.send_signal(signal.SIGTERM)
-        try:
-            code = serving.wait(timeout=60)
-        finally:
-            if serving.poll() is None:
-                serving.kill()
+        code = stop_serving(serving)
     assert code == 0, (tmp_path / "serve.log").read_text()[-3000:]
     assert not healthy(f"{api_url}/health")  # its local server stopped too
 
@@ -86,6 +81,17 @@ def start_serving(
     with (tmp_path / "serve.log").open("w") as log:
         serving = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     return serving, f"http://127.0.0.1:{api_port}/api", runner_port
+
+
+def stop_serving(serving: subprocess.Popen[bytes]) -> int:
+    """SIGTERM, then its exit status (killed if it has not exited within 60 s)."""
+    serving.send_signal(signal.SIGTERM)
+    try:
+        return serving.wait(timeout=60)
+    finally:
+        if serving.poll() is None:
+            serving.kill()
+            serving.wait(timeout=30)
 
 
 def journal(output: Path) -> list[int]:
