@@ -141,7 +141,7 @@ def _flow_overhead(figures: list[Figure]) -> Target:
 
 def machine() -> dict[str, Any]:
     versions = {}
-    for package in ("prefect", "aiohttp", "httpx", "polars", "pyarrow", "anyio", "tenacity", "uvloop"):
+    for package in ("prefect", "aiohttp", "httpx", "polars", "pyarrow", "anyio", "uvloop"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:

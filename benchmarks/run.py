@@ -214,23 +214,36 @@ def whole_jobs(bench: Bench, folder: Path) -> None:
             print(f"  memory         {rows:>12,} rows {run.peak_mb:>10.0f} MB peak", flush=True)
 
 
+SCENARIOS: dict[str, Callable[[Bench, Path], None]] = {
+    "sweep": lambda bench, scratch: sweep(bench),
+    "faults": lambda bench, scratch: faults(bench),
+    "duplicates-bulk": lambda bench, scratch: duplicates_and_bulk(bench),
+    "naive": naive_prefect,
+    "jobs": whole_jobs,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     size = parser.add_mutually_exclusive_group()
     for name in ("smoke", "quick", "full"):
         size.add_argument(f"--{name}", dest="plan", action="store_const", const=name)
     parser.add_argument("--out", default="benchmarks/results", help="where results, table and plots go")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=sorted(SCENARIOS),
+        help="run only this scenario (repeatable); targets needing others read 'not measured'",
+    )
     args = parser.parse_args(argv)
     plan = PLANS[args.plan or "default"]
+    chosen = [name for name in SCENARIOS if not args.only or name in args.only]
     bench = Bench(plan)
     started = time.perf_counter()
-    print(f"benchmark plan {plan.name!r}", flush=True)
+    print(f"benchmark plan {plan.name!r}: {', '.join(chosen)}", flush=True)
     with tempfile.TemporaryDirectory(prefix="enrich-bench-") as scratch:
-        sweep(bench)
-        faults(bench)
-        duplicates_and_bulk(bench)
-        naive_prefect(bench, Path(scratch))
-        whole_jobs(bench, Path(scratch))
+        for name in chosen:
+            SCENARIOS[name](bench, Path(scratch))
     elapsed = time.perf_counter() - started
     paths = write_report(bench.figures, plan, elapsed, Path(args.out))
     print(f"\nwrote {', '.join(str(p) for p in paths)} in {elapsed:.0f} s")

@@ -1,8 +1,8 @@
 """The caller: one job's connection to the API, with every limit, retry and the circuit breaker.
 
 Hot path (a first attempt that succeeds): a concurrency slot, a rate-limit slot, one send, one
-``orjson.loads``. Retry machinery (tenacity) only runs once an attempt has failed, and runs in a
-task of its own, so a key waiting out its backoff never holds a worker back from the next keys.
+``orjson.loads``. Retries only start once an attempt has failed, and run in a task of their own,
+so a key waiting out its backoff never holds a worker back from the next keys.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import asyncio
 import random as _random
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
 import httpx
 import orjson
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from service.circuit import CircuitBreaker
 from service.clock import Clock, SystemClock
@@ -33,6 +33,7 @@ from service.request_builder import (
 )
 from service.response_cache import AnswerStore
 from service.retry_policy import is_retryable, retry_delay
+from service.retry_schedule import RetrySchedule
 from service.spec import Spec
 from service.stats import EnrichStats, StatsRecorder
 from service.transport import AiohttpSender, HttpxSender, RawResponse, Sender
@@ -40,10 +41,6 @@ from service.transport import AiohttpSender, HttpxSender, RawResponse, Sender
 TransportChoice = httpx.AsyncBaseTransport | str | None
 
 RATE_HEADROOM = 0.02
-
-
-class _CircuitOpenError(Exception):
-    """Raised inside a retry loop when the breaker opened meanwhile: never retried."""
 
 
 def make_sender(spec: Spec, transport: TransportChoice = None, auth: httpx.Auth | None = None) -> Sender:
@@ -98,7 +95,7 @@ class Caller:
         self.stats = StatsRecorder()
         self._redact = Redactor(spec.secrets)
         self._in_flight: dict[Key, asyncio.Future[Outcome]] = {}
-        self._max_retrying = max(256, 4 * self._limit)
+        self._max_waiting_retries = max(256, 4 * self._limit)
         self._started = 0.0
 
     async def __aenter__(self) -> Caller:
@@ -129,25 +126,15 @@ class Caller:
     async def fetch(self, keys: Sequence[Key]) -> dict[Key, Outcome]:
         """Call the API once per distinct key (one key per request); every key gets an outcome."""
         mine, waiting = self._claim(keys)
-        results: dict[Key, Outcome] = {}
-        pending = iter(mine)
-        retry_slots = asyncio.Semaphore(self._max_retrying)
+        run = _RowFetch(self, mine)
         try:
             async with anyio.create_task_group() as group:
-
-                async def worker() -> None:
-                    for key in pending:
-                        if self.breaker.is_open:
-                            return
-                        outcome = await self._first_attempt(key, group, retry_slots, results)
-                        if outcome is not None:
-                            self._settle(key, outcome, results)
-
                 for _ in range(min(self._limit, len(mine))):
-                    group.start_soon(worker)
+                    group.start_soon(run.worker)
         finally:
-            self._release_unsettled(mine, results)
-        return await self._collect(waiting, results)
+            run.settle_waiting_retries()
+            self._release_unsettled(mine, run.results)
+        return await self._collect(waiting, run.results)
 
     async def fetch_bulk(self, keys: Sequence[Key]) -> dict[Key, Outcome]:
         """Call the API with up to ``bulk.size`` keys per request; every key gets an outcome."""
@@ -224,70 +211,31 @@ class Caller:
             results[key] = await future
         return results
 
-    async def _first_attempt(
-        self,
-        key: Key,
-        group: anyio.abc.TaskGroup,
-        retry_slots: asyncio.Semaphore,
-        results: dict[Key, Outcome],
-    ) -> Outcome | None:
-        """The first attempt for ``key``; a retryable failure continues in a task of its own."""
-        try:
-            request = self._builder.build(key)
-        except CallError as exc:
-            return Outcome(None, 0, exc.error_class, exc.message)
-        try:
-            return Outcome(await self._attempt(request), 1)
-        except CallError as exc:
-            if not is_retryable(exc, self.spec.retry) or self.spec.retry.attempts <= 1:
-                return self._failed(exc, 1)
-            await retry_slots.acquire()
-            first_error = exc
-
-            async def retry_in_background() -> None:
-                try:
-                    outcome = await self._retry(request, first_error)
-                finally:
-                    retry_slots.release()
-                self._settle(key, outcome, results)
-
-            group.start_soon(retry_in_background)
-            return None
-
     async def _retry(self, request: PreparedRequest, first_error: CallError) -> Outcome:
-        """Attempts 2..N for a request whose first attempt failed retryably."""
+        """Attempts 2..N in a row for one request whose first attempt failed retryably (bulk chunks:
+        few, and each worth the wait; keys of a per-row fetch go through ``_RowFetch``'s schedule)."""
+        error, attempts = first_error, 1
+        while True:
+            next_step = self._after_failure(error, attempts)
+            if isinstance(next_step, Outcome):
+                return next_step
+            await self._clock.sleep(next_step)
+            if self.breaker.is_open:
+                return Outcome(None, attempts, ErrorClass.CIRCUIT_OPEN, self.breaker.reason)
+            attempts += 1
+            self.stats.retries += 1
+            try:
+                return Outcome(await self._attempt(request), attempts)
+            except CallError as exc:
+                error = _without_traceback(exc)
+
+    def _after_failure(self, error: CallError, attempts: int) -> Outcome | float:
+        """After ``attempts`` attempts, the last failing with ``error``: the final outcome, or the
+        seconds to wait before the next attempt."""
         policy = self.spec.retry
-        attempts = 1
-        await self._clock.sleep(self._delay(first_error, 1))
-
-        def wait(state: RetryCallState) -> float:
-            error = state.outcome.exception() if state.outcome else None
-            if isinstance(error, CallError):
-                return self._delay(error, state.attempt_number + 1)
-            return 0.0
-
-        def retryable(error: BaseException) -> bool:
-            return isinstance(error, CallError) and is_retryable(error, policy)
-
-        try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(policy.attempts - 1),
-                wait=wait,
-                retry=retry_if_exception(retryable),
-                sleep=self._clock.sleep,
-                reraise=True,
-            ):
-                with attempt:
-                    if self.breaker.is_open:
-                        raise _CircuitOpenError
-                    attempts += 1
-                    self.stats.retries += 1
-                    answer = await self._attempt(request)
-        except CallError as exc:
-            return self._failed(exc, attempts)
-        except _CircuitOpenError:
-            return Outcome(None, attempts, ErrorClass.CIRCUIT_OPEN, self.breaker.reason)
-        return Outcome(answer, attempts)
+        if attempts >= policy.attempts or not is_retryable(error, policy):
+            return self._failed(error, attempts)
+        return self._delay(error, attempts)
 
     def _delay(self, error: CallError, attempt: int) -> float:
         return retry_delay(error, attempt, self.spec.retry, random=self._random, wall_now=self._clock.wall())
@@ -351,7 +299,12 @@ class Caller:
         )
         if status == 429:
             self.limiter.pause(self._delay(error, 1))
-        raise error
+        try:
+            raise error
+        finally:
+            # This frame, in the error's traceback, would otherwise hold the error: a reference
+            # cycle per failed attempt, left for the cyclic garbage collector.
+            del error
 
     async def _bulk_chunk(self, keys: list[Key]) -> dict[Key, Outcome]:
         """One bulk request for ``keys``, retried; after a final failure, each half on its own."""
@@ -360,9 +313,7 @@ class Caller:
             answer = await self._attempt(request)
             attempts = 1
         except CallError as exc:
-            outcome = self._failed(exc, 1)
-            if is_retryable(exc, self.spec.retry) and self.spec.retry.attempts > 1:
-                outcome = await self._retry(request, exc)
+            outcome = await self._retry(request, _without_traceback(exc))
             if outcome.ok:
                 answer, attempts = outcome.answer, outcome.attempts
             elif len(keys) == 1 or outcome.error is ErrorClass.CIRCUIT_OPEN or self.breaker.is_open:
@@ -406,6 +357,92 @@ class Caller:
             key: missing if item is _MISSING else Outcome(item, attempts)
             for key, item in zip(keys, found, strict=True)
         }
+
+
+@dataclass(frozen=True, slots=True)
+class _WaitingRetry:
+    key: Key
+    request: PreparedRequest
+    attempts: int
+
+
+class _RowFetch:
+    """One ``fetch``: workers that take a due retry first, else a fresh key, else wait.
+
+    A failed key goes into a schedule of retries instead of a task of its own; the workers (as
+    many as the concurrency allows) drain it before taking fresh keys, and take no fresh key while
+    ``_max_waiting_retries`` keys are already waiting (the API is failing: no need to pile on).
+    """
+
+    def __init__(self, caller: Caller, keys: list[Key]) -> None:
+        self.caller = caller
+        self.fresh = iter(keys)
+        self.fresh_left = bool(keys)
+        self.retries: RetrySchedule[_WaitingRetry] = RetrySchedule()
+        self.results: dict[Key, Outcome] = {}
+        self.waiting_workers = 0
+
+    async def worker(self) -> None:
+        caller = self.caller
+        clock = caller._clock
+        retries = self.retries
+        while not caller.breaker.is_open:
+            due = retries.pop_due(clock.now())
+            if due is not None:
+                caller.stats.retries += 1
+                await self._attempt(due.key, due.request, due.attempts + 1)
+                continue
+            if self.fresh_left and len(retries) < caller._max_waiting_retries:
+                key = next(self.fresh, None)
+                if key is not None:
+                    await self._first_attempt(key)
+                    continue
+                self.fresh_left = False
+            next_due = retries.next_due
+            # With no fresh key left, workers beyond one per waiting retry would only wake to
+            # find someone else took it.
+            if next_due is None or (not self.fresh_left and self.waiting_workers >= len(retries)):
+                return
+            self.waiting_workers += 1
+            try:
+                await clock.sleep(max(0.0, next_due - clock.now()))
+            finally:
+                self.waiting_workers -= 1
+
+    async def _first_attempt(self, key: Key) -> None:
+        try:
+            request = self.caller._builder.build(key)
+        except CallError as exc:
+            self.caller._settle(key, Outcome(None, 0, exc.error_class, exc.message), self.results)
+            return
+        await self._attempt(key, request, 1)
+
+    async def _attempt(self, key: Key, request: PreparedRequest, attempts: int) -> None:
+        caller = self.caller
+        try:
+            outcome = Outcome(await caller._attempt(request), attempts)
+        except CallError as exc:
+            next_step = caller._after_failure(exc, attempts)
+            if not isinstance(next_step, Outcome):
+                self.retries.push(caller._clock.now() + next_step, _WaitingRetry(key, request, attempts))
+                return
+            outcome = next_step
+        caller._settle(key, outcome, self.results)
+
+    def settle_waiting_retries(self) -> None:
+        """Keys still waiting for a retry when the workers stopped (the breaker opened, or the
+        job was cancelled) end as circuit_open, with the attempts they had."""
+        caller = self.caller
+        reason = caller.breaker.reason or "the job stopped before this key was retried"
+        for waiting in self.retries.drain():
+            outcome = Outcome(None, waiting.attempts, ErrorClass.CIRCUIT_OPEN, reason)
+            caller._settle(waiting.key, outcome, self.results)
+
+
+def _without_traceback(error: CallError) -> CallError:
+    """``error`` holding no frames: kept past its ``except`` block, its traceback would tie it to
+    the frame that holds it, a reference cycle only the cyclic garbage collector frees."""
+    return error.with_traceback(None)
 
 
 def _text(value: Any) -> str:

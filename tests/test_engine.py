@@ -150,6 +150,68 @@ async def test_failures_are_classified_and_retried_only_when_retryable(clock: Fa
     assert result.stats.outcomes["connect"] == 4
 
 
+class OrderedApi(Api):
+    """An ``Api`` that also records the order in which keys were requested."""
+
+    def __init__(self, answer: Callable[[str, int], httpx.Response]) -> None:
+        super().__init__(answer)
+        self.order: list[str] = []
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.order.append(request.url.path.rsplit("/", 1)[-1])
+        return await super().__call__(request)
+
+
+@pytest.mark.asyncio
+async def test_a_key_waiting_out_its_backoff_does_not_hold_back_fresh_keys(clock: FakeClock) -> None:
+    """With one request at a time, the fresh keys go while the failed one waits; then its retry."""
+    api = OrderedApi(
+        lambda key, n: (
+            httpx.Response(503) if (key, n) == ("a", 1) else httpx.Response(200, json={"name": key})
+        )
+    )
+    spec = make_spec("[limits]\nconcurrency = 1\n" + RETRY)
+    result = await enrich_frame(
+        pl.DataFrame({"k": ["a", "b", "c", "d"]}), spec, transport=api.transport, clock=clock
+    )
+    assert api.order == ["a", "b", "c", "d", "a"]
+    assert clock.sleeps == [1.0]  # the only wait: until a's retry was due
+    assert result.frame["_enrich_attempts"].to_list() == [2, 1, 1, 1]
+    assert result.stats.retries == 1
+
+
+@pytest.mark.asyncio
+async def test_fresh_keys_wait_while_too_many_retries_are_waiting(clock: FakeClock) -> None:
+    """With 256 keys waiting for a retry (the cap at concurrency 1), the next fresh key waits for
+    the earliest retry to go first: a failing API is not piled on."""
+    api = OrderedApi(
+        lambda key, n: httpx.Response(503) if n == 1 else httpx.Response(200, json={"name": key})
+    )
+    spec = make_spec("[limits]\nconcurrency = 1\n[circuit]\nenabled = false\n" + RETRY)
+    keys = [f"k{i}" for i in range(300)]
+    result = await enrich_frame(pl.DataFrame({"k": keys}), spec, transport=api.transport, clock=clock)
+    # 256 first attempts fill the waiting list; their retries (all due at once on this clock) go
+    # before the 257th fresh key; the last 44 keys then fail and retry without reaching the cap.
+    assert api.order == keys[:256] + keys[:256] + keys[256:] + keys[256:]
+    assert result.frame["_enrich_status"].to_list() == ["ok"] * 300
+    assert sum(api.calls.values()) == 600
+
+
+@pytest.mark.asyncio
+async def test_keys_waiting_for_a_retry_when_the_circuit_opens_keep_their_attempts(clock: FakeClock) -> None:
+    """The breaker opens while failed keys wait: they end circuit_open with the attempts they made,
+    keys never requested with none."""
+    api = Api(lambda key, n: (_ for _ in ()).throw(httpx.ConnectError("refused")))
+    spec = make_spec("[limits]\nconcurrency = 1\n[circuit]\nconsecutive_failures = 3\n" + RETRY)
+    frame = pl.DataFrame({"k": [f"k{i}" for i in range(6)]})
+    with pytest.raises(CircuitOpenError) as info:
+        await enrich_frame(frame, spec, transport=api.transport, clock=clock)
+    partial = info.value.partial.frame
+    assert partial["_enrich_error"].to_list() == ["circuit_open"] * 6
+    assert partial["_enrich_attempts"].to_list() == [1, 1, 1, 0, 0, 0]
+    assert api.calls == Counter({"k0": 1, "k1": 1, "k2": 1})
+
+
 @pytest.mark.asyncio
 async def test_retry_after_is_honoured_and_pauses_the_job(clock: FakeClock) -> None:
     """A 429 with Retry-After: 2 waits 2 s before the retry, and the limiter paused everyone."""

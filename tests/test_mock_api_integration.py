@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from service import enrich_frame, parse_spec
+from service import Caller, enrich_frame, parse_spec
 from tests.conftest import run_cli, server_stats
 
 pytestmark = pytest.mark.integration
@@ -238,3 +239,27 @@ def test_cli_overrides_and_error_ratio(server: str, tmp_path: Path) -> None:
     bad = run_cli(*args, "--rate", "fast")
     assert bad.returncode == 2
     assert "--rate: 'fast' is not a rate" in bad.stderr
+
+
+@pytest.mark.asyncio
+async def test_failed_attempts_and_retries_leave_no_reference_cycles(server: str) -> None:
+    """Failed attempts and their retries are freed as they end, none left to the cyclic garbage
+    collector (which, at 10% failures, cost a quarter of the throughput when they were)."""
+    extra = "[retry]\nattempts = 3\nbackoff = { initial_s = 0.001, max_s = 0.002 }\n"
+    extra += "[circuit]\nenabled = false\n"  # every 503- key fails for good: not an outage
+    spec = parse_spec(spec_for(server, extra), environ={})
+
+    def frame(tag: str) -> pl.DataFrame:
+        return pl.DataFrame({"ip": [f"503-{tag}{i}" for i in range(40)] + [f"{tag}{i}" for i in range(80)]})
+
+    async with Caller(spec) as caller:
+        await enrich_frame(frame("warm"), spec, caller=caller)  # connections, first-use caches
+        gc.collect()
+        gc.disable()
+        try:
+            result = await enrich_frame(frame("x"), spec, caller=caller)
+            cyclic = gc.collect()
+        finally:
+            gc.enable()
+    assert result.stats.retries >= 80  # every 503- key was retried twice
+    assert cyclic == 0
