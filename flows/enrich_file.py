@@ -8,7 +8,9 @@ one set of limits), the progress and summary artifacts, the end-of-job event, an
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from pathlib import Path
@@ -28,7 +30,7 @@ from prefect.client.schemas.objects import FlowRun, State, TaskRun
 from prefect.events import emit_event
 from prefect.flows import Flow
 from prefect.tasks import Task, exponential_backoff
-from prefect.transactions import Transaction, atransaction, get_transaction
+from prefect.transactions import Transaction, atransaction
 from pydantic import BaseModel, Field
 
 from flows.global_limits import SharedSlots, ensure_limit, process_limits
@@ -46,6 +48,10 @@ from service.run_job import (
 from service.spec import Spec, load_spec, with_limit_overrides
 from service.stats import EnrichStats
 from service.summary import format_summary
+
+# Progress (artifact and log line) at most this often: per batch, each update cost the API server
+# about as much CPU as the batch's task run.
+PROGRESS_EVERY_S = 2.0
 
 Notifier = Callable[[str, dict[str, Any]], None]
 _notifiers: list[Notifier] = []
@@ -86,25 +92,9 @@ def retry_crashed_batch_only(task: Task[Any, Any], task_run: TaskRun, state: Sta
     return not isinstance(state.data, EnrichError)
 
 
-@task(name="write-part", cache_policy=NO_CACHE, persist_result=False)
-async def write_part(state: JobState, index: int, frame: pl.DataFrame) -> None:
-    """Write a batch's part file; rolled back (deleted) if its transaction fails."""
-    await anyio.to_thread.run_sync(state.write_part, index, frame)
-    current = get_transaction()
-    if current is not None:
-        current.set("job_state", state)
-        current.set("batch_index", index)
-
-
-@write_part.on_rollback
 def _remove_part(current: Transaction) -> None:
+    """Rollback hook: the batch's part file goes when its recording failed."""
     current.get("job_state").remove_part(current.get("batch_index"))
-
-
-@task(name="record-batch", cache_policy=NO_CACHE, persist_result=False)
-async def record_batch(state: JobState, index: int) -> None:
-    """Record a batch as done in the job's journal."""
-    await anyio.to_thread.run_sync(state.record_done, index)
 
 
 @task(
@@ -124,10 +114,14 @@ async def enrich_batch(state: JobState, index: int, batch: pl.DataFrame, caller:
     left without its record (the engine alone tolerates that case too: an unrecorded part is redone).
     """
     result = await enrich_frame(batch, caller.spec, caller=caller)
-    # Async tasks inside: with sync ones, Prefect 3.8.8 never awaits the async rollback.
-    async with atransaction():
-        await write_part(state, index, result.frame)
-        await record_batch(state, index)
+    # Staged in the transaction rather than as two task runs of their own: a task run costs the flow
+    # process and its API server ~13 ms of CPU, and three per batch made the flow 1.8x the engine alone.
+    async with atransaction() as current:
+        await anyio.to_thread.run_sync(state.write_part, index, result.frame)
+        current.set("job_state", state)
+        current.set("batch_index", index)
+        current.stage(index, on_rollback_hooks=[_remove_part])
+        await anyio.to_thread.run_sync(state.record_done, index)
     return batch.height
 
 
@@ -240,7 +234,14 @@ async def enrich_job(parameters: EnrichFileParameters, on_workers: WorkerBatches
     key = _artifact_key(parameters.output)
     progress_id = await acreate_progress_artifact(0.0, key=f"{key}-progress", description="rows enriched (%)")
 
+    last_report = -math.inf
+
     async def batch_done(rows_done: int, rows_total: int) -> None:
+        nonlocal last_report
+        now = time.monotonic()
+        if rows_done < rows_total and now - last_report < PROGRESS_EVERY_S:
+            return
+        last_report = now
         percent = 100.0 * rows_done / rows_total if rows_total else 100.0
         await aupdate_progress_artifact(progress_id, percent)
         logger.info("%s of %s rows done", f"{rows_done:,}", f"{rows_total:,}")
