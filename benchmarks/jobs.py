@@ -43,8 +43,18 @@ def write_input(folder: Path, rows: int) -> Path:
     return path
 
 
-def run_job(base: str, source: Path, folder: Path, *, flow: bool, bulk: int, in_flight: int = 64) -> JobRun:
-    """`enrich run` over ``source`` (no response cache), in a fresh process; its time and peak memory."""
+def run_job(
+    base: str,
+    source: Path,
+    folder: Path,
+    *,
+    flow: bool,
+    bulk: int,
+    in_flight: int = 64,
+    batch_rows: int | None = None,
+) -> JobRun:
+    """`enrich run` over ``source`` (no response cache), in a fresh process; its time and peak memory.
+    ``batch_rows`` None keeps `enrich run`'s default batch size."""
     spec = folder / f"spec-{bulk}.toml"
     spec.write_text(engine_spec(base, in_flight, bulk))
     output = Path(tempfile.mkdtemp(dir=folder)) / "out.parquet"
@@ -52,6 +62,8 @@ def run_job(base: str, source: Path, folder: Path, *, flow: bool, bulk: int, in_
     command += ["--output", str(output), "--no-cache"]
     if not flow:
         command.append("--no-flow")
+    if batch_rows is not None:
+        command += ["--batch-size", str(batch_rows)]
     env = {
         **os.environ,
         "PREFECT_HOME": str(folder / "prefect-home"),

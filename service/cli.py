@@ -37,11 +37,9 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_on_fast_loop(main: Coroutine[Any, Any, T]) -> T:
-    """``asyncio.run`` on uvloop: about 10-20% more requests/s from the same core (benchmarks/)."""
+def collect_garbage_less_often() -> None:
+    """The garbage collector's settings for a process running jobs (the CLI's, the benchmarks')."""
     import gc
-
-    import uvloop
 
     # Batches allocate millions of short-lived objects (answers, outcomes), and every collection
     # of the oldest generation walks every live object, Prefect's included: a 300k-row flow run
@@ -49,6 +47,13 @@ def run_on_fast_loop(main: Coroutine[Any, Any, T]) -> T:
     # move what is imported so far out of the collector's sight.
     gc.set_threshold(50_000, 50, 100)
     gc.freeze()
+
+
+def run_on_fast_loop(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` on uvloop: about 10-20% more requests/s from the same core (benchmarks/)."""
+    import uvloop
+
+    collect_garbage_less_often()
     return uvloop.run(main)
 
 
