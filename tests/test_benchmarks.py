@@ -36,3 +36,17 @@ def test_smoke_plan_writes_results_table_and_plots(tmp_path: Path) -> None:
     assert len(results["targets"]) >= 9
     for plot in ("throughput.png", "contenders.png"):
         assert (tmp_path / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.timeout(120)
+def test_engine_profile_names_the_engine_functions_and_writes_html(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.profile", "--keys", "300", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=100, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "rows/s (under the profiler)" in done.stdout
+    # The shares printed are the engine's own functions and the sender around aiohttp.
+    assert "AiohttpSender.send" in done.stdout
+    assert "service/caller.py" in done.stdout
+    assert "<html" in (tmp_path / "engine-profile.html").read_text()[:2000].lower()
