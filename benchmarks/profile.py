@@ -20,7 +20,7 @@ from benchmarks import contenders
 from benchmarks.run import mock_api
 from service.cli import collect_garbage_less_often
 
-# The engine's own modules, and the sender, whose time is aiohttp's (as the bare loop's is).
+# The engine's modules (its sender among them: time inside it is aiohttp's, as in the bare loop).
 _SHOWN = ("service/", "benchmarks/contenders.py")
 
 
