@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # A guess of the engine's per-row rate at 0 ms, only to size measurements (not a result).
 ZERO_LATENCY_ROWS_PER_S = 15_000
@@ -35,31 +35,30 @@ class Plan:
         return int(min(self.max_keys, max(200, rate * self.seconds, trips)))
 
 
+_DEFAULT = Plan(
+    "default",
+    2.0,
+    3,
+    (0, 20, 50),
+    (16, 64, 100, 256, 500),
+    300,
+    1_000_000,
+    (100_000, 1_000_000),
+    80,
+    large_batch_rows=50_000,
+)
+
 PLANS = {
     "smoke": Plan("smoke", 0.05, 1, (0, 20), (16, 64), 10, 2_000, (1_000, 2_000)),
     "quick": Plan("quick", 0.5, 1, (0, 20, 50), (16, 64, 100, 256, 500), 100, 100_000, (100_000, 1_000_000)),
-    "default": Plan(
-        "default",
-        2.0,
-        3,
-        (0, 20, 50),
-        (16, 64, 100, 256, 500),
-        300,
-        1_000_000,
-        (100_000, 1_000_000),
-        80,
-        large_batch_rows=50_000,
-    ),
-    "full": Plan(
-        "full",
-        3.0,
-        5,
-        (0, 20, 50),
-        (16, 64, 100, 256, 500),
-        500,
-        1_000_000,
-        (100_000, 1_000_000, 10_000_000),
-        80,
-        large_batch_rows=50_000,
+    "default": _DEFAULT,
+    # The default plan, longer and repeated more, with 10M rows for memory growth.
+    "full": replace(
+        _DEFAULT,
+        name="full",
+        seconds=3.0,
+        repeats=5,
+        naive_rows=500,
+        memory_rows=(100_000, 1_000_000, 10_000_000),
     ),
 }

@@ -45,14 +45,15 @@ def main(argv: list[str] | None = None) -> int:
     if not args.python_gc:
         collect_garbage_less_often()
     keys = [f"p{i}" for i in range(args.keys)]
-    profiler = Profiler(async_mode="disabled")
+    profiler = None if args.no_profiler else Profiler(async_mode="disabled")
     with mock_api("--latency-ms", str(args.latency_ms)) as base:
-        if not args.no_profiler:
-            profiler.start()
-        seconds = asyncio.run(contenders.engine(base, keys, args.in_flight, args.bulk))
-        if not args.no_profiler:
-            profiler.stop()
-    if args.no_profiler:
+        run = contenders.engine(base, keys, args.in_flight, args.bulk)
+        if profiler is None:
+            seconds = asyncio.run(run)
+        else:
+            with profiler:
+                seconds = asyncio.run(run)
+    if profiler is None:
         print(f"{args.keys / seconds:,.0f} rows/s")
         return 0
     print(f"{args.keys / seconds:,.0f} rows/s (under the profiler)")

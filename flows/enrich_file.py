@@ -49,8 +49,8 @@ from service.spec import Spec, load_spec, with_limit_overrides
 from service.stats import EnrichStats
 from service.summary import format_summary
 
-# Progress (artifact and log line) at most this often: per batch, each update cost the API server
-# about as much CPU as the batch's task run.
+# Progress (artifact and log line) at most this often: each update is API calls the server handles
+# on the job's machine in local mode, and a fast job finishes several batches a second.
 PROGRESS_EVERY_S = 2.0
 
 Notifier = Callable[[str, dict[str, Any]], None]

@@ -1,8 +1,9 @@
 """The caller: one job's connection to the API, with every limit, retry and the circuit breaker.
 
 Hot path (a first attempt that succeeds): a concurrency slot, a rate-limit slot, one send, one
-``orjson.loads``. Retries only start once an attempt has failed, and run in a task of their own,
-so a key waiting out its backoff never holds a worker back from the next keys.
+``orjson.loads``. Retry bookkeeping only starts once an attempt has failed: a key waiting out its
+backoff waits in a schedule (``service.retry_schedule``) that the same workers serve, so it never
+holds a worker back from the next keys and costs no task or timer of its own.
 """
 
 from __future__ import annotations
