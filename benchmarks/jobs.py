@@ -17,6 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from benchmarks.contenders import engine_spec
+from flows.environment import prefect_environment
 
 _WRAPPER = """
 import json, resource, subprocess, sys, time
@@ -58,17 +59,13 @@ def run_job(
     spec = folder / f"spec-{bulk}.toml"
     spec.write_text(engine_spec(base, in_flight, bulk))
     output = Path(tempfile.mkdtemp(dir=folder)) / "out.parquet"
-    command = [sys.executable, "-m", "service.cli", "run", str(source), "--spec", str(spec)]
+    command = [sys.executable, "-m", "enrich", "run", str(source), "--spec", str(spec)]
     command += ["--output", str(output), "--no-cache"]
     if not flow:
         command.append("--no-flow")
     if batch_rows is not None:
         command += ["--batch-size", str(batch_rows)]
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(folder / "prefect-home"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    }
+    env = prefect_environment(os.environ, PREFECT_HOME=str(folder / "prefect-home"))
     env.pop("PREFECT_API_URL", None)  # local mode, as a user's first `enrich run` would have
     done = subprocess.run(
         [sys.executable, "-c", _WRAPPER, *command], capture_output=True, text=True, env=env, check=True

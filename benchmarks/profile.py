@@ -18,7 +18,7 @@ from pyinstrument import Profiler
 
 from benchmarks import contenders
 from benchmarks.run import mock_api
-from service.cli import collect_garbage_less_often
+from enrich.cli.process import collect_garbage_less_often
 
 # The engine's modules (its sender among them: time inside it is aiohttp's, as in the bare loop).
 _SHOWN = ("service/", "benchmarks/contenders.py")

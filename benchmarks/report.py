@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.plan import Plan
-from service.run_job import DEFAULT_BATCH_SIZE
+from service import DEFAULT_BATCH_SIZE
 
 
 @dataclass
@@ -64,12 +64,28 @@ def _ratio_target(goal: str, top: Figure | None, bottom: Figure | float | None, 
 
 def evaluate(figures: list[Figure]) -> list[Target]:
     """Each target of the benchmarks issue against this run's figures."""
-    engine, bare = "enrich engine", "bare aiohttp"
+    return [
+        *_throughput_targets(figures),
+        *_duplicates_target(figures),
+        _ratio_target(
+            "10% 503: >= 0.85x fault-free",
+            _find(figures, "faults", "10% 503"),
+            _find(figures, "faults", "no faults"),
+            0.85,
+        ),
+        *_memory_targets(figures),
+        _flow_overhead(figures),
+    ]
+
+
+def _throughput_targets(figures: list[Figure]) -> list[Target]:
+    engine = "enrich engine"
+    zero_latency = _find(figures, "sweep", engine, latency_ms=0, in_flight=64)
     targets = [
         _ratio_target(
             "per row, 0 ms, 64 in flight: >= 0.9x bare aiohttp",
-            _find(figures, "sweep", engine, latency_ms=0, in_flight=64),
-            _find(figures, "sweep", bare, latency_ms=0, in_flight=64),
+            zero_latency,
+            _find(figures, "sweep", "bare aiohttp", latency_ms=0, in_flight=64),
             0.9,
         )
     ]
@@ -85,7 +101,7 @@ def evaluate(figures: list[Figure]) -> list[Target]:
     targets.append(
         _ratio_target(
             ">= 50x the naive Prefect pattern (0 ms, 64 in flight)",
-            _find(figures, "sweep", engine, latency_ms=0, in_flight=64),
+            zero_latency,
             _find(figures, "baselines", "naive Prefect (task per row)"),
             50,
         )
@@ -98,34 +114,35 @@ def evaluate(figures: list[Figure]) -> list[Target]:
             20,
         )
     )
-    once, tenfold = _find(figures, "duplicates", engine, dup=1), _find(figures, "duplicates", engine, dup=10)
-    if once and tenfold:
-        distinct = max(1, tenfold.rows // 10)
-        ratio = tenfold.median / once.median
-        targets.append(
-            Target(
-                "10x duplicate keys: requests == distinct keys, rows/s >= 5x",
-                f"{tenfold.requests:,.0f} requests for {distinct:,} keys, {ratio:.2f}x",
-                tenfold.requests == distinct and ratio >= 5,
-            )
+    return targets
+
+
+def _duplicates_target(figures: list[Figure]) -> list[Target]:
+    once = _find(figures, "duplicates", "enrich engine", dup=1)
+    tenfold = _find(figures, "duplicates", "enrich engine", dup=10)
+    if not (once and tenfold):
+        return []
+    distinct = max(1, tenfold.rows // 10)
+    ratio = tenfold.median / once.median
+    return [
+        Target(
+            "10x duplicate keys: requests == distinct keys, rows/s >= 5x",
+            f"{tenfold.requests:,.0f} requests for {distinct:,} keys, {ratio:.2f}x",
+            tenfold.requests == distinct and ratio >= 5,
         )
-    targets.append(
-        _ratio_target(
-            "10% 503: >= 0.85x fault-free",
-            _find(figures, "faults", "10% 503"),
-            _find(figures, "faults", "no faults"),
-            0.85,
-        )
-    )
+    ]
+
+
+def _memory_targets(figures: list[Figure]) -> list[Target]:
     memory = sorted((f for f in figures if f.scenario == "memory"), key=lambda f: f.rows)
-    if memory:
-        peak = max(f.max for f in memory)
-        targets.append(Target("peak memory <= 500 MB", f"{peak:,.0f} MB", peak <= 500))
-        if len(memory) > 1:
-            growth = memory[-1].max / memory[-2].max
-            goal = f"memory {memory[-2].rows:,} -> {memory[-1].rows:,} rows: <= 1.2x"
-            targets.append(Target(goal, f"{growth:.2f}x", growth <= 1.2))
-    targets.append(_flow_overhead(figures))
+    if not memory:
+        return []
+    peak = max(f.max for f in memory)
+    targets = [Target("peak memory <= 500 MB", f"{peak:,.0f} MB", peak <= 500)]
+    if len(memory) > 1:
+        growth = memory[-1].max / memory[-2].max
+        goal = f"memory {memory[-2].rows:,} -> {memory[-1].rows:,} rows: <= 1.2x"
+        targets.append(Target(goal, f"{growth:.2f}x", growth <= 1.2))
     return targets
 
 
@@ -195,10 +212,18 @@ def plot(figures: list[Figure], out: Path) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
+    return [
+        _plot_throughput(figures, out / "throughput.png"),
+        _plot_contenders(figures, out / "contenders.png"),
+    ]
+
+
+def _plot_throughput(figures: list[Figure], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     sweep = [f for f in figures if f.scenario == "sweep" and f.name in ("enrich engine", "bare aiohttp")]
     latencies = sorted({f.params["latency_ms"] for f in sweep})
+    in_flights = sorted({f.params["in_flight"] for f in sweep})
     fig, axes = plt.subplots(
         1, max(1, len(latencies)), figsize=(5 * max(1, len(latencies)), 4), squeeze=False
     )
@@ -211,19 +236,20 @@ def plot(figures: list[Figure], out: Path) -> list[Path]:
             )
             ax.plot([p[0] for p in points], [p[1] for p in points], style, label=name)
         if latency:
-            xs = sorted({f.params["in_flight"] for f in sweep})
-            ax.plot(
-                xs, [x / (latency / 1000) for x in xs], ":", color="grey", label="bound in_flight/latency"
-            )
+            bound = [x / (latency / 1000) for x in in_flights]
+            ax.plot(in_flights, bound, ":", color="grey", label="bound in_flight/latency")
         ax.set(title=f"{latency:g} ms", xlabel="in flight", ylabel="rows/s", xscale="log", yscale="log")
-        in_flights = sorted({f.params["in_flight"] for f in sweep})
         ax.set_xticks(in_flights, [str(x) for x in in_flights])
         ax.minorticks_off()
         ax.legend(fontsize=8)
     fig.tight_layout()
-    throughput = out / "throughput.png"
-    fig.savefig(throughput, dpi=100)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
+    return path
+
+
+def _plot_contenders(figures: list[Figure], path: Path) -> Path:
+    import matplotlib.pyplot as plt
 
     picks: list[tuple[str, Callable[[], Figure | None]]] = [
         ("naive Prefect", lambda: _find(figures, "baselines", "naive Prefect (task per row)")),
@@ -237,10 +263,9 @@ def plot(figures: list[Figure], out: Path) -> list[Path]:
     ax.bar([label for label, _ in bars], [f.median for _, f in bars])
     ax.set(title="rows/s at 0 ms latency, 64 in flight", ylabel="rows/s (log)", yscale="log")
     fig.tight_layout()
-    versus = out / "contenders.png"
-    fig.savefig(versus, dpi=100)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
-    return [throughput, versus]
+    return path
 
 
 def write_report(figures: list[Figure], plan: Plan, elapsed_s: float, out: Path) -> list[Path]:

@@ -28,9 +28,10 @@ import httpx
 from benchmarks import contenders, jobs
 from benchmarks.plan import PLANS, Plan
 from benchmarks.report import Figure, write_report
-from service.cli import collect_garbage_less_often
-from service.demo import start_mock_api, stop_mock_api
-from service.run_job import DEFAULT_BATCH_SIZE
+from enrich.cli.process import collect_garbage_less_often
+from flows.environment import prefect_environment
+from service import DEFAULT_BATCH_SIZE
+from service.testing import start_mock_api, stop_mock_api
 
 Contender = Callable[[str, list[str]], Awaitable[float]]
 
@@ -155,11 +156,7 @@ def naive_prefect(bench: Bench, home: Path) -> None:
     with mock_api() as base:
         values = []
         for _ in range(bench.plan.repeats):
-            env = {
-                **os.environ,
-                "PREFECT_HOME": str(home / "naive"),
-                "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            }
+            env = prefect_environment(os.environ, PREFECT_HOME=str(home / "naive"))
             env.pop("PREFECT_API_URL", None)
             done = subprocess.run(
                 [sys.executable, "-m", "benchmarks.naive_prefect", base, str(bench.plan.naive_rows)],

@@ -1,6 +1,6 @@
 """Sharing one API's limits between processes through Prefect global concurrency limits.
 
-Acquiring slots is a server round trip (100-160 ms, prefect-notes.md), so a process never takes
+Acquiring slots is a server round trip (100-160 ms, docs/architecture.md), so a process never takes
 them per request. Concurrency: while it has at least one batch running, a process holds its share
 of the limit (``occupy`` slots) and gives them back when it has none; processes whose shares add
 up to more than the limit take turns, and together they never exceed it. The rate follows the
@@ -18,11 +18,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import anyio
+import polars as pl
+from prefect import get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.concurrency.asyncio import concurrency
 from prefect.exceptions import ObjectAlreadyExists
+
+from service import Batches, BatchPlacement, EnrichStats, JobState, Spec, with_limit_overrides
 
 
 async def ensure_limit(name: str, limit: int) -> None:
@@ -87,3 +92,56 @@ class SharedSlots:
                     keeper, self._keeper = self._keeper, None
                     self._release.set()
                     await keeper
+
+
+@dataclass(frozen=True)
+class UnderSharedSlots:
+    """A placement whose batches run while this process holds its share of a global limit."""
+
+    slots: SharedSlots
+    inner: BatchPlacement
+
+    @contextlib.asynccontextmanager
+    async def __call__(self, spec: Spec, cache_dir: str | None) -> AsyncIterator[Batches]:
+        """The inner placement's batches, each run under the shared slots."""
+        async with self.inner(spec, cache_dir) as batches:
+            yield _HeldBatches(batches, self.slots)
+
+
+@dataclass(frozen=True)
+class _HeldBatches:
+    batches: Batches
+    slots: SharedSlots
+
+    @property
+    def in_flight(self) -> int:
+        return self.batches.in_flight
+
+    async def enrich(self, state: JobState, index: int, batch: pl.DataFrame) -> None:
+        async with self.slots.batch():
+            await self.batches.enrich(state, index, batch)
+
+    def statistics(self) -> EnrichStats:
+        return self.batches.statistics()
+
+
+async def share_global_limit(spec: Spec, placement: BatchPlacement) -> tuple[Spec, BatchPlacement]:
+    """With ``[limits] global_limit``: the spec with this process's share of the limits, and the
+    placement running batches under its share of the slots. Without: both unchanged."""
+    limits = spec.limits
+    if not limits.global_limit:
+        return spec, placement
+    share = limits.process_share
+    await ensure_limit(limits.global_limit, limits.concurrency)
+    own_concurrency, own_rate = process_limits(limits.concurrency, limits.rate, share)
+    spec = with_limit_overrides(
+        spec, concurrency=own_concurrency, rate=None if own_rate is None else f"{own_rate!r}/s"
+    )
+    get_run_logger().info(
+        "sharing global limit %r: %d of its %d slots per process%s",
+        limits.global_limit,
+        share,
+        limits.concurrency,
+        "" if own_rate is None else f", {own_rate:g} of its {limits.rate:g} requests/s",
+    )
+    return spec, UnderSharedSlots(SharedSlots(limits.global_limit, share), placement)

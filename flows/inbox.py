@@ -17,7 +17,7 @@ import anyio.to_thread
 from prefect import flow, get_run_logger
 
 from flows.enrich_file import enrich_file
-from service.input_schema import FORMATS
+from service import FORMATS
 
 
 def _move(path: Path, folder: Path) -> Path:

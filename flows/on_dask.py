@@ -11,7 +11,11 @@ cache) under the same paths: one machine, or a shared file system.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +25,23 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect_dask.task_runners import DaskTaskRunner
 
-from flows.enrich_file import EnrichFileParameters, enrich_job, retry_crashed_batch_only
-from service.caller import Caller
-from service.checkpoint import JobState, state_dir_for
-from service.remote_batch import BatchDone, BatchShare, enrich_batch_alone, split_limits
-from service.response_cache import is_redis_url
-from service.run_job import BatchRunner
-from service.spec import Spec
+from flows.batch_task import retry_crashed_batch_only
+from flows.environment import LOOPBACK_ONLY
+from flows.job import enrich_job
+from flows.parameters import EnrichFileOptions
+from service import (
+    Batches,
+    BatchShare,
+    EnrichStats,
+    JobState,
+    RemoteBatchDone,
+    Spec,
+    StatsRecorder,
+    enrich_batch_alone,
+    is_redis_url,
+    split_limits,
+    state_dir_for,
+)
 
 
 @task(
@@ -39,71 +53,82 @@ from service.spec import Spec
     retry_delay_seconds=1,
     retry_condition_fn=retry_crashed_batch_only,
 )
-def enrich_batch_on_worker(share: BatchShare, index: int, batch: pl.DataFrame) -> BatchDone:
+def enrich_batch_on_worker(share: BatchShare, index: int, batch: pl.DataFrame) -> RemoteBatchDone:
     """One batch in a Dask worker: enriched on an event loop of its own, its part file written."""
     import uvloop
 
-    return uvloop.run(enrich_batch_alone(share, index, batch))
+    # The worker's environment resolves the spec's ${NAME}: the edge where it is read.
+    return uvloop.run(enrich_batch_alone(share, index, batch, environ=os.environ))
 
 
-class DaskBatches:
-    """Runs batches as Dask tasks; ``slots`` is how many the cluster runs at once."""
+@dataclass(frozen=True)
+class OnDask:
+    """A placement for batches on this flow's (Dask) task runner, ``slots`` worker threads wide."""
 
-    def __init__(self, slots: int) -> None:
-        self.slots = slots
+    spec_path: str
+    output: str
+    slots: int
 
-    async def runner(self, spec: Spec, parameters: EnrichFileParameters) -> tuple[BatchRunner, int]:
+    @contextlib.asynccontextmanager
+    async def __call__(self, spec: Spec, cache_dir: str | None) -> AsyncIterator[Batches]:
+        """Batches sized so that those running at once stay within ``spec``'s limits together."""
         batches, concurrency, rate, burst = split_limits(spec.limits, self.slots)
-        share = _batch_share(parameters, concurrency, rate, burst)
+        share = self._share(cache_dir, concurrency, rate, burst)
         get_run_logger().info(
             "%d batches at once on the cluster, each with concurrency %d%s",
             batches,
             concurrency,
             "" if rate is None else f" and {rate:g} requests/s",
         )
+        yield _DaskBatches(share, batches)
 
-        async def run_on_worker(state: JobState, index: int, batch: pl.DataFrame, caller: Caller) -> int:
-            future = enrich_batch_on_worker.submit(share, index, batch)
-            done: BatchDone = await anyio.to_thread.run_sync(future.result)
-            caller.stats.absorb(done.stats, done.throttled_s)
-            await anyio.to_thread.run_sync(state.record_done, index)
-            return done.rows
-
-        return run_on_worker, batches
-
-
-def _batch_share(
-    parameters: EnrichFileParameters, concurrency: int, rate: float | None, burst: int
-) -> BatchShare:
-    return BatchShare(
-        spec_path=os.path.abspath(parameters.spec),  # the workers' working folder may differ
-        state_dir=os.path.abspath(state_dir_for(Path(parameters.output))),
-        cache_dir=_absolute_location(parameters.cache_dir),
-        concurrency=concurrency,
-        rate=rate,
-        burst=burst,
-    )
+    def _share(self, cache_dir: str | None, concurrency: int, rate: float | None, burst: int) -> BatchShare:
+        # Absolute paths: the workers' working folder may differ.
+        if cache_dir is not None and not is_redis_url(cache_dir):
+            cache_dir = os.path.abspath(cache_dir)
+        return BatchShare(
+            spec_path=os.path.abspath(self.spec_path),
+            state_dir=os.path.abspath(state_dir_for(Path(self.output))),
+            cache_dir=cache_dir,
+            concurrency=concurrency,
+            rate=rate,
+            burst=burst,
+        )
 
 
-def _absolute_location(cache_dir: str | None) -> str | None:
-    if cache_dir is None or is_redis_url(cache_dir):
-        return cache_dir
-    return os.path.abspath(cache_dir)
+@dataclass
+class _DaskBatches:
+    share: BatchShare
+    in_flight: int
+    _stats: StatsRecorder = field(default_factory=StatsRecorder)
+    _started: float = field(default_factory=time.monotonic)
+
+    async def enrich(self, state: JobState, index: int, batch: pl.DataFrame) -> None:
+        future = enrich_batch_on_worker.submit(self.share, index, batch)
+        done: RemoteBatchDone = await anyio.to_thread.run_sync(future.result)
+        self._stats.absorb(done.stats, done.throttled_s)
+        await anyio.to_thread.run_sync(state.record_done, index)
+
+    def statistics(self) -> EnrichStats:
+        elapsed = time.monotonic() - self._started
+        return self._stats.snapshot(throttled_s=0.0, elapsed_s=elapsed, circuit_open=None)
 
 
 @flow(name="enrich-file-on-dask", validate_parameters=False)
-async def enrich_file_on_dask(parameters: EnrichFileParameters, slots: int) -> dict[str, Any]:
+async def enrich_file_on_dask(
+    input: str, spec: str, output: str, options: EnrichFileOptions, slots: int
+) -> dict[str, Any]:
     """The enrich-file job, its batches run by this flow's (Dask) task runner."""
-    return await enrich_job(parameters, on_workers=DaskBatches(slots))
+    return await enrich_job(input, spec, output, options, OnDask(spec, output, slots))
 
 
-async def enrich_on_dask(parameters: EnrichFileParameters) -> dict[str, Any]:
-    """Run the job on the Dask cluster the parameters name (an address, or N local workers)."""
-    if parameters.dask_address is not None:
-        runner = DaskTaskRunner(address=parameters.dask_address)
-        slots = await anyio.to_thread.run_sync(_cluster_threads, parameters.dask_address)
+async def enrich_on_dask(input: str, spec: str, output: str, options: EnrichFileOptions) -> dict[str, Any]:
+    """Run the job on the Dask cluster the options name (an address, or N local workers)."""
+    if options.dask_address is not None:
+        runner = DaskTaskRunner(address=options.dask_address)
+        slots = await anyio.to_thread.run_sync(_cluster_threads, options.dask_address)
     else:
-        workers = parameters.dask_workers or 1
+        workers = options.dask_workers or 1
         runner = DaskTaskRunner(
             cluster_kwargs={
                 "n_workers": workers,
@@ -113,12 +138,12 @@ async def enrich_on_dask(parameters: EnrichFileParameters) -> dict[str, Any]:
                 "dashboard_address": None,
                 # The workers report their task runs to this flow's API: in Prefect's local mode
                 # each would otherwise start a temporary server of its own.
-                "env": {"PREFECT_API_URL": _api_url(), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"},
+                "env": {"PREFECT_API_URL": _api_url(), **LOOPBACK_ONLY},
             }
         )
         slots = workers
     on_cluster = enrich_file_on_dask.with_options(task_runner=runner)  # type: ignore[arg-type]
-    result: dict[str, Any] = await on_cluster(parameters, slots)
+    result: dict[str, Any] = await on_cluster(input, spec, output, options, slots)
     return result
 
 

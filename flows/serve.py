@@ -18,6 +18,10 @@ from typing import Any
 
 import httpx
 
+from flows.environment import prefect_environment
+
+LOCAL_PREFECT_PORT = 4200  # where enrich serve starts its local Prefect server, and submit looks
+
 
 def start_local_server(
     port: int, timeout_s: float = 120.0, home: Path | None = None, database_url: str | None = None
@@ -27,16 +31,16 @@ def start_local_server(
     ``home`` is its PREFECT_HOME (where its SQLite database lives); default: the current one.
     ``database_url`` (``postgresql+asyncpg://...``) puts its database elsewhere.
     """
-    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}  # no telemetry off loopback
+    settings = {}
     if database_url is not None:
-        env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = database_url
+        settings["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = database_url
     if home is not None:
-        env["PREFECT_HOME"] = str(home)
+        settings["PREFECT_HOME"] = str(home)
     process = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env=env,
+        env=prefect_environment(os.environ, **settings),
     )
     url = f"http://127.0.0.1:{port}/api"
     give_up = time.monotonic() + timeout_s

@@ -1,11 +1,24 @@
-"""Enrich: add an HTTP/JSON API's answers to a table's rows, as fast as the API allows.
+"""Enrich's engine: add an HTTP/JSON API's answers to a table's rows, as fast as the API allows.
 
-The public engine API; the modules behind it are implementation detail.
+A plain async library, no Prefect. Everything ``flows/``, the command line and library users
+need is here; the subpackages behind it are implementation detail, but for ``service.testing``
+(the mock API, its process helpers, a mock clock), which is public too.
+
+    spec/      the spec file: sections, compile step, templates, units, answer paths
+    calling/   the caller and its pieces: requests, senders, limits, retries, breaker, clock
+    tables/    formats, reading in batches, schema checks, mapping answers to columns, writing
+    caches/    the response cache: one protocol, a SQLite and a Redis store
+    jobs/      file-to-file jobs: options, batches, checkpoint, progress, summary
+    engine     ``enrich_frame``: one frame's keys, calls and columns
 """
 
-from service.caller import Caller
-from service.clock import Clock, SystemClock
-from service.engine import EnrichResult, enrich_frame
+from service.caches.location import CACHE_FILE, is_redis_url, open_cache, open_store
+from service.caches.store import AnswerStore, CacheStatistics
+from service.calling.caller import Caller
+from service.calling.clock import Clock, SystemClock
+from service.calling.outcome import Outcome
+from service.calling.transport import TransportChoice
+from service.engine import ATTEMPTS, ERROR, MESSAGE, STATUS, EnrichResult, enrich_frame
 from service.errors import (
     CallError,
     CircuitOpenError,
@@ -14,11 +27,42 @@ from service.errors import (
     InputError,
     SpecError,
 )
-from service.outcome import Outcome
-from service.spec import Spec, load_spec, parse_spec
-from service.stats import EnrichStats
+from service.jobs.batches import (
+    DEFAULT_BATCHES_IN_FLIGHT,
+    Batches,
+    BatchPlacement,
+    BatchRunner,
+    OnThisLoop,
+    enrich_and_record,
+    enrich_batch,
+)
+from service.jobs.checkpoint import JobState, state_dir_for
+from service.jobs.options import DEFAULT_BATCH_SIZE, JobOptions, LimitOverrides
+from service.jobs.progress import JobProgress, ProgressReport
+from service.jobs.remote_batch import BatchShare, RemoteBatchDone, enrich_batch_alone, split_limits
+from service.jobs.run import run_job
+from service.jobs.summary import format_summary
+from service.spec import Spec, load_spec, parse_spec, with_limit_overrides
+from service.stats import EnrichStats, StatsRecorder, milliseconds
+from service.tables.formats import FORMATS
+from service.tables.reading import read_schema
+from service.tables.schema_check import check_schema
 
 __all__ = [
+    "ATTEMPTS",
+    "CACHE_FILE",
+    "DEFAULT_BATCHES_IN_FLIGHT",
+    "DEFAULT_BATCH_SIZE",
+    "ERROR",
+    "FORMATS",
+    "MESSAGE",
+    "STATUS",
+    "AnswerStore",
+    "BatchPlacement",
+    "BatchRunner",
+    "BatchShare",
+    "Batches",
+    "CacheStatistics",
     "CallError",
     "Caller",
     "CircuitOpenError",
@@ -28,11 +72,34 @@ __all__ = [
     "EnrichStats",
     "ErrorClass",
     "InputError",
+    "JobOptions",
+    "JobProgress",
+    "JobState",
+    "LimitOverrides",
+    "OnThisLoop",
     "Outcome",
+    "ProgressReport",
+    "RemoteBatchDone",
     "Spec",
     "SpecError",
+    "StatsRecorder",
     "SystemClock",
+    "TransportChoice",
+    "check_schema",
+    "enrich_and_record",
+    "enrich_batch",
+    "enrich_batch_alone",
     "enrich_frame",
+    "format_summary",
+    "is_redis_url",
     "load_spec",
+    "milliseconds",
+    "open_cache",
+    "open_store",
     "parse_spec",
+    "read_schema",
+    "run_job",
+    "split_limits",
+    "state_dir_for",
+    "with_limit_overrides",
 ]

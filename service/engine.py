@@ -5,19 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import anyio.to_thread
 import httpx
 import polars as pl
 
-from service.caller import Caller, TransportChoice
-from service.clock import Clock
+from service.calling.caller import Caller
+from service.calling.clock import Clock
+from service.calling.outcome import Outcome
+from service.calling.requests import Key
+from service.calling.transport import TransportChoice
 from service.errors import CircuitOpenError
-from service.frame_check import check_schema
-from service.mapping import map_answers
-from service.outcome import Outcome
-from service.request_builder import Key
 from service.spec import Spec
 from service.stats import EnrichStats
+from service.tables.mapping import map_answers
+from service.tables.schema_check import check_schema
 
 STATUS = "_enrich_status"
 ERROR = "_enrich_error"
@@ -61,35 +61,20 @@ async def _enrich_with(frame: pl.DataFrame, caller: Caller) -> EnrichResult:
     spec = caller.spec
     distinct = frame.select(spec.key).unique(maintain_order=True)
     keys: list[Key] = distinct.rows()
-    cache = caller.cache
-    hits: dict[Key, Outcome] = {}
-    if cache is not None and keys:
-        hits = await anyio.to_thread.run_sync(cache.get_many, keys)
-        caller.stats.cache_hits += len(hits)
-    misses = [k for k in keys if k not in hits] if hits else keys
-    if spec.bulk is not None:
-        outcomes = await caller.fetch_bulk(misses)
-    else:
-        outcomes = await caller.fetch(misses)
-    if cache is not None and outcomes:
-        try:
-            await anyio.to_thread.run_sync(cache.put_many, list(outcomes.items()))
-        finally:
-            caller.release(outcomes)
-    outcomes.update(hits)
+    outcomes = await caller.outcomes(keys)
     ordered = [outcomes[key] for key in keys]
     answers = distinct.with_columns(**_columns_for(ordered, caller))
     enriched = frame.join(answers, on=list(spec.key), how="left", nulls_equal=True, maintain_order="left")
     failed = enriched.filter(pl.col(STATUS) == "failed")[ERROR].value_counts()
-    caller.stats.add_rows(
+    caller.count_rows(
         ok=enriched.height - sum(failed["count"]),
         failed_by_class=dict(zip(failed[ERROR].to_list(), failed["count"].to_list(), strict=True)),
         distinct_keys=len(keys),
     )
     result = EnrichResult(enriched, caller.statistics())
-    if caller.breaker.is_open:
+    if result.stats.circuit_open is not None:
         raise CircuitOpenError(
-            f"stopped calling the API: {caller.breaker.reason}; rerun to resume", partial=result
+            f"stopped calling the API: {result.stats.circuit_open}; rerun to resume", partial=result
         )
     return result
 

@@ -8,7 +8,8 @@
 
 A ``CallError`` never escapes the engine: it becomes the row's ``_enrich_error`` and
 ``_enrich_message``. Third-party exceptions (aiohttp, httpx) are translated into ``CallError`` in
-exactly one place, ``service.transport``.
+exactly one place, ``service.calling.transport``, and an answer the API gave is classified in
+exactly one, ``service.calling.answers``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ class ErrorClass(StrEnum):
     # Not in design.md's list: a null key, or an empty value in a URL path segment, cannot be
     # requested at all; calling it a mapping or HTTP error would send users looking in the wrong place.
     INVALID_KEY = "invalid_key"
+
+
+# No answer came at all: worth another attempt (``service.calling.retry_policy``), and, in a row,
+# the sign of an API that is down (``service.calling.circuit``).
+NO_ANSWER = frozenset({ErrorClass.CONNECT, ErrorClass.TIMEOUT})
 
 
 class EnrichError(Exception):
@@ -68,7 +74,11 @@ class CircuitOpenError(EnrichError):
 
 
 class CallError(EnrichError):
-    """One request failed. The message is short and carries no secret (callers redact it)."""
+    """One attempt at a request failed: why (``error_class``, ``status``, ``Retry-After``), and, once
+    the caller knows them, the ``key`` it was for and its ``url`` with secrets redacted.
+
+    The message is short; callers redact it before it reaches a row, a log or a file.
+    """
 
     def __init__(
         self,
@@ -77,9 +87,13 @@ class CallError(EnrichError):
         *,
         status: int | None = None,
         retry_after: str | None = None,
+        key: tuple[Any, ...] | None = None,
+        url: str | None = None,
     ) -> None:
         super().__init__(message)
         self.error_class = error_class
         self.message = message
         self.status = status
         self.retry_after = retry_after
+        self.key = key
+        self.url = url

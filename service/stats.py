@@ -6,6 +6,7 @@ however many requests a job makes; percentiles are read from it.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 
@@ -55,7 +56,6 @@ class EnrichStats:
 class StatsRecorder:
     """Mutable counters the caller and the engine update; ``snapshot()`` freezes them."""
 
-    keys_done: int = 0
     cache_hits: int = 0
     rows_ok: int = 0
     rows_failed_by_class: dict[str, int] = field(default_factory=dict)
@@ -70,7 +70,6 @@ class StatsRecorder:
 
     def absorb(self, other: StatsRecorder, throttled_s: float) -> None:
         """Add the counters of a batch enriched in another process (a Dask worker)."""
-        self.keys_done += other.keys_done
         self.cache_hits += other.cache_hits
         self.add_rows(
             ok=other.rows_ok, failed_by_class=other.rows_failed_by_class, distinct_keys=other.distinct_keys
@@ -83,6 +82,10 @@ class StatsRecorder:
         self.throttled_elsewhere_s += throttled_s + other.throttled_elsewhere_s
         self._latency = [a + b for a, b in zip(self._latency, other._latency, strict=True)]
         self._latency_count += other._latency_count
+
+    def copy(self) -> StatsRecorder:
+        """An independent copy (later counts on either side do not reach the other)."""
+        return copy.deepcopy(self)
 
     def add_rows(self, *, ok: int, failed_by_class: dict[str, int], distinct_keys: int) -> None:
         """Count the rows of one enriched frame."""
@@ -134,3 +137,8 @@ class StatsRecorder:
             if seen >= rank:
                 return _bucket_value(bucket)
         return _bucket_value(_MAX_BUCKET)
+
+
+def milliseconds(seconds: float | None) -> float | None:
+    """``seconds`` in milliseconds, rounded to 0.01 ms (None stays None)."""
+    return None if seconds is None else round(seconds * 1000, 2)

@@ -1,0 +1,51 @@
+"""Where the response cache lives (``--cache-dir``, ``$ENRICH_CACHE_DIR``, ``~/.cache/enrich``),
+and ``enrich cache stats|clear``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from service import CACHE_FILE, is_redis_url, open_store
+
+
+def add_cache_dir_option(parser: argparse.ArgumentParser) -> None:
+    """``--cache-dir``: a folder, or a Redis URL."""
+    parser.add_argument(
+        "--cache-dir",
+        help="where the response cache lives: a folder, or redis://HOST:PORT/DB to share it between "
+        "machines (default: $ENRICH_CACHE_DIR, else ~/.cache/enrich)",
+    )
+
+
+def cache_location(args: argparse.Namespace) -> Path | str:
+    """The cache's folder, or the ``redis://`` URL of a shared one."""
+    location = args.cache_dir or os.environ.get("ENRICH_CACHE_DIR")
+    if location:
+        return location if is_redis_url(location) else Path(location)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "enrich"
+
+
+def cache_command(args: argparse.Namespace) -> int:
+    """``enrich cache stats|clear [--expired]``."""
+    location = cache_location(args)
+    if isinstance(location, Path) and not (location / CACHE_FILE).exists():
+        print(f"no cache at {location / CACHE_FILE}")
+        return 0
+    cache = open_store(location, "", ttl_s=0, negative_ttl_s=0)
+    try:
+        if args.action == "clear":
+            removed = cache.clear(expired_only=args.expired)
+            print(f"removed {removed:,} entries from {cache.where}")
+        else:
+            stats = cache.statistics()
+            print(
+                f"{stats.path}: {stats.entries:,} entries ({stats.answers:,} answers, "
+                f"{stats.negative:,} cached client errors, {stats.expired:,} expired) "
+                f"for {stats.namespaces:,} API specs, {stats.size_bytes / 1e6:.1f} MB"
+            )
+    finally:
+        cache.close()
+    return 0

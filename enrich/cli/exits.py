@@ -1,0 +1,35 @@
+"""Exit statuses of ``enrich``, and the one-line errors that go with them."""
+
+from __future__ import annotations
+
+import sys
+
+from service import CircuitOpenError, EnrichError, EnrichStats
+
+EXIT_BAD_INPUT = 2  # a spec, input or option that cannot work; nothing was requested
+EXIT_CIRCUIT_OPEN = 3  # the API kept failing: no OUT, finished batches kept for a rerun
+EXIT_TOO_MANY_ERRORS = 4  # OUT written, but more rows failed than --max-error-ratio allows
+
+
+class UsageError(EnrichError):
+    """An option's value cannot work (named in the message)."""
+
+
+def error(message: str) -> None:
+    """Print ``enrich: error: message`` on stderr."""
+    print(f"enrich: error: {message}", file=sys.stderr)
+
+
+def circuit_opened(exc: CircuitOpenError) -> int:
+    """Say that the job stopped because the API kept failing; the exit status for it."""
+    error(f"{exc}; no output written, finished batches kept")
+    return EXIT_CIRCUIT_OPEN
+
+
+def judge(stats: EnrichStats, max_error_ratio: float) -> int:
+    """The exit status of a finished job: 0, or ``EXIT_TOO_MANY_ERRORS`` (said on stderr)."""
+    ratio = stats.rows_failed / stats.rows if stats.rows else 0.0
+    if ratio > max_error_ratio:
+        error(f"{ratio:.1%} of rows failed, over --max-error-ratio {max_error_ratio:.1%}")
+        return EXIT_TOO_MANY_ERRORS
+    return 0

@@ -1,0 +1,117 @@
+"""The argument parser of every ``enrich`` command (declarations only; each command has a module)."""
+
+from __future__ import annotations
+
+import argparse
+
+from enrich.cli.cache import add_cache_dir_option, cache_command
+from enrich.cli.demo import demo_command, mock_api_command
+from enrich.cli.job_options import add_job_options
+from enrich.cli.run import run_command
+from enrich.cli.serve import serve_command, submit_command
+from enrich.cli.validate import validate_command
+from flows.serve import LOCAL_PREFECT_PORT
+from service.testing import add_mock_api_arguments
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every ``enrich`` command."""
+    parser = argparse.ArgumentParser(
+        prog="enrich",
+        description="Add an HTTP/JSON API's answers to a table's rows, as fast as the API allows.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    validate = commands.add_parser(
+        "validate",
+        help="check a spec file, and optionally that an input file fits it",
+        description="Check SPEC; with --input, also check that every column it uses exists "
+        "with a usable type. No request is made.",
+    )
+    validate.add_argument("spec", metavar="SPEC", help="the spec file (TOML)")
+    validate.add_argument("--input", metavar="FILE", help="an input file (.parquet, .csv, .ndjson)")
+    validate.set_defaults(handler=validate_command)
+
+    run = commands.add_parser(
+        "run",
+        help="enrich INPUT into OUTPUT",
+        description="Enrich INPUT with SPEC into OUTPUT (format by extension); "
+        "OUTPUT appears only when the job finished.",
+    )
+    run.add_argument(
+        "input", metavar="INPUT", help=".parquet, .csv or .ndjson; for Parquet also a directory or a glob"
+    )
+    run.add_argument("--spec", required=True, help="the spec file (TOML)")
+    run.add_argument("--output", required=True, help=".parquet, .csv or .ndjson")
+    add_job_options(run)
+    run.add_argument(
+        "--max-error-ratio",
+        type=_share,
+        default=1.0,
+        help="exit non-zero when more rows than this share failed (default 1)",
+    )
+    add_cache_dir_option(run)
+    run.add_argument("--no-cache", action="store_true", help="neither read nor write the response cache")
+    run.add_argument(
+        "--no-flow",
+        action="store_true",
+        help="run the engine directly instead of as the enrich-file Prefect flow (no Prefect start-up)",
+    )
+    run.set_defaults(handler=run_command)
+
+    cache = commands.add_parser("cache", help="inspect or clear the response cache")
+    cache.add_argument("action", choices=["stats", "clear"])
+    cache.add_argument("--expired", action="store_true", help="with clear: only expired entries")
+    add_cache_dir_option(cache)
+    cache.set_defaults(handler=cache_command)
+
+    mock = commands.add_parser("mock-api", help="run the built-in mock API (for demos, tests, benchmarks)")
+    add_mock_api_arguments(mock)
+    mock.set_defaults(handler=mock_api_command)
+
+    serve = commands.add_parser(
+        "serve", help="serve the enrich-file and enrich-inbox deployments (a long-running process)"
+    )
+    serve.add_argument("--inbox", default="inbox", help="folder swept for new input files")
+    serve.add_argument("--outbox", default="outbox", help="where the inbox's outputs go")
+    serve.add_argument("--spec", required=True, help="the spec for inbox files")
+    serve.add_argument("--interval", type=float, default=60.0, help="seconds between inbox sweeps")
+    serve.add_argument(
+        "--api-port",
+        type=int,
+        default=LOCAL_PREFECT_PORT,
+        help="port of the local Prefect server (without PREFECT_API_URL)",
+    )
+    serve.set_defaults(handler=serve_command)
+
+    submit = commands.add_parser("submit", help="run a job on the served enrich-file deployment and wait")
+    submit.add_argument("input", metavar="INPUT")
+    submit.add_argument("--spec", required=True)
+    submit.add_argument("--output", required=True)
+    add_job_options(submit)
+    submit.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for the result")
+    submit.add_argument(
+        "--api-url",
+        help="the Prefect API (default: $PREFECT_API_URL, else enrich serve's local server)",
+    )
+    submit.set_defaults(handler=submit_command)
+
+    demo = commands.add_parser("demo", help="run a job against the mock API on a generated input")
+    demo.add_argument("--rows", type=_positive_int, default=100_000)
+    demo.add_argument("--dir", default="enrich-demo", help="where the spec, input and output go")
+    demo.set_defaults(handler=demo_command)
+    return parser

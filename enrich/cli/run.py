@@ -1,0 +1,100 @@
+"""``enrich run``: a job from file to file, as the enrich-file Prefect flow or (``--no-flow``) on
+the engine alone, with the terminal's progress display and the summary at the end."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+from pathlib import Path
+from typing import Any
+
+from enrich.cli.cache import cache_location
+from enrich.cli.exits import EXIT_BAD_INPUT, circuit_opened, error, judge
+from enrich.cli.job_options import job_options
+from enrich.cli.process import run_on_fast_loop
+from enrich.cli.progress import console_progress
+from flows.environment import keep_prefect_on_loopback
+from flows.parameters import EnrichFileOptions
+from service import (
+    CircuitOpenError,
+    EnrichError,
+    EnrichStats,
+    JobOptions,
+    Spec,
+    format_summary,
+    load_spec,
+    run_job,
+)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run the job the arguments describe; its exit status."""
+    location = None if args.no_cache else cache_location(args)
+    options = job_options(args, cache_dir=None if location is None else str(location))
+    if args.no_flow and options.on_dask:
+        error("--dask and --dask-workers run batches as Prefect tasks: drop --no-flow")
+        return EXIT_BAD_INPUT
+    if args.no_flow:
+        spec = options.applied_to(load_spec(args.spec, environ=os.environ))
+        return run_and_report(args.input, spec, Path(args.output), options, args.max_error_ratio)
+    return _run_as_flow(args.input, args.spec, args.output, options, args.max_error_ratio)
+
+
+def run_and_report(
+    input_spec: str, spec: Spec, output: Path, options: JobOptions, max_error_ratio: float
+) -> int:
+    """Run the job on the engine alone (no Prefect), showing progress; print the summary."""
+    display, report = console_progress()
+    try:
+        with display:
+            stats = run_on_fast_loop(run_job(input_spec, spec, output, options, progress=report))
+    except CircuitOpenError as exc:
+        return circuit_opened(exc)
+    return _summarize(stats, output, max_error_ratio)
+
+
+def _run_as_flow(
+    input: str, spec: str, output: str, options: EnrichFileOptions, max_error_ratio: float
+) -> int:
+    """Run the job as the enrich-file flow (Prefect's local mode unless PREFECT_API_URL is set)."""
+    keep_prefect_on_loopback()
+    from flows.enrich_file import enrich_file  # only this path pays for Prefect's import
+    from flows.job import progress_reporter
+
+    async def run() -> tuple[dict[str, Any] | None, BaseException | None]:
+        state = await enrich_file(input=input, spec=spec, output=output, options=options, return_state=True)
+        return await _flow_result(state)
+
+    display, report = console_progress()
+    token = progress_reporter.set(report)
+    try:
+        with display:
+            result, failure = run_on_fast_loop(run())
+    finally:
+        progress_reporter.reset(token)
+    if isinstance(failure, CircuitOpenError):
+        return circuit_opened(failure)
+    if isinstance(failure, EnrichError):
+        raise failure
+    if result is None:
+        error(f"the job's flow run did not complete: {failure}")
+        return 1
+    return _summarize(EnrichStats(**result), Path(output), max_error_ratio)
+
+
+async def _flow_result(state: Any) -> tuple[dict[str, Any] | None, BaseException | None]:
+    """A finished flow run's result, or the exception it failed with."""
+    # In async code State.result() returns an awaitable; the stubs do not say so.
+    outcome: Any = state.result(raise_on_failure=False)
+    if inspect.isawaitable(outcome):
+        outcome = await outcome
+    if state.is_completed():
+        return outcome, None
+    return None, outcome if isinstance(outcome, BaseException) else RuntimeError(str(state.message))
+
+
+def _summarize(stats: EnrichStats, output: Path, max_error_ratio: float) -> int:
+    print(format_summary(stats))
+    print(f"output      {output}")
+    return judge(stats, max_error_ratio)

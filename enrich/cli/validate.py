@@ -1,0 +1,20 @@
+"""``enrich validate SPEC [--input FILE]``: check a spec, and that an input fits it; no request."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from service import check_schema, load_spec, read_schema
+
+
+def validate_command(args: argparse.Namespace) -> int:
+    """Print a one-line summary of a valid spec (and input); errors are raised as EnrichError."""
+    spec = load_spec(args.spec, environ=os.environ)
+    if args.input:
+        check_schema(read_schema(args.input), spec)
+    what = f"{args.spec} and {args.input}" if args.input else args.spec
+    columns = ", ".join(f"{c.name} ({c.type})" for c in spec.columns)
+    mode = f"bulk, {spec.bulk.size} keys per request" if spec.bulk else "one key per request"
+    print(f"ok: {what}: {spec.request.method} {spec.request.origin}, {mode}; adds {columns}")
+    return 0

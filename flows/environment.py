@@ -1,0 +1,24 @@
+"""The Prefect settings every process Enrich runs or starts must have, set in one place.
+
+No Prefect import here: settings are read when Prefect is first imported, so they are set before.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+# Every Prefect server Enrich starts (a local one in each job process in local mode, `prefect
+# server start`, Dask workers' clients) would otherwise send telemetry off the machine: Enrich
+# talks to loopback and the API it enriches from, nothing else.
+LOOPBACK_ONLY = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+
+
+def keep_prefect_on_loopback() -> None:
+    """Apply ``LOOPBACK_ONLY`` to this process, before Prefect is imported."""
+    os.environ.update(LOOPBACK_ONLY)
+
+
+def prefect_environment(base: Mapping[str, str], **settings: str) -> dict[str, str]:
+    """The environment for a child process: ``base``, ``settings``, and ``LOOPBACK_ONLY``."""
+    return {**base, **settings, **LOOPBACK_ONLY}

@@ -1,0 +1,51 @@
+"""The enrich-file job inside a flow run, whichever flow runs it and wherever its batches go.
+
+The engine's ``run_job`` does the work; the job adds what Prefect shows and coordinates: the
+spec's limits shared through a global concurrency limit, a progress artifact, the summary
+artifacts and the completion event. ``flows.enrich_file`` places batches on this event loop as
+task runs, ``flows.on_dask`` on a Dask cluster.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+from prefect import get_run_logger
+
+from flows.artifacts import ProgressArtifact, publish_summary
+from flows.events import emit_job_event
+from flows.global_limits import share_global_limit
+from flows.parameters import EnrichFileOptions
+from service import BatchPlacement, ProgressReport, load_spec, run_job
+
+# Set by the command line, which runs the flow in its own process, for the terminal's display.
+progress_reporter: ContextVar[ProgressReport | None] = ContextVar("progress_reporter", default=None)
+
+
+async def enrich_job(
+    input: str, spec_path: str, output: str, options: EnrichFileOptions, batches: BatchPlacement
+) -> dict[str, Any]:
+    """Enrich ``input`` with the spec at ``spec_path`` into ``output``; returns the statistics."""
+    logger = get_run_logger()
+    spec = options.applied_to(load_spec(spec_path, environ=os.environ))
+    spec, batches = await share_global_limit(spec, batches)
+    progress = await ProgressArtifact.create(output)
+    logger.info("enriching %s into %s (batches of %d)", input, output, options.batch_size)
+    stats = await run_job(
+        input,
+        spec,
+        Path(output),
+        options,
+        batches=batches,
+        on_batch_done=progress.batch_done,
+        progress=progress_reporter.get(),
+    )
+    await progress.finish()
+    summary = await publish_summary(output, stats)
+    logger.info("job finished\n%s", summary)
+    emit_job_event("enrich.job.completed", {"input": input, "output": output}, stats)
+    return dataclasses.asdict(stats)

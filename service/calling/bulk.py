@@ -1,0 +1,140 @@
+"""Bulk requests: up to ``[bulk].size`` keys per request, answers matched back to keys by a field.
+
+A chunk whose request keeps failing is split in halves until the failing keys stand alone, so one
+bad key costs its neighbours a few requests, not their answers. Matching an answer back to keys
+(``match_bulk``) is pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import anyio
+
+from service.calling.circuit import CircuitBreaker
+from service.calling.clock import Clock
+from service.calling.outcome import Outcome, failed_outcome
+from service.calling.requests import Key, PreparedRequest
+from service.calling.retry_policy import RetryPolicy
+from service.calling.row_fetch import Settle
+from service.errors import CallError, ErrorClass
+from service.spec import BulkSpec
+from service.spec.templates import value_text
+from service.stats import StatsRecorder
+
+
+class BulkFetch:
+    """One fetch of ``keys`` in chunks; ``run(workers)`` returns when every key has its outcome."""
+
+    def __init__(
+        self,
+        keys: Sequence[Key],
+        bulk: BulkSpec,
+        *,
+        attempt: Callable[[PreparedRequest], Awaitable[Any]],
+        build: Callable[[Sequence[Key]], PreparedRequest],
+        policy: RetryPolicy,
+        breaker: CircuitBreaker,
+        stats: StatsRecorder,
+        clock: Clock,
+        settle: Settle,
+        redact: Callable[[str], str],
+    ) -> None:
+        self._chunks = iter([list(keys[i : i + bulk.size]) for i in range(0, len(keys), bulk.size)])
+        self._bulk = bulk
+        self._attempt = attempt
+        self._build = build
+        self._policy = policy
+        self._breaker = breaker
+        self._stats = stats
+        self._clock = clock
+        self._settle = settle
+        self._redact = redact
+        self.results: dict[Key, Outcome] = {}
+
+    async def run(self, workers: int) -> dict[Key, Outcome]:
+        """Fetch the chunks with ``workers`` workers (no new chunk once the breaker is open)."""
+        async with anyio.create_task_group() as group:
+            for _ in range(workers):
+                group.start_soon(self._worker)
+        return self.results
+
+    async def _worker(self) -> None:
+        for chunk in self._chunks:
+            if self._breaker.is_open:
+                return
+            for key, outcome in (await self._chunk(chunk)).items():
+                self._settle(key, outcome, self.results)
+
+    async def _chunk(self, keys: list[Key]) -> dict[Key, Outcome]:
+        """One bulk request for ``keys``, retried; after a final failure, each half on its own."""
+        request = self._build(keys)
+        try:
+            answer, attempts = await self._attempt(request), 1
+        except CallError as exc:
+            outcome = await self._retry(request, exc.with_traceback(None))
+            if outcome.ok:
+                answer, attempts = outcome.answer, outcome.attempts
+            elif len(keys) == 1 or outcome.error is ErrorClass.CIRCUIT_OPEN or self._breaker.is_open:
+                return dict.fromkeys(keys, outcome)
+            else:
+                middle = len(keys) // 2
+                first = await self._chunk(keys[:middle])
+                return first | await self._chunk(keys[middle:])
+        return match_bulk(keys, answer, attempts, self._bulk)
+
+    async def _retry(self, request: PreparedRequest, first_error: CallError) -> Outcome:
+        """Attempts 2..N in a row (a chunk's retries are few, and each worth the wait)."""
+        error, attempts = first_error, 1
+        while True:
+            delay = self._policy.next_delay(error, attempts)
+            if delay is None:
+                return failed_outcome(error, attempts, self._redact)
+            await self._clock.sleep(delay)
+            if self._breaker.is_open:
+                return Outcome(None, attempts, ErrorClass.CIRCUIT_OPEN, self._breaker.reason)
+            attempts += 1
+            self._stats.retries += 1
+            try:
+                return Outcome(await self._attempt(request), attempts)
+            except CallError as exc:
+                # Kept across the next sleep: without its traceback it ties up no frame.
+                error = exc.with_traceback(None)
+
+
+_MISSING = object()
+
+
+def match_bulk(keys: list[Key], answer: Any, attempts: int, bulk: BulkSpec) -> dict[Key, Outcome]:
+    """Each key's result in a bulk ``answer`` (found by ``bulk.match``), or a ``mapping`` failure."""
+    items = bulk.results.search(answer)
+    if not isinstance(items, list):
+        reason = "bulk answer has no list of results where [bulk].results points"
+        failure = Outcome(None, attempts, ErrorClass.MAPPING, reason)
+        return dict.fromkeys(keys, failure)
+    # Hot with big chunks: text forms are computed once per value, keys of one column unwrapped.
+    match = bulk.match
+    by_text: dict[Any, Any] = {}
+    if len(match) == 1:
+        path = match[0]
+        for item in items:
+            value = path.search(item)
+            if value is not None:
+                by_text.setdefault(_text(value), item)
+        found = [by_text.get(_text(key[0]), _MISSING) for key in keys]
+    else:
+        for item in items:
+            matched = tuple(m.search(item) for m in match)
+            if all(v is not None for v in matched):
+                by_text.setdefault(tuple(_text(v) for v in matched), item)
+        found = [by_text.get(tuple(_text(v) for v in key), _MISSING) for key in keys]
+    missing = Outcome(None, attempts, ErrorClass.MAPPING, "key missing from the bulk answer")
+    return {
+        key: missing if item is _MISSING else Outcome(item, attempts)
+        for key, item in zip(keys, found, strict=True)
+    }
+
+
+def _text(value: Any) -> str:
+    return value if type(value) is str else value_text(value)

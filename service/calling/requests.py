@@ -1,0 +1,132 @@
+"""Turning a key into a request: pure, and safe against hostile values.
+
+A value substituted into the URL path is percent-encoded as exactly one path segment (``/``, ``?``,
+``#``, ``%``, spaces and non-ASCII included; ``.`` and ``..`` encoded too, since clients and servers
+resolve dot-segments, RFC 3986 section 5.2.4), and query values are encoded whole, so a row's value
+can neither change the path nor add parameters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+
+from service.errors import CallError, ErrorClass
+from service.spec import RequestSpec
+from service.spec.templates import BULK_KEYS_MARKER, Template, value_text
+
+Key = tuple[Any, ...]
+
+_VERSION = "0.1.0"
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedRequest:
+    """A request ready to send: the method, the encoded URL, the body bytes, and the key it asks
+    about (None for a bulk request, which asks about many)."""
+
+    method: str
+    url: str
+    body: bytes | None
+    key: Key | None = None
+
+
+def encode_path_segment(text: str) -> str:
+    """Percent-encode ``text`` as one path segment that no client or server will reinterpret."""
+    if text in (".", ".."):
+        return text.replace(".", "%2E")
+    return quote(text, safe="")
+
+
+def request_headers(request: RequestSpec) -> dict[str, str]:
+    """Headers sent with every request: defaults, then the spec's (which win)."""
+    headers = {"User-Agent": f"enrich/{_VERSION}", "Accept": "application/json"}
+    if request.body is not None:
+        headers["Content-Type"] = "application/json"
+    headers.update(dict(request.headers))
+    return headers
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    return value
+
+
+class RequestBuilder:
+    """Builds the ``PreparedRequest`` for a key (or, in bulk mode, a list of keys)."""
+
+    def __init__(self, request: RequestSpec, key_columns: Sequence[str]) -> None:
+        index = {name: i for i, name in enumerate(key_columns)}
+        self.method = request.method
+        self._origin = request.origin
+        self._path = tuple(p if isinstance(p, str) else index[p.name] for p in request.path.parts)
+        self._query = tuple(
+            (quote(name, safe=""), tuple(p if isinstance(p, str) else index[p.name] for p in t.parts))
+            for name, t in request.query
+        )
+        self._body = request.body
+        self._index = index
+        self._key_columns = tuple(key_columns)
+        self._static_url = (
+            self._url_for(())
+            if all(isinstance(p, str) for p in self._path)
+            and not any(isinstance(p, int) for _, parts in self._query for p in parts)
+            else None
+        )
+
+    def build(self, key: Key) -> PreparedRequest:
+        """The request for one key. Raises ``CallError(INVALID_KEY)`` for a key that cannot be sent."""
+        for value in key:
+            if value is None:
+                raise CallError(ErrorClass.INVALID_KEY, "key has a null value")
+        url = self._static_url if self._static_url is not None else self._url_for(key)
+        body = None if self._body is None else orjson.dumps(self._fill(self._body, key, None))
+        return PreparedRequest(self.method, url, body, key)
+
+    def build_bulk(self, keys: Sequence[Key]) -> PreparedRequest:
+        """One request for several keys (bulk mode): the key list goes where ``{@keys}`` stands."""
+        if len(self._key_columns) == 1:
+            listed: list[Any] = [_json_value(k[0]) for k in keys]
+        else:
+            listed = [{c: _json_value(v) for c, v in zip(self._key_columns, k, strict=True)} for k in keys]
+        url = self._static_url if self._static_url is not None else self._url_for(())
+        return PreparedRequest(self.method, url, orjson.dumps(self._fill(self._body, (), listed)))
+
+    def _url_for(self, key: Key) -> str:
+        pieces = [self._origin]
+        for part in self._path:
+            if isinstance(part, str):
+                pieces.append(part)
+                continue
+            text = value_text(key[part])
+            if not text:
+                raise CallError(ErrorClass.INVALID_KEY, "key is empty where the URL path needs it")
+            pieces.append(encode_path_segment(text))
+        separator = "?"
+        for name, parts in self._query:
+            value = "".join(p if isinstance(p, str) else value_text(key[p]) for p in parts)
+            pieces.append(f"{separator}{name}={quote(value, safe='')}")
+            separator = "&"
+        return "".join(pieces)
+
+    def _fill(self, node: Any, key: Key, bulk_keys: list[Any] | None) -> Any:
+        if isinstance(node, Template):
+            whole = node.whole_column
+            if whole == BULK_KEYS_MARKER:
+                return bulk_keys
+            if whole is not None:
+                return _json_value(key[self._index[whole]])
+            return "".join(
+                p if isinstance(p, str) else value_text(key[self._index[p.name]]) for p in node.parts
+            )
+        if isinstance(node, dict):
+            return {k: self._fill(v, key, bulk_keys) for k, v in node.items()}
+        if isinstance(node, list):
+            return [self._fill(v, key, bulk_keys) for v in node]
+        return node

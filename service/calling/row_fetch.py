@@ -1,0 +1,126 @@
+"""Requests for keys, one key each, by a fixed pool of workers (no task per key).
+
+A worker takes a due retry first, else a fresh key, else waits for the next retry to fall due. A
+failed key waits out its backoff in a schedule (``service.calling.retry_schedule``) instead of a
+task or a timer of its own, so it never holds a worker back from the next keys; and no fresh key
+is taken while ``max_waiting_retries`` keys already wait (the API is failing: no need to pile on).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from service.calling.circuit import CircuitBreaker
+from service.calling.clock import Clock
+from service.calling.outcome import Outcome, failed_outcome
+from service.calling.requests import Key, PreparedRequest
+from service.calling.retry_policy import RetryPolicy
+from service.calling.retry_schedule import RetrySchedule
+from service.errors import CallError, ErrorClass
+from service.stats import StatsRecorder
+
+Settle = Callable[[Key, Outcome, dict[Key, Outcome]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class _WaitingRetry:
+    request: PreparedRequest
+    key: Key
+    attempts: int
+
+
+class RowFetch:
+    """One fetch of ``keys``; ``run(workers)`` returns when every key has its outcome in ``results``."""
+
+    def __init__(
+        self,
+        keys: Sequence[Key],
+        *,
+        attempt: Callable[[PreparedRequest], Awaitable[Any]],
+        build: Callable[[Key], PreparedRequest],
+        policy: RetryPolicy,
+        breaker: CircuitBreaker,
+        stats: StatsRecorder,
+        clock: Clock,
+        settle: Settle,
+        redact: Callable[[str], str],
+        max_waiting_retries: int,
+    ) -> None:
+        self._fresh = iter(keys)
+        self._fresh_left = bool(keys)
+        self._attempt = attempt
+        self._build = build
+        self._policy = policy
+        self._breaker = breaker
+        self._stats = stats
+        self._clock = clock
+        self._settle = settle
+        self._redact = redact
+        self._max_waiting_retries = max_waiting_retries
+        self._retries: RetrySchedule[_WaitingRetry] = RetrySchedule()
+        self._waiting_workers = 0
+        self.results: dict[Key, Outcome] = {}
+
+    async def run(self, workers: int) -> dict[Key, Outcome]:
+        """Fetch with ``workers`` workers; keys still waiting for a retry when they stop (the breaker
+        opened, or the fetch was cancelled) end as ``circuit_open``, with the attempts they had."""
+        try:
+            async with anyio.create_task_group() as group:
+                for _ in range(workers):
+                    group.start_soon(self._worker)
+        finally:
+            reason = self._breaker.reason or "the job stopped before this key was retried"
+            for waiting in self._retries.drain():
+                outcome = Outcome(None, waiting.attempts, ErrorClass.CIRCUIT_OPEN, reason)
+                self._settle(waiting.key, outcome, self.results)
+        return self.results
+
+    async def _worker(self) -> None:
+        clock = self._clock
+        retries = self._retries
+        breaker = self._breaker
+        while not breaker.is_open:
+            due = retries.pop_due(clock.now())
+            if due is not None:
+                self._stats.retries += 1
+                await self._try(due.request, due.key, due.attempts + 1)
+                continue
+            if self._fresh_left and len(retries) < self._max_waiting_retries:
+                key = next(self._fresh, None)
+                if key is not None:
+                    await self._first_attempt(key)
+                    continue
+                self._fresh_left = False
+            next_due = retries.next_due
+            # With no fresh key left, workers beyond one per waiting retry would only wake to
+            # find someone else took it.
+            if next_due is None or (not self._fresh_left and self._waiting_workers >= len(retries)):
+                return
+            self._waiting_workers += 1
+            try:
+                await clock.sleep(max(0.0, next_due - clock.now()))
+            finally:
+                self._waiting_workers -= 1
+
+    async def _first_attempt(self, key: Key) -> None:
+        try:
+            request = self._build(key)
+        except CallError as exc:  # a key that cannot be sent (a null, an empty path segment)
+            self._settle(key, Outcome(None, 0, exc.error_class, exc.message), self.results)
+            return
+        await self._try(request, key, 1)
+
+    async def _try(self, request: PreparedRequest, key: Key, attempts: int) -> None:
+        try:
+            outcome = Outcome(await self._attempt(request), attempts)
+        except CallError as exc:
+            delay = self._policy.next_delay(exc, attempts)
+            if delay is not None:
+                self._retries.push(self._clock.now() + delay, _WaitingRetry(request, key, attempts))
+                return
+            outcome = failed_outcome(exc, attempts, self._redact)
+        self._settle(key, outcome, self.results)

@@ -1,0 +1,173 @@
+"""Senders: the one place where HTTP libraries are called and their errors translated.
+
+``AiohttpSender`` is the default: httpx's own request/response machinery costs about 3.5x
+aiohttp's per request on the machines we target (docs/architecture.md, "Measured costs"), too
+much for the hot path.
+``HttpxSender`` keeps httpx as the interface to plug into: any ``httpx.AsyncBaseTransport``
+(``httpx.MockTransport``, respx, a custom or proxying transport) and ``httpx.Auth`` go through it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import aiohttp
+import httpx
+from yarl import URL
+
+from service.calling.requests import PreparedRequest, request_headers
+from service.errors import CallError, ErrorClass
+from service.spec import Spec
+
+# What a caller sends through: None or "aiohttp" (the default), "httpx", or any httpx transport.
+TransportChoice = httpx.AsyncBaseTransport | str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RawResponse:
+    """What the engine needs from an answer."""
+
+    status: int
+    body: bytes
+    retry_after: str | None
+
+
+class Sender(Protocol):
+    """Sends one request; raises ``CallError`` (timeout or connect) when no answer came."""
+
+    async def open(self) -> None:
+        """Create the connection pool (inside the running event loop)."""
+        ...
+
+    async def send(self, request: PreparedRequest) -> RawResponse:
+        """Send ``request`` and read the whole answer."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close every connection."""
+        ...
+
+
+# Every library exception a sender may meet, and what it means for a row: the one translation of
+# third-party errors (as httpx's ``map_httpcore_exceptions``). Order matters: aiohttp's timeouts
+# are also ``ClientError``s, so timeouts come first.
+_TRANSLATIONS: tuple[tuple[type[BaseException], ErrorClass], ...] = (
+    (TimeoutError, ErrorClass.TIMEOUT),
+    (httpx.TimeoutException, ErrorClass.TIMEOUT),
+    (aiohttp.ClientError, ErrorClass.CONNECT),
+    (httpx.HTTPError, ErrorClass.CONNECT),
+)
+TRANSLATED = tuple(kind for kind, _ in _TRANSLATIONS)
+
+
+def translate(exc: BaseException, timeout_s: float) -> CallError:
+    """The ``CallError`` for a library's exception (one of ``TRANSLATED``); raise it ``from exc``."""
+    error_class = next(error_class for kind, error_class in _TRANSLATIONS if isinstance(exc, kind))
+    if error_class is ErrorClass.TIMEOUT:
+        return CallError(error_class, f"no answer within {timeout_s:g}s")
+    reason = getattr(getattr(exc, "os_error", None), "strerror", None) or type(exc).__name__
+    return CallError(error_class, f"connection failed: {reason}")
+
+
+class AiohttpSender:
+    """The default sender: one aiohttp session with a keep-alive pool sized to the concurrency."""
+
+    def __init__(self, headers: dict[str, str], concurrency: int, timeout_s: float) -> None:
+        self._headers = headers
+        self._concurrency = concurrency
+        self._timeout_s = timeout_s
+        self._session: aiohttp.ClientSession | None = None
+
+    async def open(self) -> None:
+        """Create the session and its connection pool."""
+        connector = aiohttp.TCPConnector(
+            limit=self._concurrency, limit_per_host=0, keepalive_timeout=30, ttl_dns_cache=300
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            headers=self._headers,
+            timeout=aiohttp.ClientTimeout(total=self._timeout_s),
+            cookie_jar=aiohttp.DummyCookieJar(),  # one key's cookies must not leak into another's
+            trust_env=False,  # the engine never reads the environment (style.md)
+        )
+        # aiohttp silently resends an idempotent request once when a reused connection is reset.
+        # That request escapes the rate limit and the attempt count (the mock API's counters saw 4
+        # requests for 2 attempts), so every resend goes through the retry policy instead. There
+        # is no public switch for it in aiohttp 3.14.
+        if hasattr(self._session, "_retry_connection"):
+            self._session._retry_connection = False
+
+    async def send(self, request: PreparedRequest) -> RawResponse:
+        """Send with aiohttp; the URL is already percent-encoded, so yarl must not re-encode it."""
+        session = self._session
+        if session is None:
+            raise RuntimeError("AiohttpSender.send() before open()")
+        try:
+            async with session.request(
+                request.method, URL(request.url, encoded=True), data=request.body
+            ) as response:
+                body = await response.read()
+                return RawResponse(response.status, body, response.headers.get("Retry-After"))
+        except TRANSLATED as exc:
+            raise translate(exc, self._timeout_s) from exc
+
+    async def aclose(self) -> None:
+        """Close the session."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+class HttpxSender:
+    """Sends through an ``httpx.AsyncClient``: for custom transports, auth, and respx tests."""
+
+    def __init__(
+        self,
+        headers: dict[str, str],
+        concurrency: int,
+        timeout_s: float,
+        transport: httpx.AsyncBaseTransport | None = None,
+        auth: httpx.Auth | None = None,
+    ) -> None:
+        self._timeout_s = timeout_s
+        self._client = httpx.AsyncClient(
+            transport=transport,
+            auth=auth,
+            headers=headers,
+            timeout=timeout_s,
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+            follow_redirects=True,
+            trust_env=False,
+        )
+
+    async def open(self) -> None:
+        """Nothing to do: httpx opens connections on first use."""
+
+    async def send(self, request: PreparedRequest) -> RawResponse:
+        """Send with httpx."""
+        try:
+            response = await self._client.request(request.method, request.url, content=request.body)
+        except TRANSLATED as exc:
+            raise translate(exc, self._timeout_s) from exc
+        return RawResponse(response.status_code, response.content, response.headers.get("Retry-After"))
+
+    async def aclose(self) -> None:
+        """Close the client."""
+        await self._client.aclose()
+
+
+def make_sender(spec: Spec, transport: TransportChoice = None, auth: httpx.Auth | None = None) -> Sender:
+    """The sender for ``transport``: None or "aiohttp" (default), "httpx", or an httpx transport."""
+    builder_headers = request_headers(spec.request)
+    concurrency = spec.limits.concurrency
+    timeout = spec.request.timeout_s
+    if (transport is None and auth is None) or transport == "aiohttp":
+        if auth is not None:
+            raise ValueError("auth needs the httpx sender: pass transport='httpx'")
+        return AiohttpSender(builder_headers, concurrency, timeout)
+    if transport is None or transport == "httpx":
+        return HttpxSender(builder_headers, concurrency, timeout, auth=auth)
+    if isinstance(transport, httpx.AsyncBaseTransport):
+        return HttpxSender(builder_headers, concurrency, timeout, transport=transport, auth=auth)
+    raise ValueError(f"unknown transport {transport!r}: use 'aiohttp', 'httpx' or an httpx transport")

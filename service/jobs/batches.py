@@ -1,0 +1,100 @@
+"""Where a job's batches are enriched, and the one way a batch becomes done.
+
+A batch is done when its part file is written and its index recorded in the journal
+(``service.jobs.checkpoint``): ``enrich_batch`` does the first, ``enrich_and_record`` both. Where
+that happens is a ``BatchPlacement``: by default ``OnThisLoop``, every batch on this event loop
+sharing one caller; the flows place batches in Prefect tasks or on a Dask cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Protocol
+
+import anyio.to_thread
+import polars as pl
+
+from service.caches.location import open_cache
+from service.calling.caller import Caller
+from service.calling.transport import TransportChoice
+from service.engine import enrich_frame
+from service.jobs.checkpoint import JobState
+from service.spec import Spec
+from service.stats import EnrichStats
+
+# Three batches at once: one being answered while one is read and one written, so the API never
+# idles between batches; memory holds three batches, whatever the input's size.
+DEFAULT_BATCHES_IN_FLIGHT = 3
+
+BatchRunner = Callable[[Caller, JobState, int, pl.DataFrame], Awaitable[None]]
+
+
+async def enrich_batch(caller: Caller, state: JobState, index: int, batch: pl.DataFrame) -> None:
+    """Enrich batch ``index`` and write its part file (not yet recorded: not yet done)."""
+    result = await enrich_frame(batch, caller.spec, caller=caller)
+    await anyio.to_thread.run_sync(state.write_part, index, result.frame)
+
+
+async def enrich_and_record(caller: Caller, state: JobState, index: int, batch: pl.DataFrame) -> None:
+    """Enrich batch ``index``, write its part file and record it: after this it counts as done."""
+    await enrich_batch(caller, state, index, batch)
+    await anyio.to_thread.run_sync(state.record_done, index)
+
+
+class Batches(Protocol):
+    """Enriches a job's batches, at most ``in_flight`` at once."""
+
+    @property
+    def in_flight(self) -> int:
+        """How many batches may be enriched at once."""
+        ...
+
+    async def enrich(self, state: JobState, index: int, batch: pl.DataFrame) -> None:
+        """Enrich, write and record batch ``index``."""
+        ...
+
+    def statistics(self) -> EnrichStats:
+        """What the batches enriched so far did."""
+        ...
+
+
+class BatchPlacement(Protocol):
+    """Opens ``Batches`` for a job with this spec and response cache (a folder, a URL, or None)."""
+
+    def __call__(self, spec: Spec, cache_dir: str | None) -> AbstractAsyncContextManager[Batches]: ...
+
+
+@dataclass(frozen=True)
+class OnThisLoop:
+    """Batches on this event loop, sharing one caller: one connection pool, one set of limits,
+    and a key in flight for one batch is awaited by the others, not requested again."""
+
+    runner: BatchRunner = enrich_and_record
+    in_flight: int = DEFAULT_BATCHES_IN_FLIGHT
+    transport: TransportChoice = None
+
+    @asynccontextmanager
+    async def __call__(self, spec: Spec, cache_dir: str | None) -> AsyncIterator[Batches]:
+        """The batches' caller, open while the job runs."""
+        cache = open_cache(cache_dir, spec)
+        try:
+            async with Caller(spec, transport=self.transport, cache=cache) as caller:
+                yield _CallerBatches(caller, self.runner, self.in_flight)
+        finally:
+            if cache is not None:
+                cache.close()
+
+
+@dataclass(frozen=True)
+class _CallerBatches:
+    caller: Caller
+    runner: BatchRunner
+    in_flight: int
+
+    async def enrich(self, state: JobState, index: int, batch: pl.DataFrame) -> None:
+        await self.runner(self.caller, state, index, batch)
+
+    def statistics(self) -> EnrichStats:
+        return self.caller.statistics()

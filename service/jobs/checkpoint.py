@@ -1,0 +1,119 @@
+"""A job's state beside its output (``OUT.enrich/``): a manifest, part files and a done journal.
+
+A batch is done when its part file is written (to a temporary name, flushed, renamed: only whole
+parts exist) *and* its index is appended to the journal ``done.log``. A job killed between the
+two leaves a part that is not recorded: it is redone and overwritten, never trusted. Running the
+job again skips recorded batches. The manifest binds the state to a fingerprint of the input, the spec's
+request and output sections, and the batch size; a job with a different fingerprint refuses to
+resume unless told to restart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+
+from service.errors import InputError
+from service.files import replaced_atomically, write_bytes_atomically
+from service.spec import Spec, digest
+
+_MANIFEST = "manifest.json"
+_JOURNAL = "done.log"
+_VERSION = 1
+
+
+def state_dir_for(output: Path) -> Path:
+    """Where the state of the job writing ``output`` lives."""
+    return output.with_name(output.name + ".enrich")
+
+
+def input_identity(paths: list[Path]) -> list[dict[str, object]]:
+    """Name, size and modification time of each input file: a change in any means a new input."""
+    identity = []
+    for path in paths:
+        stat = path.stat()
+        identity.append({"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns})
+    return identity
+
+
+def fingerprint(inputs: list[Path], spec: Spec, batch_size: int) -> str:
+    """A digest of everything a resumed job must share with the interrupted one."""
+    identity = {"inputs": input_identity(inputs), "spec": spec.output_identity(), "batch_size": batch_size}
+    return digest(identity)
+
+
+class JobState:
+    """The state directory of one job."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._done: set[int] = set()
+
+    def open(self, job_fingerprint: str, *, restart: bool) -> None:
+        """Create the state, or check that the existing one belongs to this job."""
+        manifest_path = self.directory / _MANIFEST
+        if self.directory.exists() and restart:
+            shutil.rmtree(self.directory)
+        if manifest_path.exists():
+            try:
+                manifest = json.loads(manifest_path.read_text())
+            except (OSError, ValueError) as exc:
+                raise InputError(f"{manifest_path}: unreadable job state ({exc}); use --restart") from None
+            if manifest.get("fingerprint") != job_fingerprint:
+                raise InputError(
+                    f"{self.directory} holds the state of a job with a different input, spec or batch "
+                    "size: rerun with the same arguments to resume it, or pass --restart to start over"
+                )
+            self._done = self._read_journal()
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomically(
+            manifest_path, json.dumps({"version": _VERSION, "fingerprint": job_fingerprint}).encode()
+        )
+
+    def part_path(self, index: int) -> Path:
+        """The part file of batch ``index``."""
+        return self.directory / f"part-{index:09d}.parquet"
+
+    def is_done(self, index: int) -> bool:
+        """True when batch ``index`` is recorded in the journal and has its part file."""
+        return index in self._done and self.part_path(index).exists()
+
+    def record_done(self, index: int) -> None:
+        """Append batch ``index`` to the journal, flushed to disk: from now on it counts as done."""
+        with open(self.directory / _JOURNAL, "a", encoding="ascii") as journal:
+            journal.write(f"{index}\n")
+            journal.flush()
+            os.fsync(journal.fileno())
+        self._done.add(index)
+
+    def remove_part(self, index: int) -> None:
+        """Delete batch ``index``'s part file (a rollback: its recording failed)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.part_path(index).unlink()
+
+    def _read_journal(self) -> set[int]:
+        journal = self.directory / _JOURNAL
+        if not journal.exists():
+            return set()
+        # A torn last line (killed mid-append) is not a record.
+        return {int(line) for line in journal.read_text(encoding="ascii").splitlines() if line.isdigit()}
+
+    def write_part(self, index: int, frame: pl.DataFrame) -> None:
+        """Record batch ``index`` as done by writing its part file atomically."""
+        with replaced_atomically(self.part_path(index)) as temporary:
+            frame.write_parquet(temporary)
+
+    def parts(self) -> Iterator[Path]:
+        """The part files of every recorded batch, in batch order."""
+        return iter(self.part_path(i) for i in sorted(self._done) if self.part_path(i).exists())
+
+    def remove(self) -> None:
+        """Delete the state (after a successful finish)."""
+        shutil.rmtree(self.directory, ignore_errors=True)

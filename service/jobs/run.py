@@ -1,0 +1,172 @@
+"""One enrichment job from file to file: read in batches, enrich, record, write OUT atomically."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+import polars as pl
+
+from service.engine import ATTEMPTS, ERROR, MESSAGE, STATUS
+from service.errors import EnrichError
+from service.jobs.batches import Batches, BatchPlacement, OnThisLoop
+from service.jobs.checkpoint import JobState, fingerprint, state_dir_for
+from service.jobs.options import JobOptions
+from service.jobs.progress import JobProgress, ProgressReport
+from service.spec import Spec
+from service.stats import EnrichStats
+from service.tables.formats import output_format
+from service.tables.mapping import POLARS_TYPES
+from service.tables.reading import count_rows, iter_batches, resolve_inputs, scan_inputs
+from service.tables.schema_check import check_schema
+from service.tables.writing import write_frames_atomically
+
+BatchDone = Callable[[int, int], Awaitable[None]]
+
+
+async def run_job(
+    input_spec: str | Path,
+    spec: Spec,
+    output_path: Path,
+    options: JobOptions | None = None,
+    *,
+    batches: BatchPlacement | None = None,
+    progress: ProgressReport | None = None,
+    progress_every_s: float = 1.0,
+    on_batch_done: BatchDone | None = None,
+) -> EnrichStats:
+    """Enrich the input into ``output_path`` batch by batch; OUT is written only when all are done.
+
+    Finished batches are kept in ``OUT.enrich/`` (see ``service.jobs.checkpoint``), so running the
+    same job again after a crash resumes where it stopped. ``batches`` says where batches are
+    enriched (default: ``OnThisLoop()``); ``on_batch_done(rows_done, rows_total)`` is awaited after
+    each. Raises ``InputError``/``SpecError`` before any request, ``CircuitOpenError`` if the API
+    kept failing (nothing is written then).
+    """
+    options = options or JobOptions()
+    job = _JobInput.open(input_spec, spec, output_path, options)
+    async with (batches or OnThisLoop())(spec, options.cache_dir) as placed:
+        pipeline = _Pipeline(job.state, placed, job.rows_total, on_batch_done)
+        stats = await pipeline.run(
+            iter_batches(job.lazy, options.batch_size, job.paths), progress, progress_every_s
+        )
+    write_frames_atomically(_read_parts(job.state), _output_schema(job.schema, spec), output_path)
+    stats = _with_row_counts(stats, job.state)
+    if progress is not None:
+        progress(JobProgress(job.rows_total, job.rows_total, stats))
+    if not options.keep_state:
+        job.state.remove()
+    return stats
+
+
+@dataclass(frozen=True)
+class _JobInput:
+    """A job's input, checked against its spec, and its state, opened: all before any request."""
+
+    paths: list[Path]
+    lazy: pl.LazyFrame
+    schema: pl.Schema
+    rows_total: int
+    state: JobState
+
+    @classmethod
+    def open(cls, input_spec: str | Path, spec: Spec, output_path: Path, options: JobOptions) -> _JobInput:
+        output_format(output_path)
+        paths = resolve_inputs(input_spec)
+        lazy = scan_inputs(paths)
+        schema = lazy.collect_schema()
+        check_schema(schema, spec)
+        rows_total = count_rows(lazy, paths)
+        state = JobState(state_dir_for(output_path))
+        state.open(fingerprint(paths, spec, options.batch_size), restart=options.restart)
+        return cls(paths, lazy, schema, rows_total, state)
+
+
+class _Pipeline:
+    """Pulls batches on demand and enriches up to ``batches.in_flight`` of them at once."""
+
+    def __init__(self, state: JobState, batches: Batches, rows_total: int, on_done: BatchDone | None) -> None:
+        self.state = state
+        self.batches = batches
+        self.on_done = on_done
+        self.rows_total = rows_total
+        self.rows_done = 0
+        self.slots = anyio.Semaphore(batches.in_flight)
+        self.failure: EnrichError | None = None
+
+    async def run(
+        self, batches: Iterator[pl.DataFrame], progress: ProgressReport | None, every_s: float
+    ) -> EnrichStats:
+        """Enrich every batch not done yet, reporting progress; the statistics, or the first
+        ``EnrichError`` a batch raised."""
+        async with anyio.create_task_group() as group:
+            if progress is not None:
+                group.start_soon(self._report, progress, every_s)
+            await self._enrich_all(batches)
+            group.cancel_scope.cancel()
+        if self.failure is not None:
+            raise self.failure
+        return self.batches.statistics()
+
+    async def _enrich_all(self, batches: Iterator[pl.DataFrame]) -> None:
+        async with anyio.create_task_group() as group:
+            index = 0
+            while self.failure is None:
+                await self.slots.acquire()  # the next batch is read only when a slot is free
+                batch = await anyio.to_thread.run_sync(next, batches, None)
+                if batch is None:
+                    self.slots.release()
+                    break
+                if self.state.is_done(index):
+                    self.rows_done += batch.height
+                    self.slots.release()
+                else:
+                    group.start_soon(self._enrich, index, batch)
+                index += 1
+
+    async def _enrich(self, index: int, batch: pl.DataFrame) -> None:
+        try:
+            await self.batches.enrich(self.state, index, batch)
+            self.rows_done += batch.height
+            if self.on_done is not None:
+                await self.on_done(self.rows_done, self.rows_total)
+        except EnrichError as exc:  # kept, not raised: it would come out of the group wrapped
+            if self.failure is None:
+                self.failure = exc
+        finally:
+            self.slots.release()
+
+    async def _report(self, progress: ProgressReport, every_s: float) -> None:
+        while True:
+            progress(JobProgress(self.rows_done, self.rows_total, self.batches.statistics()))
+            await anyio.sleep(every_s)
+
+
+def _read_parts(state: JobState) -> Iterator[pl.DataFrame]:
+    for part in state.parts():
+        yield pl.read_parquet(part)
+
+
+def _output_schema(input_schema: pl.Schema, spec: Spec) -> pl.Schema:
+    columns = dict(input_schema)
+    columns.update({c.name: POLARS_TYPES[c.type] for c in spec.columns})
+    columns.update({STATUS: pl.String(), ERROR: pl.String(), MESSAGE: pl.String(), ATTEMPTS: pl.Int32()})
+    return pl.Schema(columns)
+
+
+def _with_row_counts(stats: EnrichStats, state: JobState) -> EnrichStats:
+    """Row counts over every part, those of earlier runs of the job included."""
+    parts = list(state.parts())
+    if not parts:
+        return dataclasses.replace(stats, rows=0, rows_ok=0, rows_failed=0, rows_failed_by_class={})
+    counts = pl.scan_parquet(parts).group_by(ERROR).agg(pl.len()).collect()
+    by_class = {str(e): int(n) for e, n in counts.iter_rows() if e is not None}
+    ok = int(counts.filter(pl.col(ERROR).is_null())["len"].sum())
+    failed = sum(by_class.values())
+    return dataclasses.replace(
+        stats, rows=ok + failed, rows_ok=ok, rows_failed=failed, rows_failed_by_class=by_class
+    )

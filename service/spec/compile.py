@@ -1,0 +1,252 @@
+"""Reading a spec: TOML text -> validated sections -> a compiled, frozen ``Spec``.
+
+``load_spec(path, environ=...)`` reads TOML, validates it, resolves ``${NAME}`` from the environment
+it is given (the engine never reads ``os.environ`` itself), and returns a frozen ``Spec``. Every
+error is a ``SpecError`` that names the field (or the TOML line) and what is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import jmespath.exceptions
+from pydantic import ValidationError
+
+from service.errors import SpecError
+from service.spec.answer_paths import compile_path
+from service.spec.model import BulkSpec, OutputColumn, RequestSpec, Spec
+from service.spec.sections import RESERVED_PREFIX, ApiSection, BulkSection, SpecFile
+from service.spec.templates import (
+    BULK_KEYS_MARKER,
+    ColumnRef,
+    SecretResolver,
+    Template,
+    TemplateParser,
+    value_text,
+)
+
+# Stands for a column placeholder while the URL is split: a NUL never appears in a URL.
+_PLACEHOLDER = "\x00"
+
+
+def load_spec(
+    path: str | Path,
+    *,
+    environ: Mapping[str, str],
+    resolve_secret: SecretResolver | None = None,
+) -> Spec:
+    """Read, validate and resolve the spec file at ``path``."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"spec file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"cannot read spec file {path}: {exc}") from None
+    return parse_spec(text, environ=environ, resolve_secret=resolve_secret)
+
+
+def parse_spec(
+    text: str,
+    *,
+    environ: Mapping[str, str],
+    resolve_secret: SecretResolver | None = None,
+) -> Spec:
+    """Validate and resolve a spec given as TOML text."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line_match = re.search(r"line (\d+)", str(exc))
+        line = int(line_match.group(1)) if line_match else None
+        raise SpecError(f"invalid TOML: {exc}", line=line) from None
+    try:
+        source = SpecFile.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError(_describe_validation_error(exc)) from None
+    return compile_spec(source, environ=environ, resolve_secret=resolve_secret)
+
+
+def compile_spec(
+    source: SpecFile,
+    *,
+    environ: Mapping[str, str],
+    resolve_secret: SecretResolver | None = None,
+) -> Spec:
+    """Turn a validated ``SpecFile`` into a ``Spec``: parse templates, compile JMESPath, cross-check."""
+    secrets: set[str] = set()
+    parser = TemplateParser(environ, resolve_secret, secrets)
+    request = _compile_request(source.api, parser, bulk=source.bulk is not None)
+    key = tuple(source.input.key)
+    if len(set(key)) != len(key):
+        raise SpecError("a key column is listed twice", field="input.key")
+    _check_referenced_columns(request, key)
+    columns = tuple(
+        OutputColumn(name, col.path, col.type, _compile_jmespath(col.path, f"output.columns.{name}.path"))
+        for name, col in source.output.columns.items()
+    )
+    for column in columns:
+        if column.name.startswith(RESERVED_PREFIX):
+            raise SpecError(
+                f"names starting with '{RESERVED_PREFIX}' are reserved for Enrich's own columns",
+                field=f"output.columns.{column.name}",
+            )
+    bulk = None if source.bulk is None else _compile_bulk(source.bulk, key)
+    return Spec(source, request, key, columns, bulk, frozenset(secrets))
+
+
+def _compile_bulk(section: BulkSection, key: tuple[str, ...]) -> BulkSpec:
+    if len(section.match) != len(key):
+        raise SpecError(
+            f"needs one path per key column ({len(key)}), got {len(section.match)}", field="bulk.match"
+        )
+    return BulkSpec(
+        size=section.size,
+        results=_compile_jmespath(section.results, "bulk.results"),
+        match=tuple(_compile_jmespath(p, f"bulk.match[{i}]") for i, p in enumerate(section.match)),
+    )
+
+
+def _compile_request(api: ApiSection, parser: TemplateParser, *, bulk: bool) -> RequestSpec:
+    origin, path, query = _compile_url(api.url, parser)
+    for name, param in api.params.items():
+        query.append((name, parser.parse(value_text(param), f"api.params.{name}")))
+    headers = []
+    for name, header in api.headers.items():
+        template = parser.parse(header, f"api.headers.{name}")
+        if not template.is_literal:
+            raise SpecError("headers cannot reference columns", field=f"api.headers.{name}")
+        headers.append((name, template.literal()))
+    body = None if api.body is None else _compile_body(api.body, parser, "api.body")
+    if api.method == "GET" and body is not None:
+        raise SpecError("a GET request has no body: use method = 'POST'", field="api.body")
+    request = RequestSpec(
+        method=api.method,
+        origin=origin,
+        path=path,
+        query=tuple(query),
+        headers=tuple(headers),
+        body=body,
+        timeout_s=api.timeout_s,
+    )
+    _check_bulk_request(request, bulk=bulk)
+    return request
+
+
+def _compile_url(url_text: str, parser: TemplateParser) -> tuple[str, Template, list[tuple[str, Template]]]:
+    """The origin, the path template and the query templates of ``[api].url``."""
+    url = parser.parse(url_text, "api.url")
+    # Split on the template's literal text with placeholders kept as markers, so that a
+    # placeholder's braces never reach urlsplit and a column can never become the host.
+    marked = "".join(p if isinstance(p, str) else _PLACEHOLDER for p in url.parts)
+    split = urlsplit(marked)
+    if split.scheme not in ("http", "https") or not split.netloc:
+        raise SpecError(f"must be an absolute http(s) URL, got {url_text!r}", field="api.url")
+    if _PLACEHOLDER in split.scheme + split.netloc:
+        raise SpecError("column placeholders are only allowed in the path", field="api.url")
+    if split.fragment:
+        raise SpecError("a URL fragment ('#...') is never sent to the server", field="api.url")
+    refs = iter(url.columns)
+
+    def unmark(text: str) -> Template:
+        pieces = text.split(_PLACEHOLDER)
+        parts: list[str | ColumnRef] = []
+        for i, piece in enumerate(pieces):
+            if piece:
+                parts.append(piece)
+            if i < len(pieces) - 1:
+                parts.append(ColumnRef(next(refs)))
+        return Template(tuple(parts))
+
+    path = unmark(split.path or "/")
+    query: list[tuple[str, Template]] = []
+    for name, value in parse_qsl(split.query, keep_blank_values=True):
+        if _PLACEHOLDER in name:
+            raise SpecError("a query parameter's name cannot be a placeholder", field="api.url")
+        query.append((name, unmark(value)))
+    return f"{split.scheme}://{split.netloc}", path, query
+
+
+def _check_bulk_request(request: RequestSpec, *, bulk: bool) -> None:
+    body = request.body
+    if not bulk:
+        if body is not None and _has_bulk_marker(body):
+            raise SpecError(f"'{{{BULK_KEYS_MARKER}}}' needs a [bulk] section", field="api.body")
+        return
+    if request.method != "POST" or body is None or not _has_bulk_marker(body):
+        raise SpecError(
+            f"bulk mode needs method = 'POST' and a body with \"{{{BULK_KEYS_MARKER}}}\" "
+            "where the list of keys goes",
+            field="api.body",
+        )
+    per_key = [c for _, t in request.query for c in t.columns] + list(request.path.columns)
+    per_key += [c for t in _body_templates(body) for c in t.columns if c != BULK_KEYS_MARKER]
+    if per_key:
+        raise SpecError(
+            f"a bulk request cannot reference column '{per_key[0]}' outside \"{{{BULK_KEYS_MARKER}}}\"",
+            field="api",
+        )
+
+
+def _compile_body(node: Any, parser: TemplateParser, field: str) -> Any:
+    if isinstance(node, str):
+        return parser.parse(node, field)
+    if isinstance(node, dict):
+        return {k: _compile_body(v, parser, f"{field}.{k}") for k, v in node.items()}
+    if isinstance(node, list):
+        return [_compile_body(v, parser, f"{field}[{i}]") for i, v in enumerate(node)]
+    return node
+
+
+def _body_templates(node: Any) -> list[Template]:
+    if isinstance(node, Template):
+        return [node]
+    if isinstance(node, dict):
+        return [t for v in node.values() for t in _body_templates(v)]
+    if isinstance(node, list):
+        return [t for v in node for t in _body_templates(v)]
+    return []
+
+
+def _has_bulk_marker(body: Any) -> bool:
+    return any(t.whole_column == BULK_KEYS_MARKER for t in _body_templates(body))
+
+
+def _check_referenced_columns(request: RequestSpec, key: tuple[str, ...]) -> None:
+    """A request must depend on the key columns only, or deduplication by key would be wrong."""
+    referenced = [("api.url", c) for c in request.path.columns]
+    referenced += [(f"api.params.{n}", c) for n, t in request.query for c in t.columns]
+    referenced += [("api.body", c) for t in _body_templates(request.body) for c in t.columns]
+    for field, column in referenced:
+        if column == BULK_KEYS_MARKER:
+            continue
+        if column not in key:
+            raise SpecError(
+                f"references column '{column}', which is not in input.key {list(key)}: "
+                "a request may depend only on the key columns",
+                field=field,
+            )
+
+
+def _compile_jmespath(path: str, field: str) -> Any:
+    try:
+        return compile_path(path)
+    except jmespath.exceptions.JMESPathError as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SpecError(f"invalid JMESPath {path!r}: {detail}", field=field) from None
+
+
+def _describe_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        loc = ".".join(str(part) for part in error["loc"]) or "(spec)"
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown field (check its spelling)"
+        elif error["type"] == "missing":
+            message = "required field is missing"
+        lines.append(f"{loc}: {message}")
+    return "invalid spec:\n  " + "\n  ".join(lines) if len(lines) > 1 else lines[0]

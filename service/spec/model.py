@@ -1,0 +1,141 @@
+"""The compiled spec: what the engine reads (templates parsed, paths compiled, secrets resolved).
+
+A ``Spec`` is frozen. Changing its limits (command-line overrides, a share of a global limit) gives
+a new one. ``answer_identity`` and ``output_identity`` say which parts of a spec decide an answer
+and an output: the response cache and the job checkpoint key on them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from service.errors import SpecError
+from service.spec.sections import (
+    CacheSection,
+    CircuitSection,
+    ColumnType,
+    LimitsSection,
+    RetrySection,
+    SpecFile,
+)
+from service.spec.templates import Template
+
+
+@dataclass(frozen=True, slots=True)
+class OutputColumn:
+    """A typed column taken from the answer by a compiled JMESPath expression."""
+
+    name: str
+    path: str
+    type: ColumnType
+    expression: Any  # jmespath.parser.ParsedResult
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSpec:
+    """The request, parsed: origin, path and query templates, resolved headers, a body template."""
+
+    method: Literal["GET", "POST"]
+    origin: str
+    path: Template
+    query: tuple[tuple[str, Template], ...]
+    headers: tuple[tuple[str, str], ...]
+    body: Any  # a tree of dict/list/scalars with Template leaves, or None
+    timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class BulkSpec:
+    """How a bulk answer is read: where the results list is, and each result's key fields."""
+
+    size: int
+    results: Any  # compiled JMESPath
+    match: tuple[Any, ...]  # compiled JMESPath, one per key column
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """A validated spec with its templates parsed and its environment references resolved."""
+
+    source: SpecFile
+    request: RequestSpec
+    key: tuple[str, ...]
+    columns: tuple[OutputColumn, ...]
+    bulk: BulkSpec | None
+    secrets: frozenset[str]
+
+    @property
+    def limits(self) -> LimitsSection:
+        """The ``[limits]`` section."""
+        return self.source.limits
+
+    @property
+    def retry(self) -> RetrySection:
+        """The ``[retry]`` section."""
+        return self.source.retry
+
+    @property
+    def circuit(self) -> CircuitSection:
+        """The ``[circuit]`` section."""
+        return self.source.circuit
+
+    @property
+    def cache(self) -> CacheSection:
+        """The ``[cache]`` section."""
+        return self.source.cache
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """Names of the columns the spec adds."""
+        return tuple(c.name for c in self.columns)
+
+    def answer_identity(self) -> dict[str, Any]:
+        """What decides the API's answer for a key: the request as written (secrets unresolved, the
+        timeout left out), the key columns, and how bulk answers are matched back."""
+        source = self.source
+        return {
+            "api": source.api.model_dump(mode="json", exclude={"timeout_s"}),
+            "key": source.input.key,
+            "bulk": None if source.bulk is None else source.bulk.model_dump(mode="json"),
+        }
+
+    def output_identity(self) -> dict[str, Any]:
+        """What decides the output rows: the answers, and the columns taken from them (limits,
+        retries and the timeout may change how long a job takes, not what it writes)."""
+        return {**self.answer_identity(), "output": self.source.output.model_dump(mode="json")}
+
+
+def with_limit_overrides(spec: Spec, *, concurrency: int | None = None, rate: str | None = None) -> Spec:
+    """``spec`` with ``[limits]`` concurrency and rate replaced (validated like the file's own)."""
+    update: dict[str, Any] = {}
+    if concurrency is not None:
+        update["concurrency"] = concurrency
+    if rate is not None:
+        update["rate"] = rate
+    if not update:
+        return spec
+    try:
+        limits = LimitsSection.model_validate({**spec.source.limits.model_dump(), **update})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = f"--{error['loc'][0]}" if error["loc"] else "limits"  # a check across fields: no loc
+        raise SpecError(str(error["msg"]).removeprefix("Value error, "), field=where) from None
+    return dataclasses.replace(spec, source=spec.source.model_copy(update={"limits": limits}))
+
+
+def with_batch_limits(spec: Spec, *, concurrency: int, rate: float | None, burst: int) -> Spec:
+    """``spec`` with limits of its own for one batch among several running at once elsewhere (no
+    global limit: the process that hands out the batches holds it)."""
+    limits = LimitsSection(concurrency=concurrency, rate=rate, burst=burst)
+    return dataclasses.replace(spec, source=spec.source.model_copy(update={"limits": limits}))
+
+
+def digest(identity: Any) -> str:
+    """A stable digest of a JSON-able identity (key order does not matter)."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()

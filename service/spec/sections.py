@@ -1,0 +1,183 @@
+"""The spec file as written: one frozen pydantic model per TOML section, validated field by field.
+
+Quantities in human units (``"500/s"``, ``"7d"``) are parsed here; templates and JMESPath paths are
+left as text for the compile step (``service.spec.compile``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from service.spec.units import parse_duration, parse_rate
+
+ColumnType = Literal["str", "i64", "f64", "bool", "timestamp", "json"]
+
+_TYPE_ALIASES: dict[str, ColumnType] = {
+    "str": "str", "string": "str", "utf8": "str",
+    "i64": "i64", "int": "i64", "int64": "i64", "integer": "i64",
+    "f64": "f64", "float": "f64", "float64": "f64", "double": "f64",
+    "bool": "bool", "boolean": "bool",
+    "timestamp": "timestamp", "datetime": "timestamp",
+    "json": "json",
+}  # fmt: skip
+
+RESERVED_PREFIX = "_enrich_"
+DEFAULT_RETRY_STATUSES = (408, 425, 429, 500, 502, 503, 504)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ApiSection(_Section):
+    """``[api]``: the request."""
+
+    method: Literal["GET", "POST"] = "GET"
+    url: str
+    params: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: dict[str, Any] | list[Any] | None = None
+    timeout_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class InputSection(_Section):
+    """``[input]``: the key columns that identify a request."""
+
+    key: Annotated[list[str], Field(min_length=1)]
+
+    @field_validator("key", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class ColumnSection(_Section):
+    """One output column: a JMESPath into the answer and a type."""
+
+    path: Annotated[str, Field(min_length=1)]
+    type: ColumnType = "str"
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _alias(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.lower() in _TYPE_ALIASES:
+            return _TYPE_ALIASES[value.lower()]
+        return value
+
+
+class OutputSection(_Section):
+    """``[output]``: the columns to add."""
+
+    columns: Annotated[dict[str, ColumnSection], Field(min_length=1)]
+
+
+class LimitsSection(_Section):
+    """``[limits]``: how hard the API may be pushed."""
+
+    concurrency: Annotated[int, Field(ge=1, le=10_000)] = 64
+    rate: float | None = None
+    burst: Annotated[int, Field(ge=1)] | None = None
+    global_limit: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")] | None = None
+    global_share: Annotated[int, Field(ge=1)] | None = None
+
+    @field_validator("rate", mode="before")
+    @classmethod
+    def _rate(cls, value: Any) -> Any:
+        return None if value is None else parse_rate(value)
+
+    @model_validator(mode="after")
+    def _share(self) -> LimitsSection:
+        if self.global_share is not None:
+            if self.global_limit is None:
+                raise ValueError("global_share needs global_limit (the limit it is a share of)")
+            if self.global_share > self.concurrency:
+                raise ValueError(
+                    f"global_share ({self.global_share}) is more than concurrency ({self.concurrency}),"
+                    " the whole limit"
+                )
+        return self
+
+    @property
+    def process_share(self) -> int:
+        """Slots of the global limit one process holds: ``global_share``, else the whole limit."""
+        return self.global_share or self.concurrency
+
+    @property
+    def effective_burst(self) -> int:
+        """Tokens the bucket may hold: the spec's ``burst``, else 50 ms worth of ``rate`` (>= 1)."""
+        if self.burst is not None:
+            return self.burst
+        return max(1, int((self.rate or 0) * 0.05))
+
+
+class BackoffSection(_Section):
+    """``[retry.backoff]``: exponential backoff with jitter."""
+
+    initial_s: Annotated[float, Field(gt=0)] = 0.5
+    max_s: Annotated[float, Field(gt=0)] = 30.0
+    multiplier: Annotated[float, Field(ge=1)] = 2.0
+    jitter: Annotated[float, Field(ge=0, le=1)] = 0.5
+
+
+class RetrySection(_Section):
+    """``[retry]``: which failures are retried, and how often."""
+
+    attempts: Annotated[int, Field(ge=1, le=100)] = 6
+    backoff: BackoffSection = BackoffSection()
+    retry_on_status: tuple[Annotated[int, Field(ge=100, le=599)], ...] = DEFAULT_RETRY_STATUSES
+    retry_after_cap_s: Annotated[float, Field(ge=0)] = 120.0
+
+
+class CircuitSection(_Section):
+    """``[circuit]``: when to stop calling an API that keeps failing."""
+
+    enabled: bool = True
+    consecutive_failures: Annotated[int, Field(ge=1)] = 20
+    failure_ratio: Annotated[float, Field(gt=0, le=1)] = 0.5
+    window: Annotated[int, Field(ge=1)] = 200
+
+
+class CacheSection(_Section):
+    """``[cache]``: how long answers are kept across runs."""
+
+    enabled: bool = True
+    ttl: float = 7 * 86400.0
+    negative_ttl: float = 3600.0
+
+    @field_validator("ttl", "negative_ttl", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value)
+
+
+class BulkSection(_Section):
+    """``[bulk]``: many keys per request, answers matched back by a key field."""
+
+    size: Annotated[int, Field(ge=1, le=100_000)]
+    results: Annotated[str, Field(min_length=1)]
+    match: Annotated[list[str], Field(min_length=1)]
+
+    @field_validator("match", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class SpecFile(_Section):
+    """The whole file, as written."""
+
+    api: ApiSection
+    input: InputSection
+    output: OutputSection
+    limits: LimitsSection = LimitsSection()
+    retry: RetrySection = RetrySection()
+    circuit: CircuitSection = CircuitSection()
+    cache: CacheSection = CacheSection()
+    bulk: BulkSection | None = None

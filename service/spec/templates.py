@@ -1,0 +1,137 @@
+"""Templates in spec strings: ``{column}`` from the row, ``${NAME}`` from the environment.
+
+A template is parsed once, when the spec is loaded, into literal text and column references, so a
+value substituted later (a secret, or a row's value) is never parsed again: a token holding ``{x}``
+stays literal text, and a row's value cannot smuggle in another placeholder.
+
+Syntax: ``{column}`` a value of that input column; ``${NAME}`` the environment variable NAME;
+``${secret:NAME}`` a secret from the resolver the caller passes (a Prefect Secret block in flows);
+``{{`` and ``}}`` literal braces; ``{@keys}`` the list of keys of a bulk request (body only).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from service.errors import SpecError
+
+BULK_KEYS_MARKER = "@keys"
+
+SecretResolver = Callable[[str], str]
+
+_TOKEN = re.compile(r"\{\{|\}\}|\$\{([^}]*)\}|\{([^{}]*)\}|[{}]")
+
+
+def value_text(value: Any) -> str:
+    """The text form of a value put into a template (a URL, a parameter, a body string): booleans
+    in lower case as JSON writes them, dates and times in ISO 8601, anything else as ``str``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnRef:
+    """A reference to an input column inside a template."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """Literal text interleaved with column references."""
+
+    parts: tuple[str | ColumnRef, ...]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Names of the columns this template reads, in order of appearance."""
+        return tuple(p.name for p in self.parts if isinstance(p, ColumnRef))
+
+    @property
+    def whole_column(self) -> str | None:
+        """The column name when the template is exactly one ``{column}`` and nothing else."""
+        if len(self.parts) == 1 and isinstance(self.parts[0], ColumnRef):
+            return self.parts[0].name
+        return None
+
+    @property
+    def is_literal(self) -> bool:
+        """True when the template has no column reference."""
+        return all(isinstance(p, str) for p in self.parts)
+
+    def literal(self) -> str:
+        """The text of a template without column references."""
+        return "".join(p for p in self.parts if isinstance(p, str))
+
+
+@dataclass(slots=True)
+class TemplateParser:
+    """Parses templates, resolving ``${...}`` at once and remembering every value it put in.
+
+    Every substituted value is recorded in ``secrets`` so that messages and logs can redact it.
+    """
+
+    environ: Mapping[str, str]
+    resolve_secret: SecretResolver | None = None
+    secrets: set[str] | None = None
+
+    def parse(self, text: str, field: str) -> Template:
+        """Parse ``text`` (the value of spec field ``field``) into a template."""
+        parts: list[str | ColumnRef] = []
+        pos = 0
+        for match in _TOKEN.finditer(text):
+            if match.start() > pos:
+                parts.append(text[pos : match.start()])
+            pos = match.end()
+            token = match.group(0)
+            if token in ("{{", "}}"):
+                parts.append(token[0])
+            elif match.group(1) is not None:
+                parts.append(self._substitute(match.group(1), field))
+            elif match.group(2) is not None:
+                name = match.group(2).strip()
+                if not name:
+                    raise SpecError("empty placeholder '{}'", field=field)
+                parts.append(ColumnRef(name))
+            else:
+                raise SpecError(
+                    f"unbalanced '{token}' in {text!r}: write '{token}{token}' for a literal brace",
+                    field=field,
+                )
+        if pos < len(text):
+            parts.append(text[pos:])
+        return Template(tuple(_merge_literals(parts)))
+
+    def _substitute(self, name: str, field: str) -> str:
+        if name.startswith("secret:"):
+            secret_name = name.removeprefix("secret:").strip()
+            if self.resolve_secret is None:
+                raise SpecError(
+                    f"'${{secret:{secret_name}}}' needs a secret store (run the job as a flow)",
+                    field=field,
+                )
+            value = self.resolve_secret(secret_name)
+        else:
+            if not name or name not in self.environ:
+                raise SpecError(f"environment variable '{name}' is not set", field=field)
+            value = self.environ[name]
+        if self.secrets is not None and value:
+            self.secrets.add(value)
+        return value
+
+
+def _merge_literals(parts: list[str | ColumnRef]) -> list[str | ColumnRef]:
+    merged: list[str | ColumnRef] = []
+    for part in parts:
+        if isinstance(part, str) and merged and isinstance(merged[-1], str):
+            merged[-1] = merged[-1] + part
+        elif part != "":
+            merged.append(part)
+    return merged

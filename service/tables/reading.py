@@ -1,0 +1,81 @@
+"""Reading inputs lazily, in batches, by file extension.
+
+Inputs: one .parquet/.csv/.ndjson/.jsonl file, or for Parquet a directory or a glob. They are
+scanned lazily and pulled batch by batch, so memory depends on the batch size, not the input.
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+
+from service.errors import InputError
+from service.tables.formats import input_format
+
+
+def resolve_inputs(spec: str | Path) -> list[Path]:
+    """The input files named by ``spec``: a file, a directory of .parquet files, or a glob."""
+    text = str(spec)
+    path = Path(text)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".parquet")
+        if not files:
+            raise InputError(f"{path}: directory holds no .parquet file")
+        return files
+    if glob.has_magic(text):
+        files = sorted(Path(p) for p in glob.glob(text) if Path(p).is_file())
+        if not files:
+            raise InputError(f"{text}: no file matches")
+        formats = {input_format(p) for p in files}
+        if formats != {"parquet"}:
+            raise InputError(f"{text}: a glob may name Parquet files only")
+        return files
+    input_format(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    return [path]
+
+
+def scan_inputs(paths: list[Path]) -> pl.LazyFrame:
+    """A lazy scan of the input files (all of one format); ``InputError`` if unreadable."""
+    fmt = input_format(paths[0])
+    try:
+        if fmt == "parquet":
+            lazy = pl.scan_parquet(paths)
+        elif fmt == "csv":
+            lazy = pl.scan_csv(paths[0])
+        else:
+            lazy = pl.scan_ndjson(paths[0])
+        lazy.collect_schema()
+    except Exception as exc:  # polars raises many unrelated types for one cause: an unreadable file
+        raise InputError(f"{paths[0]}: cannot read as {fmt}: {_first_line(exc)}") from None
+    return lazy
+
+
+def read_schema(path: str | Path) -> dict[str, pl.DataType]:
+    """Column names and types of the input named by ``path``, without reading its rows."""
+    return dict(scan_inputs(resolve_inputs(path)).collect_schema())
+
+
+def count_rows(lazy: pl.LazyFrame, paths: list[Path]) -> int:
+    """Rows in the input (Parquet: from metadata; text formats: one scan)."""
+    try:
+        return int(lazy.select(pl.len()).collect().item())
+    except Exception as exc:  # as above
+        raise InputError(f"{paths[0]}: cannot read: {_first_line(exc)}") from None
+
+
+def iter_batches(lazy: pl.LazyFrame, batch_size: int, paths: list[Path]) -> Iterator[pl.DataFrame]:
+    """Batches of ``batch_size`` rows (the last may be shorter), pulled from the scan on demand."""
+    try:
+        yield from lazy.collect_batches(chunk_size=batch_size)
+    except Exception as exc:  # as above: a file that turns out corrupt halfway
+        raise InputError(f"{paths[0]}: cannot read: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

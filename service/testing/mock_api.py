@@ -1,0 +1,229 @@
+"""The mock API: a real HTTP server on loopback with fault injection and its own counters.
+
+    GET  /v1/lookup/{key}   one key's document
+    POST /v1/lookup         {"keys": [...]} -> {"results": [document, ...]}
+    GET  /_stats            the server's counts (requests, per key, most in flight, most per second)
+    POST /_reset            clears the counts
+
+Used by the demo, the integration tests and the benchmarks. ``MockApi`` is an async context manager.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import random
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from service.testing.mock_answers import FaultRates, answer_bytes, fault_for, unit_draw
+
+_MAX_TIMES_PER_KEY = 16
+
+
+@dataclass(frozen=True, slots=True)
+class MockConfig:
+    """How the mock API behaves."""
+
+    latency_ms: float = 0.0
+    latency_jitter_ms: float = 0.0  # plus a uniform draw in [0, jitter)
+    faults: FaultRates = field(default_factory=FaultRates)
+    retry_after_s: int = 1
+    retry_after_as_date: bool = False
+    hang_s: float = 30.0
+    seed: int = 0
+
+
+class _Counters:
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.requests = 0
+        self.per_key: Counter[str] = Counter()
+        self.times: dict[str, list[float]] = {}
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.window: deque[float] = deque()
+        self.most_per_second = 0
+        self.faults: Counter[str] = Counter()
+
+    def start(self, keys: list[str]) -> None:
+        now = time.monotonic()
+        wall = time.time()
+        self.requests += 1
+        for key in keys:
+            self.per_key[key] += 1
+            stamps = self.times.setdefault(key, [])
+            if len(stamps) < _MAX_TIMES_PER_KEY:
+                stamps.append(wall)
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        window = self.window
+        window.append(now)
+        while window[0] <= now - 1.0:
+            window.popleft()
+        self.most_per_second = max(self.most_per_second, len(window))
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "distinct_keys": len(self.per_key),
+            "per_key": dict(self.per_key),
+            "times": self.times,
+            "most_in_flight": self.most_in_flight,
+            "most_per_second": self.most_per_second,
+            "faults": dict(self.faults),
+        }
+
+
+class MockApi:
+    """The mock API server; ``async with MockApi(config) as api: api.url``."""
+
+    def __init__(self, config: MockConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.config = config or MockConfig()
+        self._host = host
+        self._port = port
+        self._counters = _Counters()
+        self._rng = random.Random(self.config.seed)
+        self._runner: web.AppRunner | None = None
+        self._stopping = asyncio.Event()
+        self.url = ""
+
+    async def __aenter__(self) -> MockApi:
+        app = web.Application()
+        app.router.add_get("/v1/lookup/{key}", self._lookup)
+        app.router.add_post("/v1/lookup", self._bulk)
+        app.router.add_get("/_stats", self._stats)
+        app.router.add_post("/_reset", self._reset)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port, backlog=4096)
+        await site.start()
+        host, port = self._runner.addresses[0][:2]
+        self.url = f"http://{host}:{port}"
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._stopping.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def stats(self) -> dict[str, Any]:
+        """The server's own counts."""
+        return self._counters.snapshot()
+
+    async def _delay(self) -> None:
+        config = self.config
+        delay = config.latency_ms + (
+            self._rng.random() * config.latency_jitter_ms if config.latency_jitter_ms else 0
+        )
+        if delay > 0:
+            await asyncio.sleep(delay / 1000)
+
+    def _retry_after(self, as_date: bool = False) -> str:
+        if as_date or self.config.retry_after_as_date:
+            return email.utils.formatdate(time.time() + self.config.retry_after_s, usegmt=True)
+        return str(self.config.retry_after_s)
+
+    async def _fault_response(self, fault: str, request: web.Request) -> web.StreamResponse | None:
+        """The response for ``fault``, or None to answer normally."""
+        self._counters.faults[fault] += 1
+        if fault == "not_found":
+            return web.Response(status=404, text="no such key")
+        if fault == "bad_request":
+            return web.Response(status=400, text="malformed key")
+        if fault == "unauthorized":
+            return web.Response(status=401, text="invalid credentials")
+        if fault == "http_500":
+            return web.Response(status=500, text="internal error")
+        if fault == "http_503":
+            return web.Response(status=503, text="service unavailable")
+        if fault == "rate_limited":
+            return web.Response(status=429, text="slow down", headers={"Retry-After": self._retry_after()})
+        if fault == "rate_limited_date":
+            return web.Response(
+                status=429, text="slow down", headers={"Retry-After": self._retry_after(True)}
+            )
+        if fault == "reset":
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=500)
+        if fault == "hang":
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=self.config.hang_s)
+            return web.Response(status=504)
+        if fault == "malformed":
+            return web.Response(status=200, body=b'{"key": "trunc', content_type="application/json")
+        return None
+
+    async def _lookup(self, request: web.Request) -> web.StreamResponse:
+        key = request.match_info["key"]
+        counters = self._counters
+        counters.start([key])
+        try:
+            await self._delay()
+            fault = fault_for(key, counters.per_key[key], self.config.faults, self.config.seed)
+            if fault is not None and fault != "bulk_missing":
+                response = await self._fault_response(fault, request)
+                if response is not None:
+                    return response
+            return web.Response(body=answer_bytes(key), content_type="application/json")
+        finally:
+            counters.in_flight -= 1
+
+    async def _bulk(self, request: web.Request) -> web.StreamResponse:
+        try:
+            keys = orjson.loads(await request.read())["keys"]
+            keys = [str(k) for k in keys]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return web.Response(status=400, text='expected {"keys": [...]}')
+        counters = self._counters
+        counters.start(keys)
+        try:
+            await self._delay()
+            if any(k.startswith("400-") for k in keys):
+                counters.faults["bad_request"] += 1
+                return web.Response(status=400, text="malformed key in request")
+            batch = "bulk:" + ",".join(keys)  # not a prefix fault: a whole bulk request meets rates only
+            attempt = counters.per_key[keys[0]] if keys else 1
+            fault = fault_for(batch, attempt, self.config.faults, self.config.seed)
+            if fault is not None and fault != "bulk_missing":
+                response = await self._fault_response(fault, request)
+                if response is not None:
+                    return response
+            missing_rate = self.config.faults.bulk_missing
+            results = []
+            for key in keys:
+                missing = key.startswith(("ghost-", "404-")) or (
+                    missing_rate > 0 and unit_draw(self.config.seed, "bulk", key) < missing_rate
+                )
+                if missing:
+                    counters.faults["bulk_missing"] += 1
+                else:
+                    results.append(answer_bytes(key))
+            # Spliced from cached per-key documents: the mock must not be the bulk benchmark's limit.
+            body = b'{"results":[' + b",".join(results) + b"]}"
+            return web.Response(body=body, content_type="application/json")
+        finally:
+            counters.in_flight -= 1
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        return web.Response(body=orjson.dumps(self._counters.snapshot()), content_type="application/json")
+
+    async def _reset(self, request: web.Request) -> web.Response:
+        self._counters.reset()
+        return web.Response(body=b'{"reset": true}', content_type="application/json")
+
+
+async def serve_forever(config: MockConfig, host: str, port: int, *, ready: str) -> None:
+    """Run the mock API until cancelled, printing ``ready`` and its URL once it listens."""
+    async with MockApi(config, host, port) as api:
+        print(f"{ready}{api.url}", flush=True)
+        await asyncio.Event().wait()

@@ -1,0 +1,52 @@
+"""The benchmark harness end to end on its smallest plan (figures are not checked: no timing here)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.timeout(300)
+def test_smoke_plan_writes_results_table_and_plots(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--smoke", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=280, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    scenarios = {figure["scenario"] for figure in results["figures"]}
+    assert scenarios == {"sweep", "faults", "duplicates", "bulk", "baselines", "jobs", "memory"}
+    names = {figure["name"] for figure in results["figures"]}
+    assert {"bare aiohttp", "bare httpx", "enrich engine", "naive Prefect (task per row)"} <= names
+    assert {"enrich run (flow)", "enrich run --no-flow"} <= names
+    assert results["machine"]["versions"]["prefect"]
+    # Counted by the mock API: ten copies of each key cost one request per distinct key.
+    tenfold = next(
+        f for f in results["figures"] if f["scenario"] == "duplicates" and f["params"]["dup"] == 10
+    )
+    assert tenfold["requests"] == tenfold["rows"] // 10
+    table = (tmp_path / "results.md").read_text()
+    assert "| target | measured | met |" in table
+    assert len(results["targets"]) >= 9
+    for plot in ("throughput.png", "contenders.png"):
+        assert (tmp_path / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.timeout(120)
+def test_engine_profile_names_the_engine_functions_and_writes_html(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.profile", "--keys", "300", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=100, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "rows/s (under the profiler)" in done.stdout
+    # The shares printed are the engine's own functions and the sender around aiohttp.
+    assert "AiohttpSender.send" in done.stdout
+    assert "Attempts.attempt  service/calling/attempts.py" in done.stdout
+    assert "<html" in (tmp_path / "engine-profile.html").read_text()[:2000].lower()

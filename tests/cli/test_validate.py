@@ -1,0 +1,68 @@
+"""The enrich command in a subprocess: help, and validate with clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from tests.helpers import run_cli
+
+SPEC = """
+[api]
+url = "https://api.example.com/v1/ip/{ip}"
+headers = { Authorization = "Bearer ${GEO_TOKEN}" }
+[input]
+key = "ip"
+[output.columns]
+country = { path = "country.iso_code", type = "str" }
+"""
+
+
+def test_help_lists_commands() -> None:
+    """enrich --help exits 0 and names validate."""
+    done = run_cli("--help")
+    assert done.returncode == 0
+    assert "validate" in done.stdout
+
+
+def test_validate_accepts_a_matching_input(tmp_path: Path) -> None:
+    """A good spec and input: exit 0 and a one-line summary."""
+    (tmp_path / "spec.toml").write_text(SPEC)
+    pl.DataFrame({"ip": ["1.2.3.4"], "n": [1]}).write_parquet(tmp_path / "in.parquet")
+    done = run_cli(
+        "validate",
+        str(tmp_path / "spec.toml"),
+        "--input",
+        str(tmp_path / "in.parquet"),
+        env={"GEO_TOKEN": "t0k3n"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ok: ")
+    assert "t0k3n" not in done.stdout + done.stderr
+
+
+def test_validate_names_what_is_wrong(tmp_path: Path) -> None:
+    """Each mistake gives exit 2 and a message naming the field or column."""
+    spec = tmp_path / "spec.toml"
+    spec.write_text(SPEC)
+    (tmp_path / "in.csv").write_text("addr,n\n1.2.3.4,1\n")
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really parquet")
+    (tmp_path / "broken.toml").write_text(SPEC + "\n[limits\n")
+    cases = [
+        ((str(spec),), {}, "api.headers.Authorization: environment variable 'GEO_TOKEN' is not set"),
+        (
+            (str(spec), "--input", str(tmp_path / "in.csv")),
+            {"GEO_TOKEN": "x"},
+            "input.key column 'ip' is not in the input",
+        ),
+        ((str(spec), "--input", str(tmp_path / "bad.parquet")), {"GEO_TOKEN": "x"}, "cannot read as parquet"),
+        ((str(spec), "--input", str(tmp_path / "nope.csv")), {"GEO_TOKEN": "x"}, "no such file"),
+        ((str(tmp_path / "broken.toml"),), {"GEO_TOKEN": "x"}, "line 10: invalid TOML"),
+        ((str(tmp_path / "absent.toml"),), {}, "spec file not found"),
+    ]
+    for args, env, words in cases:
+        done = run_cli("validate", *args, env=env)
+        assert done.returncode == 2, (args, done.stdout)
+        assert words in done.stderr, (args, done.stderr)
+        assert done.stderr.startswith("enrich: error: ")

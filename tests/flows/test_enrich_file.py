@@ -1,0 +1,158 @@
+"""The enrich-file flow under one Prefect test harness: task runs, artifacts, events, hooks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
+from prefect.events.filters import EventFilter, EventNameFilter
+
+from flows.enrich_file import enrich_file
+from flows.events import add_notifier
+from flows.parameters import EnrichFileOptions
+from service import JobState
+from tests.helpers import write_lookup_job
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
+
+
+@pytest.fixture
+def notified() -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    seen: list[tuple[str, dict[str, Any]]] = []
+    remove = add_notifier(lambda event, payload: seen.append((event, payload)))
+    try:
+        yield seen
+    finally:
+        remove()
+
+
+def write_job(tmp_path: Path, url: str, rows: int = 50) -> tuple[Path, Path]:
+    return write_lookup_job(tmp_path, url, [f"f{i % 30}" for i in range(rows)])
+
+
+async def read_events(name: str, output: str, expected: int = 1) -> list[Any]:
+    """Events reach the server asynchronously: poll, bounded."""
+    give_up = time.monotonic() + 30
+    async with get_client() as client:
+        while True:
+            page = await client.read_events(filter=EventFilter(event=EventNameFilter(name=[name])), limit=50)
+            found = [e for e in page.events if e.payload.get("output") == output]
+            if len(found) >= expected or time.monotonic() > give_up:
+                return found
+            await _pause()
+
+
+async def _pause() -> None:
+    import asyncio
+
+    await asyncio.sleep(0.1)
+
+
+@pytest.mark.asyncio
+async def test_job_is_a_flow_with_one_task_per_batch(
+    tmp_path: Path, server: str, notified: list[tuple[str, dict[str, Any]]]
+) -> None:
+    """A job's flow run completes with one task run per batch, artifacts and the completion event."""
+    source, spec = write_job(tmp_path, server)
+    output = tmp_path / "out.parquet"
+    state = await enrich_file(
+        input=str(source),
+        spec=str(spec),
+        output=str(output),
+        options=EnrichFileOptions(batch_size=10),
+        return_state=True,
+    )
+    assert state.is_completed()
+    stats = await state.result()
+    assert stats["rows_ok"] == 50
+    assert pl.read_parquet(output)["row"].to_list() == list(range(50))
+    flow_run_id = state.state_details.flow_run_id
+    async with get_client() as client:
+        # Task runs reach the server through events, a little after the flow returns: poll, bounded.
+        give_up = time.monotonic() + 30
+        while True:
+            task_runs = await client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+            )
+            settled = [t for t in task_runs if t.state is not None and t.state.is_final()]
+            if len(settled) >= 5 or time.monotonic() > give_up:
+                break
+            await _pause()
+        # One task run per batch and no other: its part write and recording run inside it.
+        assert sorted(t.name for t in task_runs) == [f"batch-{i}" for i in range(5)]
+        assert all(t.state is not None and t.state.is_completed() for t in task_runs)
+        artifacts = {
+            a.key: a
+            for a in await client.read_artifacts(
+                artifact_filter=ArtifactFilter(
+                    key=ArtifactFilterKey(any_=["enrich-out-parquet-progress", "enrich-out-parquet-summary"])
+                )
+            )
+        }
+    assert artifacts["enrich-out-parquet-progress"].data == 100.0
+    assert "rows        50 (50 ok, 0 failed)" in str(artifacts["enrich-out-parquet-summary"].data)
+    events = await read_events("enrich.job.completed", str(output))
+    assert events, "no enrich.job.completed event"
+    assert events[0].payload["rows_ok"] == 50
+    assert [name for name, _ in notified] == ["enrich.job.completed"]
+
+
+@pytest.mark.asyncio
+async def test_failing_job_runs_the_failure_hook_and_emits_failed(
+    tmp_path: Path, server: str, notified: list[tuple[str, dict[str, Any]]]
+) -> None:
+    """A spec naming a missing column fails the flow; the hook emits enrich.job.failed."""
+    source, spec = write_job(tmp_path, server)
+    spec.write_text(spec.read_text().replace('key = "ip"', 'key = "address"').replace("{ip}", "{address}"))
+    output = tmp_path / "failed.parquet"
+    state = await enrich_file(input=str(source), spec=str(spec), output=str(output), return_state=True)
+    assert state.is_failed()
+    assert not output.exists()
+    assert [name for name, _ in notified] == ["enrich.job.failed"]
+    assert "input.key column 'address' is not in the input" in notified[0][1]["error"]
+    events = await read_events("enrich.job.failed", str(output))
+    assert events, "no enrich.job.failed event"
+
+
+@pytest.mark.asyncio
+async def test_failed_recording_rolls_the_part_back(
+    tmp_path: Path, server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recording batch 1 fails once: its part file is rolled back, the batch task retried, OUT whole."""
+    removed: list[int] = []
+    original_record = JobState.record_done
+    original_remove = JobState.remove_part
+    failures = {1: 1}
+
+    def flaky_record(self: JobState, index: int) -> None:
+        if failures.get(index):
+            failures[index] -= 1
+            assert self.part_path(index).exists()  # written, about to be rolled back
+            raise OSError("disk hiccup while recording")
+        original_record(self, index)
+
+    def spy_remove(self: JobState, index: int) -> None:
+        removed.append(index)
+        original_remove(self, index)
+        assert not self.part_path(index).exists()
+
+    monkeypatch.setattr(JobState, "record_done", flaky_record)
+    monkeypatch.setattr(JobState, "remove_part", spy_remove)
+    source, spec = write_job(tmp_path, server, rows=30)
+    output = tmp_path / "rolled.parquet"
+    state = await enrich_file(
+        input=str(source),
+        spec=str(spec),
+        output=str(output),
+        options=EnrichFileOptions(batch_size=10),
+        return_state=True,
+    )
+    assert state.is_completed(), state.message
+    assert removed == [1]
+    assert pl.read_parquet(output)["row"].to_list() == list(range(30))

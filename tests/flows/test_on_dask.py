@@ -1,0 +1,109 @@
+"""Batches on a local Dask cluster (prefect-dask): same output, limits held in total, resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import polars as pl
+import pytest
+
+from service.jobs.remote_batch import split_limits
+from service.spec import LimitsSection
+from tests.helpers import (
+    enrich_command,
+    journal,
+    run_cli,
+    running_mock_api,
+    server_stats,
+    wait_until,
+    write_lookup_job,
+)
+
+pytestmark = pytest.mark.integration
+
+ROWS = 1200
+# 2% under 200/s, plus a burst of 1 per worker: at most 198 in any second when both run at once.
+LIMITS = '[limits]\nconcurrency = 6\nrate = "200/s"\nburst = 2\n'
+
+
+def test_limits_are_split_between_the_batches_running_at_once() -> None:
+    limits = LimitsSection(concurrency=6, rate=200.0, burst=2)
+    assert split_limits(limits, slots=2) == (2, 3, 100.0, 1)
+    assert split_limits(limits, slots=4) == (4, 1, 50.0, 1)
+    # More worker threads than the concurrency: only as many batches as requests may run.
+    assert split_limits(LimitsSection(concurrency=3), slots=8) == (3, 1, None, 1)
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[str]:
+    with running_mock_api("--latency-ms", "5") as url:
+        yield url
+
+
+def dask_run(source: Path, spec: Path, output: Path) -> list[str]:
+    """`enrich run` on a local cluster of 2 workers, no response cache (every key is asked)."""
+    command = enrich_command("run", str(source), "--spec", str(spec), "--no-cache")
+    return [*command, "--output", str(output), "--batch-size", "100", "--dask-workers", "2"]
+
+
+def local_env(tmp_path: Path) -> dict[str, str]:
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
+    env.pop("PREFECT_API_URL", None)
+    return env
+
+
+@pytest.mark.timeout(300)
+def test_two_workers_give_the_single_process_output_within_the_limits(tmp_path: Path, api: str) -> None:
+    keys = [f"w{i:04d}" for i in range(ROWS)]
+    source, spec = write_lookup_job(tmp_path, api, keys, LIMITS)
+    alone = run_cli("run", str(source), "--spec", str(spec), "--output", str(tmp_path / "alone.parquet"),
+                    "--batch-size", "100", "--no-flow", "--no-cache")  # fmt: skip
+    assert alone.returncode == 0, alone.stderr
+    httpx.post(f"{api}/_reset", timeout=5)
+    output = tmp_path / "dask.parquet"
+    done = subprocess.run(
+        dask_run(source, spec, output),
+        env=local_env(tmp_path), capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert (
+        "2 batches at once on the cluster, each with concurrency 3 and 100 requests/s"
+        in done.stdout + done.stderr
+    )
+    assert pl.read_parquet(output).equals(pl.read_parquet(tmp_path / "alone.parquet"))
+    stats = server_stats(api)
+    assert stats["requests"] == ROWS
+    assert stats["most_in_flight"] <= 6
+    assert stats["most_per_second"] <= 200
+
+
+@pytest.mark.timeout(400)
+def test_a_killed_cluster_run_resumes_to_the_same_output(tmp_path: Path, api: str) -> None:
+    """SIGKILL the job and its workers after two recorded batches; the rerun's OUT is a clean run's."""
+    keys = [f"k{i:04d}" for i in range(ROWS)]
+    source, spec = write_lookup_job(tmp_path, api, keys, LIMITS)
+    clean = tmp_path / "clean.parquet"
+    done = subprocess.run(dask_run(source, spec, clean), env=local_env(tmp_path),
+                          capture_output=True, text=True, timeout=240, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    output = tmp_path / "out.parquet"
+    with (tmp_path / "killed.log").open("w") as log:
+        job = subprocess.Popen(dask_run(source, spec, output), env=local_env(tmp_path),
+                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    try:
+        wait_until(lambda: len(journal(output)) >= 2 or job.poll() is not None, "two recorded batches", 180)
+    finally:
+        os.killpg(job.pid, signal.SIGKILL)  # the job, its Dask scheduler and workers
+        job.wait(timeout=30)
+    recorded = journal(output)
+    assert 2 <= len(recorded) < ROWS // 100, (tmp_path / "killed.log").read_text()[-3000:]
+    assert not output.exists()
+    again = subprocess.run(dask_run(source, spec, output), env=local_env(tmp_path),
+                           capture_output=True, text=True, timeout=240, check=False)  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert pl.read_parquet(output).equals(pl.read_parquet(clean))

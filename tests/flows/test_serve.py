@@ -1,0 +1,127 @@
+"""enrich serve in a subprocess: health, a submitted job, an inbox sweep, SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tests.helpers import (
+    enrich_command,
+    free_port,
+    healthy,
+    journal,
+    run_cli,
+    running_mock_api,
+    server_stats,
+    stop_serving,
+    wait_until,
+    write_lookup_job,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.timeout(400)
+def test_serve_submit_inbox_and_sigterm(tmp_path: Path, server: str) -> None:
+    """Health within a bound; submit runs a job; a dropped file is enriched and filed; SIGTERM stops it."""
+    source, spec = write_lookup_job(tmp_path, server, [f"s{i}" for i in range(20)])
+    inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
+    serving, api_url, runner_port = start_serving(tmp_path, spec, interval_s=2)
+    try:
+        wait_until(lambda: healthy(f"http://127.0.0.1:{runner_port}/health"), "the runner's health", 180)
+        output = tmp_path / "submitted.parquet"
+        done = run_cli(
+            "submit", str(source), "--spec", str(spec), "--output", str(output),
+            "--api-url", api_url, "--timeout", "120",
+            env={"PREFECT_HOME": str(tmp_path / "prefect")},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert pl.read_parquet(output)["row"].to_list() == list(range(20))
+        # Written under a hidden name, then renamed into place: sweeps skip hidden files.
+        pl.DataFrame({"ip": ["i1", "i2"]}).write_csv(inbox / ".drop.csv")
+        (inbox / ".drop.csv").rename(inbox / "drop.csv")
+        # No trigger: the server's scheduler creates the sweep runs from the 2 s interval.
+        wait_until(lambda: (inbox / "done" / "drop.csv").exists(), "a scheduled inbox sweep", 150)
+        assert pl.read_parquet(outbox / "drop.parquet")["ip"].to_list() == ["i1", "i2"]
+    finally:
+        code = stop_serving(serving)
+    assert code == 0, (tmp_path / "serve.log").read_text()[-3000:]
+    assert not healthy(f"{api_url}/health")  # its local server stopped too
+
+
+def start_serving(
+    tmp_path: Path, spec: Path, interval_s: float = 60
+) -> tuple[subprocess.Popen[bytes], str, int]:
+    """`enrich serve` with its own local Prefect server; the process, its API URL, its runner port."""
+    api_port, runner_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_RUNNER_SERVER_PORT": str(runner_port),
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+    }
+    env.pop("PREFECT_API_URL", None)
+    command = enrich_command("serve", "--spec", str(spec), "--api-port", str(api_port))
+    command += ["--inbox", str(tmp_path / "inbox"), "--outbox", str(tmp_path / "outbox")]
+    command += ["--interval", str(interval_s)]
+    with (tmp_path / "serve.log").open("w") as log:
+        serving = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    return serving, f"http://127.0.0.1:{api_port}/api", runner_port
+
+
+@pytest.mark.timeout(400)
+def test_a_run_cut_short_by_shutdown_resumes(tmp_path: Path) -> None:
+    """SIGTERM while a submitted job runs: the run is cancelled, OUT is not written, and running
+    the job again finishes it without asking again for the batches it had recorded."""
+    keys = [f"r{i:04d}" for i in range(2000)]
+    with running_mock_api("--latency-ms", "20") as api:
+        source, spec = write_lookup_job(
+            tmp_path, api, keys, "[limits]\nconcurrency = 4\n[cache]\nenabled = false\n"
+        )
+        output = tmp_path / "out.parquet"
+        serving, api_url, runner_port = start_serving(tmp_path, spec)
+        submit = None
+        try:
+            wait_until(lambda: healthy(f"http://127.0.0.1:{runner_port}/health"), "the runner's health", 180)
+            submit = subprocess.Popen(
+                enrich_command("submit", str(source), "--spec", str(spec), "--output", str(output),
+                               "--batch-size", "100", "--api-url", api_url, "--timeout", "120"),
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            wait_until(lambda: len(journal(output)) >= 2, "two recorded batches", 120)
+            serving.send_signal(signal.SIGTERM)
+            assert serving.wait(timeout=60) == 0, (tmp_path / "serve.log").read_text()[-3000:]
+        finally:
+            for process in (serving, submit):
+                if process is not None and process.poll() is None:
+                    process.kill()  # submit waits on the server serve stopped: it cannot finish
+                if process is not None:
+                    process.wait(timeout=30)
+        recorded = journal(output)
+        assert 2 <= len(recorded) < 20, recorded
+        assert not output.exists()
+        assert "Cancelled flow run" in (tmp_path / "serve.log").read_text()
+        before = server_stats(api)["per_key"]
+        again = run_cli(
+            "run",
+            str(source),
+            "--spec",
+            str(spec),
+            "--output",
+            str(output),
+            "--batch-size",
+            "100",
+            "--no-flow",
+        )
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert pl.read_parquet(output)["ip"].to_list() == keys
+        per_key = server_stats(api)["per_key"]
+        resumed = {key: per_key[key] - before.get(key, 0) for key in keys}
+        recorded_keys = [keys[i] for index in recorded for i in range(index * 100, index * 100 + 100)]
+        assert all(resumed[key] == 0 for key in recorded_keys)  # finished batches: not asked again
+        assert all(per_key[key] >= 1 for key in keys)

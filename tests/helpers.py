@@ -1,0 +1,124 @@
+"""Helpers the tests share: a spec builder, the mock API and the CLI in child processes, waits."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import polars as pl
+
+from service import Spec, parse_spec
+from service.testing import start_mock_api, stop_mock_api
+
+
+def make_spec(
+    body: str = "", *, url: str = "http://api.test/v1/lookup/{k}", key: str = '["k"]', **env: str
+) -> Spec:
+    """A spec for tests: ``body`` holds extra TOML sections (they replace the defaults below)."""
+    sections = {
+        "api": f'[api]\nurl = "{url}"\ntimeout_s = 5\n',
+        "input": f"[input]\nkey = {key}\n",
+        "output": '[output.columns]\nname = { path = "name", type = "str" }\n',
+        "retry": "[retry]\nattempts = 3\nbackoff = { initial_s = 1, max_s = 8, jitter = 0 }\n",
+    }
+    text = textwrap.dedent(body)
+    for name in list(sections):
+        if f"[{name}" in text:
+            del sections[name]
+    return parse_spec("".join(sections.values()) + text, environ=env)
+
+
+@contextlib.contextmanager
+def running_mock_api(*options: str) -> Iterator[str]:
+    """The mock API in a child process with ``options``, stopped on exit; yields its URL."""
+    process, url = start_mock_api(*options)
+    try:
+        yield url
+    finally:
+        stop_mock_api(process)
+
+
+def server_stats(url: str) -> dict[str, Any]:
+    """The mock API's own counters."""
+    counters: dict[str, Any] = httpx.get(f"{url}/_stats", timeout=5).json()
+    return counters
+
+
+def enrich_command(*args: str) -> list[str]:
+    """The argv of ``enrich ARGS`` in a child process."""
+    return [sys.executable, "-m", "enrich", *args]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``enrich ARGS`` to the end (at most 120 s), with ``env`` added to this environment."""
+    return subprocess.run(
+        enrich_command(*args),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def write_lookup_job(tmp_path: Path, url: str, keys: list[str], extra_spec: str = "") -> tuple[Path, Path]:
+    """An input (row number, ip) and a spec looking each ip up on the mock API at ``url``."""
+    source = tmp_path / "in.parquet"
+    pl.DataFrame({"row": range(len(keys)), "ip": keys}).write_parquet(source)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        f'[api]\nurl = "{url}/v1/lookup/{{ip}}"\n[input]\nkey = "ip"\n'
+        '[output.columns]\ncountry = { path = "country.iso_code", type = "str" }\n' + extra_spec
+    )
+    return source, spec
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until(condition: Callable[[], bool], what: str, deadline_s: float) -> None:
+    """Poll ``condition`` (another process's progress) until it holds; fail after ``deadline_s``."""
+    give_up = time.monotonic() + deadline_s
+    while not condition():
+        if time.monotonic() > give_up:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def healthy(url: str) -> bool:
+    """Whether ``url`` answers 200 now."""
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def journal(output: Path) -> list[int]:
+    """The batches recorded as done in the state of the job writing ``output``."""
+    path = output.parent / f"{output.name}.enrich" / "done.log"
+    return [int(line) for line in path.read_text().split()] if path.exists() else []
+
+
+def stop_serving(serving: subprocess.Popen[bytes]) -> int:
+    """SIGTERM, then its exit status (killed if it has not exited within 60 s)."""
+    serving.send_signal(signal.SIGTERM)
+    try:
+        return serving.wait(timeout=60)
+    finally:
+        if serving.poll() is None:
+            serving.kill()
+            serving.wait(timeout=30)

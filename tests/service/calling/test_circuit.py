@@ -1,0 +1,67 @@
+"""The circuit breaker opens on consecutive connection failures or a failure ratio."""
+
+from __future__ import annotations
+
+from service import ErrorClass
+from service.calling.circuit import CircuitBreaker
+from service.spec import CircuitSection
+
+
+def test_opens_after_consecutive_connection_failures() -> None:
+    """N connection failures or timeouts in a row open it."""
+    breaker = CircuitBreaker(CircuitSection(consecutive_failures=3, window=1000))
+    breaker.record(ErrorClass.CONNECT)
+    breaker.record(ErrorClass.TIMEOUT)
+    assert not breaker.is_open
+    breaker.record(ErrorClass.CONNECT)
+    assert breaker.is_open
+    assert "3 connection failures or timeouts in a row" in (breaker.reason or "")
+
+
+def test_any_answer_resets_the_consecutive_count() -> None:
+    """An answer (even a 4xx or 5xx) proves the API is reachable."""
+    breaker = CircuitBreaker(CircuitSection(consecutive_failures=3, window=1000))
+    for _ in range(10):
+        breaker.record(ErrorClass.CONNECT)
+        breaker.record(ErrorClass.CONNECT)
+        breaker.record(ErrorClass.HTTP_4XX)
+    assert not breaker.is_open
+
+
+def test_opens_on_failure_ratio_over_the_window() -> None:
+    """Failures at or over the ratio of a full window open it."""
+    breaker = CircuitBreaker(CircuitSection(consecutive_failures=1000, failure_ratio=0.5, window=10))
+    for _ in range(4):
+        breaker.record(ErrorClass.HTTP_5XX)
+        breaker.record(None)
+    assert not breaker.is_open  # 4 of 8: window not full yet
+    breaker.record(ErrorClass.HTTP_5XX)
+    assert not breaker.is_open  # 5 of 9
+    breaker.record(None)
+    assert breaker.is_open  # 5 of 10
+    assert "5 of the last 10 attempts failed" in (breaker.reason or "")
+
+
+def test_window_slides() -> None:
+    """Old failures leave the window: a low steady failure rate never opens it."""
+    breaker = CircuitBreaker(CircuitSection(consecutive_failures=1000, failure_ratio=0.5, window=10))
+    for i in range(1000):
+        breaker.record(ErrorClass.HTTP_5XX if i % 3 == 0 else None)
+    assert not breaker.is_open
+
+
+def test_throttling_and_client_errors_do_not_count() -> None:
+    """429 and 4xx answers are the API working as designed."""
+    breaker = CircuitBreaker(CircuitSection(consecutive_failures=2, failure_ratio=0.1, window=5))
+    for _ in range(50):
+        breaker.record(ErrorClass.RATE_LIMITED)
+        breaker.record(ErrorClass.HTTP_4XX)
+    assert not breaker.is_open
+
+
+def test_disabled_breaker_never_opens() -> None:
+    """enabled = false turns it off."""
+    breaker = CircuitBreaker(CircuitSection(enabled=False, consecutive_failures=1))
+    for _ in range(100):
+        breaker.record(ErrorClass.CONNECT)
+    assert not breaker.is_open

@@ -1,0 +1,98 @@
+"""Retry decisions: the predicate per status and failure, Retry-After, backoff bounds."""
+
+from __future__ import annotations
+
+import email.utils
+
+import pytest
+
+from service import CallError, ErrorClass
+from service.calling.backoff import backoff_delay, parse_retry_after
+from service.calling.retry_policy import is_retryable, retry_delay
+from service.spec import BackoffSection, RetrySection
+
+POLICY = RetrySection()
+
+
+@pytest.mark.parametrize("status", [408, 425, 429, 500, 502, 503, 504])
+def test_configured_statuses_are_retried(status: int) -> None:
+    """The default retry_on_status list is retried."""
+    assert is_retryable(CallError(ErrorClass.HTTP_5XX, "x", status=status), POLICY)
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422, 501])
+def test_other_statuses_are_final(status: int) -> None:
+    """Any other 4xx (and an unlisted 5xx) is final on the first try."""
+    assert not is_retryable(CallError(ErrorClass.HTTP_4XX, "x", status=status), POLICY)
+
+
+def test_retry_statuses_are_configurable() -> None:
+    """A spec can make 404 retryable and 500 final."""
+    policy = RetrySection(retry_on_status=(404,))
+    assert is_retryable(CallError(ErrorClass.HTTP_4XX, "x", status=404), policy)
+    assert not is_retryable(CallError(ErrorClass.HTTP_5XX, "x", status=500), policy)
+
+
+@pytest.mark.parametrize(
+    ("error_class", "expected"),
+    [
+        (ErrorClass.TIMEOUT, True),
+        (ErrorClass.CONNECT, True),
+        (ErrorClass.INVALID_JSON, False),
+        (ErrorClass.INVALID_KEY, False),
+    ],
+)
+def test_failures_without_status(error_class: ErrorClass, expected: bool) -> None:
+    """Timeouts and connection errors retry; a bad answer or key does not."""
+    assert is_retryable(CallError(error_class, "x"), POLICY) is expected
+
+
+def test_retry_after_seconds() -> None:
+    """Retry-After as delay-seconds."""
+    assert parse_retry_after("7", wall_now=0.0) == 7.0
+    assert parse_retry_after(" 0 ", wall_now=0.0) == 0.0
+
+
+def test_retry_after_http_date() -> None:
+    """Retry-After as an HTTP-date is relative to the injected wall clock; past dates give 0."""
+    now = 1_700_000_000.0
+    assert parse_retry_after(email.utils.formatdate(now + 30, usegmt=True), wall_now=now) == 30.0
+    assert parse_retry_after(email.utils.formatdate(now - 30, usegmt=True), wall_now=now) == 0.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", wall_now=1445412470.0) == 10.0
+
+
+@pytest.mark.parametrize("value", [None, "", "soon", "-5", "1.5e3"])
+def test_unparseable_retry_after_is_ignored(value: str | None) -> None:
+    """A header in neither form gives None: the caller backs off instead."""
+    assert parse_retry_after(value, wall_now=0.0) is None
+
+
+def test_retry_after_wins_over_backoff_up_to_the_cap() -> None:
+    """A server's Retry-After is honoured, but never beyond retry_after_cap_s."""
+    policy = RetrySection(retry_after_cap_s=60)
+    told = CallError(ErrorClass.RATE_LIMITED, "x", status=429, retry_after="2")
+    assert retry_delay(told, 5, policy, random=lambda: 0.0, wall_now=0.0) == 2.0
+    too_long = CallError(ErrorClass.RATE_LIMITED, "x", status=429, retry_after="3600")
+    assert retry_delay(too_long, 1, policy, random=lambda: 0.0, wall_now=0.0) == 60.0
+    plain = CallError(ErrorClass.HTTP_5XX, "x", status=503)
+    assert retry_delay(plain, 1, policy, random=lambda: 0.0, wall_now=0.0) == 0.5
+
+
+def test_backoff_grows_exponentially_up_to_the_cap() -> None:
+    """Without jitter: initial, x2, x4 ... capped at max_s."""
+    policy = BackoffSection(initial_s=0.5, max_s=5, multiplier=2, jitter=0)
+    delays = [backoff_delay(n, policy, random=lambda: 0.7) for n in range(1, 8)]
+    assert delays == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0]
+    assert backoff_delay(10_000, policy, random=lambda: 0.0) == 5.0
+
+
+@pytest.mark.parametrize("draw", [0.0, 0.25, 0.999999])
+def test_backoff_jitter_stays_within_bounds(draw: float) -> None:
+    """With jitter j the delay lies in [base * (1 - j), base]."""
+    policy = BackoffSection(initial_s=1, max_s=30, multiplier=3, jitter=0.5)
+    for attempt in range(1, 6):
+        base = min(30, 3 ** (attempt - 1))
+        delay = backoff_delay(attempt, policy, random=lambda: draw)
+        assert base * 0.5 <= delay <= base
+    assert backoff_delay(2, policy, random=lambda: 0.0) == 3.0
+    assert backoff_delay(2, policy, random=lambda: 1.0) == 1.5

@@ -1,0 +1,141 @@
+"""Both senders against a real HTTP server on 127.0.0.1: same rows, same error classes."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections import Counter
+from collections.abc import AsyncIterator
+
+import polars as pl
+import pytest
+import pytest_asyncio
+from aiohttp import web
+
+from service import enrich_frame
+from service.testing import MockClock
+from tests.helpers import make_spec
+
+TRANSPORTS = ["aiohttp", "httpx"]
+
+pytestmark = pytest.mark.integration
+
+
+class LoopbackApi:
+    """A tiny aiohttp.web server: echoes the raw key segment, with faults chosen by key."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.never = asyncio.Event()
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    async def lookup(self, request: web.Request) -> web.StreamResponse:
+        raw = request.raw_path.split("?")[0].rsplit("/", 1)[-1]
+        key = request.match_info["key"]
+        self.calls[key] += 1
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(0)
+            if key == "missing":
+                return web.Response(status=404, text="not found")
+            if key == "broken":
+                return web.Response(status=503)
+            if key == "garbled":
+                return web.Response(status=200, body=b"{not json", content_type="application/json")
+            if key == "hang":
+                await asyncio.wait_for(self.never.wait(), timeout=10)  # far past the client's timeout
+            if key == "reset":
+                assert request.transport is not None
+                request.transport.abort()
+                return web.Response(status=200)
+            return web.json_response({"name": key, "raw": raw, "path": request.path})
+        finally:
+            self.in_flight -= 1
+
+
+@pytest_asyncio.fixture
+async def loopback() -> AsyncIterator[tuple[LoopbackApi, str]]:
+    api = LoopbackApi()
+    app = web.Application()
+    app.router.add_get("/v1/lookup/{key}", api.lookup)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield api, f"http://127.0.0.1:{port}"
+    finally:
+        api.never.set()
+        await runner.cleanup()
+
+
+SPEC_TAIL = """
+[output.columns]
+name = { path = "name", type = "str" }
+raw = { path = "raw", type = "str" }
+[retry]
+attempts = 2
+backoff = { initial_s = 0.001, max_s = 0.001, jitter = 0 }
+[limits]
+concurrency = 8
+"""
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_hostile_keys_arrive_as_one_segment(loopback: tuple[LoopbackApi, str], transport: str) -> None:
+    """The server receives each value whole, percent-encoded, as the last path segment."""
+    api, base = loopback
+    keys = ["a/b", "..", "x?y=1", "sp ace", "日本", "100%", "#h", "a&b"]
+    spec = make_spec(SPEC_TAIL, url=f"{base}/v1/lookup/{{k}}")
+    out = (await enrich_frame(pl.DataFrame({"k": keys}), spec, transport=transport, clock=MockClock())).frame
+    assert out["_enrich_status"].to_list() == ["ok"] * len(keys)
+    assert out["name"].to_list() == keys
+    assert api.calls == Counter(dict.fromkeys(keys, 1))
+    assert out.filter(pl.col("k") == "..")["raw"][0] == "%2E%2E"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_faults_are_classified_the_same_on_every_transport(
+    loopback: tuple[LoopbackApi, str], transport: str
+) -> None:
+    """404, 503, bad JSON, a reset connection and a hang end with the same classes on both senders."""
+    api, base = loopback
+    api_section = f'[api]\nurl = "{base}/v1/lookup/{{k}}"\ntimeout_s = 0.3\n'
+    spec = make_spec(api_section + SPEC_TAIL)
+    keys = ["ok1", "missing", "broken", "garbled", "reset", "hang", "ok2"] * 3
+    out = (await enrich_frame(pl.DataFrame({"k": keys}), spec, transport=transport, clock=MockClock())).frame
+    got = dict(zip(out["k"].to_list(), out["_enrich_error"].to_list(), strict=True))
+    assert got == {
+        "ok1": None,
+        "missing": "http_4xx",
+        "broken": "http_5xx",
+        "garbled": "invalid_json",
+        "reset": "connect",
+        "hang": "timeout",
+        "ok2": None,
+    }
+    assert out["k"].to_list() == keys
+    assert api.calls["missing"] == 1
+    assert api.calls["broken"] == 2
+    assert api.calls["garbled"] == 1
+    assert api.most_in_flight <= 8
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_closed_port_is_a_connect_error(transport: str) -> None:
+    """Nothing listening: every row fails with connect, and the job still finishes."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    spec = make_spec(SPEC_TAIL, url=f"http://127.0.0.1:{port}/v1/lookup/{{k}}")
+    out = (
+        await enrich_frame(pl.DataFrame({"k": ["a", "b"]}), spec, transport=transport, clock=MockClock())
+    ).frame
+    assert out["_enrich_error"].to_list() == ["connect", "connect"]
+    assert out["_enrich_attempts"].to_list() == [2, 2]

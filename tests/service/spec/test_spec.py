@@ -1,0 +1,196 @@
+"""The spec file: validation errors name the field, templates and environment resolve."""
+
+from __future__ import annotations
+
+import pytest
+
+from service import SpecError, parse_spec
+from service.spec import load_spec, with_limit_overrides
+from tests.helpers import make_spec
+
+BASE = """
+[api]
+url = "https://api.example.com/v1/ip/{ip}"
+[input]
+key = "ip"
+[output.columns]
+country = { path = "country.iso_code", type = "str" }
+"""
+
+
+def test_minimal_spec_has_defaults() -> None:
+    """A spec with only api, input and output gets the documented defaults."""
+    spec = parse_spec(BASE, environ={})
+    assert spec.key == ("ip",)
+    assert spec.request.method == "GET"
+    assert spec.limits.concurrency == 64
+    assert spec.limits.rate is None
+    assert spec.retry.attempts == 6
+    assert 429 in spec.retry.retry_on_status
+    assert 404 not in spec.retry.retry_on_status
+
+
+def test_toml_syntax_error_names_the_line() -> None:
+    """Invalid TOML gives the line number."""
+    with pytest.raises(SpecError) as info:
+        parse_spec(BASE + "\n[limits\nconcurrency = 3\n", environ={})
+    assert info.value.line == 9
+    assert "line 9" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "words"),
+    [
+        ("[limits]\nconcurrency = 0\n", "limits.concurrency", "greater than or equal to 1"),
+        ("[limits]\nrate = 'fast'\n", "limits.rate", "is not a rate"),
+        ("[limits]\nconcurency = 3\n", "limits.concurency", "unknown field"),
+        ("[retry]\nattempts = -1\n", "retry.attempts", "greater than or equal to 1"),
+        ("[cache]\nttl = 'forever'\n", "cache.ttl", "is not a duration"),
+    ],
+)
+def test_invalid_values_name_the_field(extra: str, field: str, words: str) -> None:
+    """Each bad value is reported with its dotted field path."""
+    with pytest.raises(SpecError) as info:
+        parse_spec(BASE + extra, environ={})
+    assert field in str(info.value)
+    assert words in str(info.value)
+
+
+def test_missing_section_is_named() -> None:
+    """A missing required section says which."""
+    with pytest.raises(SpecError, match=r"output: required field is missing"):
+        parse_spec('[api]\nurl = "http://a/{k}"\n[input]\nkey = "k"\n', environ={})
+
+
+def test_invalid_jmespath_names_the_column() -> None:
+    """A JMESPath that does not compile names its column."""
+    with pytest.raises(SpecError, match=r"output\.columns\.country\.path: invalid JMESPath"):
+        parse_spec(BASE.replace("country.iso_code", "country.[["), environ={})
+
+
+def test_unknown_column_type_is_rejected() -> None:
+    """Only the documented types (and their aliases) are accepted."""
+    with pytest.raises(SpecError, match=r"output\.columns\.country\.type"):
+        parse_spec(BASE.replace('type = "str"', 'type = "decimal"'), environ={})
+
+
+def test_type_aliases() -> None:
+    """int/float/string/datetime are aliases of i64/f64/str/timestamp."""
+    spec = make_spec(
+        """
+        [output.columns]
+        a = { path = "a", type = "int" }
+        b = { path = "b", type = "float" }
+        c = { path = "c", type = "string" }
+        d = { path = "d", type = "datetime" }
+        e = { path = "e", type = "boolean" }
+        f = { path = "f", type = "json" }
+        """
+    )
+    assert [c.type for c in spec.columns] == ["i64", "f64", "str", "timestamp", "bool", "json"]
+
+
+def test_environment_fills_headers_and_is_remembered_as_secret() -> None:
+    """${NAME} reads the given environment; the value is a secret to redact."""
+    spec = parse_spec(
+        BASE.replace("[input]", '[api.headers]\nAuthorization = "Bearer ${TOKEN}"\n[input]'),
+        environ={"TOKEN": "s3cr{et}"},
+    )
+    assert ("Authorization", "Bearer s3cr{et}") in spec.request.headers
+    assert spec.secrets == frozenset({"s3cr{et}"})
+
+
+def test_missing_environment_variable_names_field_and_variable() -> None:
+    """An unset ${NAME} is an error naming both."""
+    with pytest.raises(SpecError, match=r"api\.headers\.Authorization: environment variable 'TOKEN'"):
+        parse_spec(
+            BASE.replace("[input]", '[api.headers]\nAuthorization = "Bearer ${TOKEN}"\n[input]'),
+            environ={},
+        )
+
+
+def test_secret_reference_without_a_store_is_an_error() -> None:
+    """${secret:NAME} needs a resolver (the flows pass Prefect's)."""
+    text = BASE.replace("[input]", '[api.headers]\nX-Key = "${secret:geo}"\n[input]')
+    with pytest.raises(SpecError, match="secret store"):
+        parse_spec(text, environ={})
+    spec = parse_spec(text, environ={}, resolve_secret=lambda name: f"value-of-{name}")
+    assert ("X-Key", "value-of-geo") in spec.request.headers
+
+
+def test_url_placeholder_must_be_a_key_column() -> None:
+    """A request may depend only on key columns, or dedup by key would be wrong."""
+    with pytest.raises(SpecError, match=r"api\.url: references column 'other'"):
+        make_spec(url="http://api.test/v1/{k}/{other}")
+
+
+def test_placeholder_in_host_is_rejected() -> None:
+    """A row's value can never pick the host."""
+    with pytest.raises(SpecError, match="only allowed in the path"):
+        make_spec(url="http://{k}.api.test/v1")
+
+
+def test_url_query_placeholders_become_params() -> None:
+    """?a={k} in the URL is treated as a parameter template."""
+    spec = make_spec(url="http://api.test/v1/lookup?id={k}&lang=en")
+    assert [name for name, _ in spec.request.query] == ["id", "lang"]
+    assert spec.request.query[0][1].whole_column == "k"
+
+
+def test_get_with_body_is_rejected() -> None:
+    """A body needs POST."""
+    with pytest.raises(SpecError, match=r"api\.body: a GET request has no body"):
+        make_spec('[api]\nurl = "http://a.test/x"\nbody = { k = "{k}" }\n')
+
+
+def test_bulk_requires_keys_marker() -> None:
+    """Bulk mode needs a POST body with {@keys}."""
+    with pytest.raises(SpecError, match=r"api\.body: bulk mode needs"):
+        make_spec(
+            '[api]\nmethod = "POST"\nurl = "http://a.test/x"\nbody = { k = "{k}" }\n'
+            '[bulk]\nsize = 10\nresults = "results"\nmatch = "key"\n'
+        )
+
+
+def test_output_names_cannot_use_reserved_prefix() -> None:
+    """_enrich_* belongs to the engine."""
+    with pytest.raises(SpecError, match=r"output\.columns\._enrich_x"):
+        make_spec('[output.columns]\n_enrich_x = { path = "a" }\n')
+
+
+def test_load_spec_missing_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A missing spec file is a SpecError naming the path."""
+    with pytest.raises(SpecError, match="spec file not found"):
+        load_spec(tmp_path / "nope.toml", environ={})
+
+
+def test_rate_units() -> None:
+    """Rates accept per-second, per-minute and per-hour forms."""
+    assert make_spec("[limits]\nrate = '30/min'\n").limits.rate == pytest.approx(0.5)
+    assert make_spec("[limits]\nrate = 250\n").limits.rate == 250
+    assert make_spec("[limits]\nrate = '200/s'\n").limits.effective_burst == 10
+
+
+def test_global_share_is_a_share_of_a_named_limit() -> None:
+    """global_share needs global_limit and may not exceed the whole limit (concurrency)."""
+    limits = parse_spec(
+        BASE + '[limits]\nconcurrency = 8\nglobal_limit = "geo"\nglobal_share = 3\n', environ={}
+    )
+    assert limits.limits.process_share == 3
+    whole = parse_spec(BASE + '[limits]\nconcurrency = 8\nglobal_limit = "geo"\n', environ={})
+    assert whole.limits.process_share == 8
+    with pytest.raises(SpecError, match="global_share needs global_limit"):
+        parse_spec(BASE + "[limits]\nglobal_share = 3\n", environ={})
+    with pytest.raises(SpecError, match=r"global_share \(9\) is more than concurrency \(8\)"):
+        parse_spec(BASE + '[limits]\nconcurrency = 8\nglobal_limit = "geo"\nglobal_share = 9\n', environ={})
+    with pytest.raises(SpecError, match="global_limit"):
+        parse_spec(BASE + '[limits]\nglobal_limit = "no spaces/or slashes"\n', environ={})
+
+
+def test_overriding_concurrency_below_the_share_names_the_limits() -> None:
+    """--concurrency 2 with global_share 3 is refused with the cross-field reason."""
+    spec = parse_spec(
+        BASE + '[limits]\nconcurrency = 8\nglobal_limit = "geo"\nglobal_share = 3\n', environ={}
+    )
+    with pytest.raises(SpecError, match=r"global_share \(3\) is more than concurrency \(2\)"):
+        with_limit_overrides(spec, concurrency=2)
