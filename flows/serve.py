@@ -64,35 +64,55 @@ def serve_deployments(inbox: Path, outbox: Path, spec: Path, interval_s: float, 
         os.environ["PREFECT_API_URL"] = url  # before Prefect reads its settings below
         print(f"local Prefect server at {url} (UI at {url.removesuffix('/api')})", flush=True)
     try:
-        from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
-
-        from flows.enrich_file import enrich_file
-        from flows.inbox import enrich_inbox
-
-        # Called from sync code, to_deployment returns the deployment (its stubs say "or a coroutine").
-        on_demand: Any = enrich_file.to_deployment(name="enrich-file")
-        sweep: Any = enrich_inbox.to_deployment(
-            name="enrich-inbox",
-            interval=interval_s,
-            # A sweep still running when the next is due: skip the new one (a file is swept once).
-            concurrency_limit=ConcurrencyLimitConfig(
-                limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
-            ),
-            parameters={
-                "inbox": str(inbox.resolve()),
-                "outbox": str(outbox.resolve()),
-                "spec": str(spec.resolve()),
-            },
-        )
-        serve_until_stopped(on_demand, sweep)
+        serve_until_stopped(*_deployments(inbox, outbox, spec, interval_s))
         print(f"served enrich-file on demand and enrich-inbox every {interval_s:g} s", flush=True)
     finally:
         if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            _deliver_pending_logs_and_events()
+            _stop(server)
+
+
+def _deployments(inbox: Path, outbox: Path, spec: Path, interval_s: float) -> tuple[Any, Any]:
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+
+    from flows.enrich_file import enrich_file
+    from flows.inbox import enrich_inbox
+
+    # Called from sync code, to_deployment returns the deployment (its stubs say "or a coroutine").
+    on_demand: Any = enrich_file.to_deployment(name="enrich-file")
+    sweep: Any = enrich_inbox.to_deployment(
+        name="enrich-inbox",
+        interval=interval_s,
+        # A sweep still running when the next is due: skip the new one (a file is swept once).
+        concurrency_limit=ConcurrencyLimitConfig(
+            limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+        ),
+        parameters={
+            "inbox": str(inbox.resolve()),
+            "outbox": str(outbox.resolve()),
+            "spec": str(spec.resolve()),
+        },
+    )
+    return on_demand, sweep
+
+
+def _deliver_pending_logs_and_events() -> None:
+    """Send what this process's Prefect log and event workers still hold while the local server
+    runs: at exit they would send it to a stopped server ("Error logging to API"), retrying."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=5, at_exit=False)
+    EventsWorker.drain_all(timeout=5, at_exit=False)
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=30)
 
 
 def serve_until_stopped(*deployments: Any) -> None:

@@ -29,7 +29,7 @@ class ErrorClass(StrEnum):
     INVALID_JSON = "invalid_json"
     MAPPING = "mapping"
     CIRCUIT_OPEN = "circuit_open"
-    # Not in design.md's list: a null key, or an empty value in a URL path segment, cannot be
+    # Beyond the HTTP and mapping classes: a null key, or an empty value in a URL path segment, cannot be
     # requested at all; calling it a mapping or HTTP error would send users looking in the wrong place.
     INVALID_KEY = "invalid_key"
 

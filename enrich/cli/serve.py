@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
+from enrich.cli.exits import error
 from enrich.cli.job_options import job_options
 from flows.environment import keep_prefect_on_loopback
 from flows.serve import LOCAL_PREFECT_PORT
@@ -48,7 +48,7 @@ def submit_command(args: argparse.Namespace) -> int:
     if state is None or not state.is_completed():
         name = state.name if state is not None else "unknown"
         message = state.message if state is not None else ""
-        print(f"enrich: error: flow run {flow_run.name} ended {name}: {message}", file=sys.stderr)
+        error(f"flow run {flow_run.name} ended {name}: {message}")
         return 1
     print(f"flow run {flow_run.name} completed; output {output}")
     return 0

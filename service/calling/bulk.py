@@ -7,21 +7,17 @@ bad key costs its neighbours a few requests, not their answers. Matching an answ
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import anyio
 
-from service.calling.circuit import CircuitBreaker
-from service.calling.clock import Clock
+from service.calling.fetch_tools import FetchTools
 from service.calling.outcome import Outcome, failed_outcome
 from service.calling.requests import Key, PreparedRequest
-from service.calling.retry_policy import RetryPolicy
-from service.calling.row_fetch import Settle
 from service.errors import CallError, ErrorClass
 from service.spec import BulkSpec
 from service.spec.templates import value_text
-from service.stats import StatsRecorder
 
 
 class BulkFetch:
@@ -31,26 +27,14 @@ class BulkFetch:
         self,
         keys: Sequence[Key],
         bulk: BulkSpec,
+        tools: FetchTools,
         *,
-        attempt: Callable[[PreparedRequest], Awaitable[Any]],
         build: Callable[[Sequence[Key]], PreparedRequest],
-        policy: RetryPolicy,
-        breaker: CircuitBreaker,
-        stats: StatsRecorder,
-        clock: Clock,
-        settle: Settle,
-        redact: Callable[[str], str],
     ) -> None:
         self._chunks = iter([list(keys[i : i + bulk.size]) for i in range(0, len(keys), bulk.size)])
         self._bulk = bulk
-        self._attempt = attempt
+        self._tools = tools
         self._build = build
-        self._policy = policy
-        self._breaker = breaker
-        self._stats = stats
-        self._clock = clock
-        self._settle = settle
-        self._redact = redact
         self.results: dict[Key, Outcome] = {}
 
     async def run(self, workers: int) -> dict[Key, Outcome]:
@@ -62,21 +46,21 @@ class BulkFetch:
 
     async def _worker(self) -> None:
         for chunk in self._chunks:
-            if self._breaker.is_open:
+            if self._tools.breaker.is_open:
                 return
             for key, outcome in (await self._chunk(chunk)).items():
-                self._settle(key, outcome, self.results)
+                self._tools.settle(key, outcome, self.results)
 
     async def _chunk(self, keys: list[Key]) -> dict[Key, Outcome]:
         """One bulk request for ``keys``, retried; after a final failure, each half on its own."""
         request = self._build(keys)
         try:
-            answer, attempts = await self._attempt(request), 1
+            answer, attempts = await self._tools.attempt(request), 1
         except CallError as exc:
             outcome = await self._retry(request, exc.with_traceback(None))
             if outcome.ok:
                 answer, attempts = outcome.answer, outcome.attempts
-            elif len(keys) == 1 or outcome.error is ErrorClass.CIRCUIT_OPEN or self._breaker.is_open:
+            elif len(keys) == 1 or outcome.error is ErrorClass.CIRCUIT_OPEN or self._tools.breaker.is_open:
                 return dict.fromkeys(keys, outcome)
             else:
                 middle = len(keys) // 2
@@ -86,18 +70,19 @@ class BulkFetch:
 
     async def _retry(self, request: PreparedRequest, first_error: CallError) -> Outcome:
         """Attempts 2..N in a row (a chunk's retries are few, and each worth the wait)."""
+        tools = self._tools
         error, attempts = first_error, 1
         while True:
-            delay = self._policy.next_delay(error, attempts)
+            delay = tools.policy.next_delay(error, attempts)
             if delay is None:
-                return failed_outcome(error, attempts, self._redact)
-            await self._clock.sleep(delay)
-            if self._breaker.is_open:
-                return Outcome(None, attempts, ErrorClass.CIRCUIT_OPEN, self._breaker.reason)
+                return failed_outcome(error, attempts, tools.redact)
+            await tools.clock.sleep(delay)
+            if tools.breaker.is_open:
+                return Outcome(None, attempts, ErrorClass.CIRCUIT_OPEN, tools.breaker.reason)
             attempts += 1
-            self._stats.retries += 1
+            tools.stats.retries += 1
             try:
-                return Outcome(await self._attempt(request), attempts)
+                return Outcome(await tools.attempt(request), attempts)
             except CallError as exc:
                 # Kept across the next sleep: without its traceback it ties up no frame.
                 error = exc.with_traceback(None)

@@ -22,6 +22,7 @@ from service.calling.attempts import Attempts
 from service.calling.bulk import BulkFetch
 from service.calling.circuit import CircuitBreaker
 from service.calling.clock import Clock, SystemClock
+from service.calling.fetch_tools import FetchTools
 from service.calling.in_flight import InFlightKeys
 from service.calling.outcome import Outcome
 from service.calling.rate_limit import RateLimiter
@@ -69,18 +70,31 @@ class Caller:
         self._redact = Redactor(spec.secrets)
         self._policy = RetryPolicy(spec.retry, random=random or _random.random, clock=clock)
         self._builder = RequestBuilder(spec.request, spec.key)
-        self._attempts = Attempts(
+        self._keys = InFlightKeys(keep_settled=cache is not None)
+        self._tools = self._fetch_tools(limits.concurrency)
+        self._started = 0.0
+
+    def _fetch_tools(self, concurrency: int) -> FetchTools:
+        """The attempt gate, and what every fetch works with: all sharing this caller's pieces."""
+        attempts = Attempts(
             self._sender,
-            concurrency=limits.concurrency,
+            concurrency=concurrency,
             limiter=self.limiter,
             breaker=self._breaker,
             stats=self._stats,
             policy=self._policy,
-            clock=clock,
+            clock=self._clock,
             redact=self._redact,
         )
-        self._keys = InFlightKeys(keep_settled=cache is not None)
-        self._started = 0.0
+        return FetchTools(
+            attempt=attempts.attempt,
+            policy=self._policy,
+            breaker=self._breaker,
+            stats=self._stats,
+            clock=self._clock,
+            settle=self._keys.settle,
+            redact=self._redact,
+        )
 
     async def __aenter__(self) -> Caller:
         await self._sender.open()
@@ -132,14 +146,8 @@ class Caller:
         mine, waiting = self._keys.claim(keys)
         fetch = RowFetch(
             mine,
-            attempt=self._attempts.attempt,
+            self._tools,
             build=self._builder.build,
-            policy=self._policy,
-            breaker=self._breaker,
-            stats=self._stats,
-            clock=self._clock,
-            settle=self._keys.settle,
-            redact=self._redact,
             # Enough to keep every worker busy with retries while the API recovers, not more.
             max_waiting_retries=max(256, 4 * self.spec.limits.concurrency),
         )
@@ -154,18 +162,7 @@ class Caller:
         assert bulk is not None
         sendable = [key for key in keys if None not in key]
         mine, waiting = self._keys.claim(sendable)
-        fetch = BulkFetch(
-            mine,
-            bulk,
-            attempt=self._attempts.attempt,
-            build=self._builder.build_bulk,
-            policy=self._policy,
-            breaker=self._breaker,
-            stats=self._stats,
-            clock=self._clock,
-            settle=self._keys.settle,
-            redact=self._redact,
-        )
+        fetch = BulkFetch(mine, bulk, self._tools, build=self._builder.build_bulk)
         try:
             await fetch.run(min(self.spec.limits.concurrency, -(-len(mine) // bulk.size)))
         finally:

@@ -8,22 +8,16 @@ is taken while ``max_waiting_retries`` keys already wait (the API is failing: no
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import anyio
 
-from service.calling.circuit import CircuitBreaker
-from service.calling.clock import Clock
+from service.calling.fetch_tools import FetchTools
 from service.calling.outcome import Outcome, failed_outcome
 from service.calling.requests import Key, PreparedRequest
-from service.calling.retry_policy import RetryPolicy
 from service.calling.retry_schedule import RetrySchedule
 from service.errors import CallError, ErrorClass
-from service.stats import StatsRecorder
-
-Settle = Callable[[Key, Outcome, dict[Key, Outcome]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,27 +33,16 @@ class RowFetch:
     def __init__(
         self,
         keys: Sequence[Key],
+        tools: FetchTools,
         *,
-        attempt: Callable[[PreparedRequest], Awaitable[Any]],
         build: Callable[[Key], PreparedRequest],
-        policy: RetryPolicy,
-        breaker: CircuitBreaker,
-        stats: StatsRecorder,
-        clock: Clock,
-        settle: Settle,
-        redact: Callable[[str], str],
         max_waiting_retries: int,
     ) -> None:
         self._fresh = iter(keys)
         self._fresh_left = bool(keys)
-        self._attempt = attempt
+        self._tools = tools
+        self._attempt = tools.attempt
         self._build = build
-        self._policy = policy
-        self._breaker = breaker
-        self._stats = stats
-        self._clock = clock
-        self._settle = settle
-        self._redact = redact
         self._max_waiting_retries = max_waiting_retries
         self._retries: RetrySchedule[_WaitingRetry] = RetrySchedule()
         self._waiting_workers = 0
@@ -73,20 +56,21 @@ class RowFetch:
                 for _ in range(workers):
                     group.start_soon(self._worker)
         finally:
-            reason = self._breaker.reason or "the job stopped before this key was retried"
+            reason = self._tools.breaker.reason or "the job stopped before this key was retried"
             for waiting in self._retries.drain():
                 outcome = Outcome(None, waiting.attempts, ErrorClass.CIRCUIT_OPEN, reason)
-                self._settle(waiting.key, outcome, self.results)
+                self._tools.settle(waiting.key, outcome, self.results)
         return self.results
 
     async def _worker(self) -> None:
-        clock = self._clock
+        tools = self._tools
+        clock = tools.clock
         retries = self._retries
-        breaker = self._breaker
+        breaker = tools.breaker
         while not breaker.is_open:
             due = retries.pop_due(clock.now())
             if due is not None:
-                self._stats.retries += 1
+                tools.stats.retries += 1
                 await self._try(due.request, due.key, due.attempts + 1)
                 continue
             if self._fresh_left and len(retries) < self._max_waiting_retries:
@@ -110,7 +94,7 @@ class RowFetch:
         try:
             request = self._build(key)
         except CallError as exc:  # a key that cannot be sent (a null, an empty path segment)
-            self._settle(key, Outcome(None, 0, exc.error_class, exc.message), self.results)
+            self._tools.settle(key, Outcome(None, 0, exc.error_class, exc.message), self.results)
             return
         await self._try(request, key, 1)
 
@@ -118,9 +102,10 @@ class RowFetch:
         try:
             outcome = Outcome(await self._attempt(request), attempts)
         except CallError as exc:
-            delay = self._policy.next_delay(exc, attempts)
+            tools = self._tools
+            delay = tools.policy.next_delay(exc, attempts)
             if delay is not None:
-                self._retries.push(self._clock.now() + delay, _WaitingRetry(request, key, attempts))
+                self._retries.push(tools.clock.now() + delay, _WaitingRetry(request, key, attempts))
                 return
-            outcome = failed_outcome(exc, attempts, self._redact)
-        self._settle(key, outcome, self.results)
+            outcome = failed_outcome(exc, attempts, tools.redact)
+        self._tools.settle(key, outcome, self.results)

@@ -89,7 +89,7 @@ class AiohttpSender:
             headers=self._headers,
             timeout=aiohttp.ClientTimeout(total=self._timeout_s),
             cookie_jar=aiohttp.DummyCookieJar(),  # one key's cookies must not leak into another's
-            trust_env=False,  # the engine never reads the environment (style.md)
+            trust_env=False,  # the engine never reads the environment (docs/architecture.md, Layers)
         )
         # aiohttp silently resends an idempotent request once when a reused connection is reset.
         # That request escapes the rate limit and the attempt count (the mock API's counters saw 4

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from service.spec.units import parse_duration, parse_rate
 
@@ -24,6 +24,9 @@ _TYPE_ALIASES: dict[str, ColumnType] = {
 }  # fmt: skip
 
 RESERVED_PREFIX = "_enrich_"
+
+# One name, or a list of them: ``key = "ip"`` and ``key = ["ip"]`` mean the same.
+OneOrMany = Annotated[list[str], BeforeValidator(lambda value: [value] if isinstance(value, str) else value)]
 DEFAULT_RETRY_STATUSES = (408, 425, 429, 500, 502, 503, 504)
 
 
@@ -50,12 +53,7 @@ class ApiSection(_Section):
 class InputSection(_Section):
     """``[input]``: the key columns that identify a request."""
 
-    key: Annotated[list[str], Field(min_length=1)]
-
-    @field_validator("key", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
+    key: Annotated[OneOrMany, Field(min_length=1)]
 
 
 class ColumnSection(_Section):
@@ -162,12 +160,7 @@ class BulkSection(_Section):
 
     size: Annotated[int, Field(ge=1, le=100_000)]
     results: Annotated[str, Field(min_length=1)]
-    match: Annotated[list[str], Field(min_length=1)]
-
-    @field_validator("match", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
+    match: Annotated[OneOrMany, Field(min_length=1)]
 
 
 class SpecFile(_Section):

@@ -50,3 +50,21 @@ def test_engine_profile_names_the_engine_functions_and_writes_html(tmp_path: Pat
     assert "AiohttpSender.send" in done.stdout
     assert "Attempts.attempt  service/calling/attempts.py" in done.stdout
     assert "<html" in (tmp_path / "engine-profile.html").read_text()[:2000].lower()
+
+
+@pytest.mark.timeout(120)
+def test_costs_lists_each_piece_of_the_hot_path() -> None:
+    """benchmarks.costs prints one positive cost per piece (the figures themselves are not checked)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.costs", "--repeat", "1"],
+        capture_output=True, text=True, timeout=100, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    pieces = {line.split(" us  ", 1)[1]: float(line.split(" us  ", 1)[0]) for line in lines}
+    assert {
+        "httpx.Request(...) built",
+        "enrich: RequestBuilder.build",
+        "enrich: answer_of (a 2xx answer)",
+    } <= set(pieces)
+    assert all(cost > 0 for cost in pieces.values())

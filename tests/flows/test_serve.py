@@ -105,7 +105,10 @@ def test_a_run_cut_short_by_shutdown_resumes(tmp_path: Path) -> None:
         recorded = journal(output)
         assert 2 <= len(recorded) < 20, recorded
         assert not output.exists()
-        assert "Cancelled flow run" in (tmp_path / "serve.log").read_text()
+        log = (tmp_path / "serve.log").read_text()
+        assert "Cancelled flow run" in log
+        # What serve logged while stopping reached its server before the server stopped.
+        assert "Error logging to API" not in log, log[-3000:]
         before = server_stats(api)["per_key"]
         again = run_cli(
             "run",

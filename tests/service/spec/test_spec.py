@@ -194,3 +194,36 @@ def test_overriding_concurrency_below_the_share_names_the_limits() -> None:
     )
     with pytest.raises(SpecError, match=r"global_share \(3\) is more than concurrency \(2\)"):
         with_limit_overrides(spec, concurrency=2)
+
+
+def test_what_decides_an_answer_and_an_output() -> None:
+    """The cache's identity ignores the timeout and the output columns; the checkpoint's adds the
+    columns; neither sees limits, retries or the secret's value (the template text counts)."""
+    base = make_spec('[api]\nurl = "http://api.test/{k}"\nheaders = { X-Key = "${KEY}" }\n', KEY="one")
+    variants = {
+        "other secret value": make_spec(
+            '[api]\nurl = "http://api.test/{k}"\nheaders = { X-Key = "${KEY}" }\n', KEY="two"
+        ),
+        "longer timeout": make_spec(
+            '[api]\nurl = "http://api.test/{k}"\nheaders = { X-Key = "${KEY}" }\ntimeout_s = 30\n', KEY="one"
+        ),
+        "other limits": make_spec(
+            '[api]\nurl = "http://api.test/{k}"\nheaders = { X-Key = "${KEY}" }\n'
+            "[limits]\nconcurrency = 3\n[retry]\nattempts = 9\n",
+            KEY="one",
+        ),
+    }
+    for name, variant in variants.items():
+        assert variant.answer_identity() == base.answer_identity(), name
+        assert variant.output_identity() == base.output_identity(), name
+    other_url = make_spec(
+        '[api]\nurl = "http://api.test/v2/{k}"\nheaders = { X-Key = "${KEY}" }\n', KEY="one"
+    )
+    assert other_url.answer_identity() != base.answer_identity()
+    other_columns = make_spec(
+        '[api]\nurl = "http://api.test/{k}"\nheaders = { X-Key = "${KEY}" }\n'
+        '[output.columns]\nname = { path = "name", type = "str" }\nage = { path = "age", type = "i64" }\n',
+        KEY="one",
+    )
+    assert other_columns.answer_identity() == base.answer_identity()
+    assert other_columns.output_identity() != base.output_identity()

@@ -1,0 +1,101 @@
+"""What one request costs in each piece of the hot path, in microseconds, on this machine.
+
+    .venv/bin/python -m benchmarks.costs [--repeat 5]
+
+Each figure is the best of ``--repeat`` runs of a tight loop (the least disturbed by the rest of
+the machine), per call. They are the costs ``docs/architecture.md`` reasons with: what a request
+may cost in our own code when the whole budget at zero latency is a bare aiohttp request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import timeit
+from collections.abc import Callable
+
+import httpx
+import jmespath
+import orjson
+from yarl import URL
+
+from service import SystemClock, parse_spec
+from service.calling.answers import answer_of
+from service.calling.rate_limit import RateLimiter
+from service.calling.requests import RequestBuilder
+from service.calling.transport import RawResponse
+from service.tables.mapping import map_answers
+
+_SPEC = """
+[api]
+url = "http://127.0.0.1:9/v1/lookup/{k}"
+[input]
+key = "k"
+[output.columns]
+country = { path = "country.iso_code", type = "str" }
+asn = { path = "asn", type = "i64" }
+"""
+_ANSWER = orjson.dumps({"key": "k1", "country": {"iso_code": "DE", "eu": True}, "asn": 3320, "tags": []})
+
+
+def _semaphore_round_trips(loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
+    """1,000 acquire/release pairs of an uncontended semaphore, on ``loop``."""
+    semaphore = asyncio.Semaphore(64)
+
+    async def many() -> None:
+        for _ in range(1000):
+            await semaphore.acquire()
+            semaphore.release()
+
+    return lambda: loop.run_until_complete(many())
+
+
+def measure(repeat: int) -> dict[str, float]:
+    """Microseconds per call of each piece."""
+    spec = parse_spec(_SPEC, environ={})
+    builder = RequestBuilder(spec.request, spec.key)
+    limiter = RateLimiter(None, 1, SystemClock())
+    response = RawResponse(200, _ANSWER, None)
+    path = jmespath.compile("country.iso_code")
+    answers = [orjson.loads(_ANSWER)] * 1000
+    present = [True] * 1000
+    loop = asyncio.new_event_loop()
+    counter = itertools.count()
+    base = "http://127.0.0.1:9/v1/lookup/k"
+    pieces: dict[str, tuple[Callable[[], object], int]] = {
+        "httpx.Request(...) built": (lambda: httpx.Request("GET", "http://127.0.0.1:9/v1/lookup/k1"), 1),
+        # A new string each time: yarl caches the URLs it has parsed.
+        "yarl.URL(..., encoded=True), a new URL": (lambda: URL(f"{base}{next(counter)}", encoded=True), 1),
+        "orjson.loads + compiled JMESPath": (lambda: path.search(orjson.loads(_ANSWER)), 1),
+        "asyncio.Semaphore acquire + release": (_semaphore_round_trips(loop), 1000),
+        "enrich: RequestBuilder.build": (lambda: builder.build(("k1",)), 1),
+        "enrich: RateLimiter.reserve (no rate)": (limiter.reserve, 1),
+        "enrich: answer_of (a 2xx answer)": (lambda: answer_of(response), 1),
+        "enrich: map_answers, per answer (2 columns)": (
+            lambda: map_answers(answers, spec.columns, present),
+            1000,
+        ),
+    }
+    costs = {}
+    try:
+        for name, (call, per_call) in pieces.items():
+            number = max(1, 20_000 // per_call)
+            best = min(timeit.repeat(call, number=number, repeat=repeat))
+            costs[name] = best / number / per_call * 1e6
+    finally:
+        loop.close()
+    return costs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.costs", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=5, help="runs of each loop; the best counts")
+    args = parser.parse_args(argv)
+    for name, micros in measure(args.repeat).items():
+        print(f"{micros:8.2f} us  {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

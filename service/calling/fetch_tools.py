@@ -1,0 +1,29 @@
+"""What a fetch (one key per request, or in bulk) gets from its caller: one frozen bundle."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from service.calling.circuit import CircuitBreaker
+from service.calling.clock import Clock
+from service.calling.outcome import Outcome
+from service.calling.requests import Key, PreparedRequest
+from service.calling.retry_policy import RetryPolicy
+from service.stats import StatsRecorder
+
+
+@dataclass(frozen=True, slots=True)
+class FetchTools:
+    """The caller's pieces a fetch works with: it makes ``attempt``s, asks ``policy`` after a
+    failed one, stops when ``breaker`` opens, counts retries in ``stats``, waits on ``clock``,
+    hands each outcome to ``settle`` (with the fetch's results) and redacts messages."""
+
+    attempt: Callable[[PreparedRequest], Awaitable[Any]]
+    policy: RetryPolicy
+    breaker: CircuitBreaker
+    stats: StatsRecorder
+    clock: Clock
+    settle: Callable[[Key, Outcome, dict[Key, Outcome]], None]
+    redact: Callable[[str], str]

@@ -1,0 +1,45 @@
+"""One rule for what a response cache keeps, whichever store: answers, and final client errors."""
+
+from __future__ import annotations
+
+from service import ErrorClass, Outcome
+from service.caches.entries import NEGATIVE_STATUSES, EntryKind, entry_for, outcome_of
+
+
+def test_answers_are_kept_and_read_back_as_they_were() -> None:
+    """An answer is stored as its JSON and comes back equal, with no attempt counted."""
+    entry = entry_for(Outcome({"country": "DE", "n": [1, None]}, 3))
+    assert entry is not None
+    kind, body = entry
+    assert kind is EntryKind.ANSWER
+    back = outcome_of(kind, body)
+    assert (back.answer, back.attempts, back.error) == ({"country": "DE", "n": [1, None]}, 0, None)
+
+
+def test_exactly_the_final_client_errors_are_kept() -> None:
+    """Of every status 400-599, only 400, 404, 405, 410, 414 and 422 are remembered: asking again
+    would get the same answer. 401/403 (credentials), 408/425/429 (timing) and 5xx may change."""
+    kept = {
+        status
+        for status in range(400, 600)
+        if entry_for(Outcome(None, 1, ErrorClass.HTTP_4XX, f"HTTP {status}", status)) is not None
+    }
+    assert kept == {400, 404, 405, 410, 414, 422} == NEGATIVE_STATUSES
+
+
+def test_a_kept_client_error_reads_back_as_cached() -> None:
+    """A remembered 404 comes back as http_4xx with its message marked as cached."""
+    entry = entry_for(Outcome(None, 1, ErrorClass.HTTP_4XX, "HTTP 404: no such key", 404))
+    assert entry is not None
+    back = outcome_of(*entry)
+    assert (back.error, back.message, back.attempts) == (
+        ErrorClass.HTTP_4XX,
+        "HTTP 404: no such key (cached)",
+        0,
+    )
+
+
+def test_failures_that_may_pass_later_are_never_kept() -> None:
+    """Timeouts, connection failures, 5xx, 429, unusable answers and an open circuit: not kept."""
+    for error in set(ErrorClass) - {ErrorClass.HTTP_4XX}:
+        assert entry_for(Outcome(None, 1, error, "x", 503 if error is ErrorClass.HTTP_5XX else None)) is None

@@ -1,0 +1,54 @@
+"""Matching a bulk answer back to its keys: pure, by the text of each key's values."""
+
+from __future__ import annotations
+
+from service import ErrorClass
+from service.calling.bulk import match_bulk
+from service.spec import BulkSpec
+from tests.helpers import make_spec
+
+BULK = """
+[api]
+method = "POST"
+url = "http://api.test/lookup"
+body = { keys = "{@keys}" }
+[bulk]
+size = 10
+results = "data.items"
+"""
+
+
+def bulk_spec(match: str, key: str) -> BulkSpec:
+    spec = make_spec(BULK + f"match = {match}\n", key=key)
+    assert spec.bulk is not None
+    return spec.bulk
+
+
+def test_results_are_matched_by_text_in_any_order_and_missing_keys_fail() -> None:
+    """A number key matches its string echo; a key the answer lacks fails as mapping."""
+    bulk = bulk_spec('"id"', '["k"]')
+    answer = {"data": {"items": [{"id": "7", "v": "seven"}, {"id": "x", "v": "ex"}, {"v": "no id"}]}}
+    outcomes = match_bulk([("x",), (7,), ("gone",)], answer, 2, bulk)
+    assert outcomes[("x",)].answer == {"id": "x", "v": "ex"}
+    assert outcomes[(7,)].answer == {"id": "7", "v": "seven"}
+    assert all(outcome.attempts == 2 for outcome in outcomes.values())
+    assert outcomes[("gone",)].error is ErrorClass.MAPPING
+    assert outcomes[("gone",)].message == "key missing from the bulk answer"
+
+
+def test_keys_of_several_columns_match_on_every_column() -> None:
+    """(country, id) keys: both fields must match; booleans match JSON's true/false."""
+    bulk = bulk_spec('["c", "ok"]', '["country", "ok"]')
+    answer = {"data": {"items": [{"c": "DE", "ok": True}, {"c": "DE", "ok": "false"}]}}
+    outcomes = match_bulk([("DE", True), ("DE", False), ("FR", True)], answer, 1, bulk)
+    assert outcomes[("DE", True)].answer == {"c": "DE", "ok": True}
+    assert outcomes[("DE", False)].answer == {"c": "DE", "ok": "false"}
+    assert outcomes[("FR", True)].error is ErrorClass.MAPPING
+
+
+def test_an_answer_without_a_results_list_fails_every_key_of_the_chunk() -> None:
+    """Where [bulk].results points at no list, each key fails as mapping, saying where."""
+    bulk = bulk_spec('"id"', '["k"]')
+    outcomes = match_bulk([("a",), ("b",)], {"data": {"items": {"id": "a"}}}, 1, bulk)
+    assert {o.error for o in outcomes.values()} == {ErrorClass.MAPPING}
+    assert "[bulk].results" in (outcomes[("a",)].message or "")
