@@ -11,6 +11,7 @@ RUN python -m venv /opt/enrich \
  && /opt/enrich/bin/pip install --require-hashes -r requirements-bootstrap.lock \
  && /opt/enrich/bin/pip install --require-hashes -r requirements-runtime.lock
 COPY pyproject.toml README.md ./
+COPY enrich ./enrich
 COPY service ./service
 COPY flows ./flows
 COPY benchmarks ./benchmarks
