@@ -148,7 +148,8 @@ class Caller:
             mine,
             self._tools,
             build=self._builder.build,
-            # Enough to keep every worker busy with retries while the API recovers, not more.
+            # This many keys waiting for a retry means the API is failing: no fresh key until
+            # some are done (and at least enough to keep every worker busy with retries).
             max_waiting_retries=max(256, 4 * self.spec.limits.concurrency),
         )
         try:
@@ -163,8 +164,9 @@ class Caller:
         sendable = [key for key in keys if None not in key]
         mine, waiting = self._keys.claim(sendable)
         fetch = BulkFetch(mine, bulk, self._tools, build=self._builder.build_bulk)
+        chunks = (len(mine) + bulk.size - 1) // bulk.size
         try:
-            await fetch.run(min(self.spec.limits.concurrency, -(-len(mine) // bulk.size)))
+            await fetch.run(min(self.spec.limits.concurrency, chunks))
         finally:
             self._settle_unanswered(mine, fetch.results)
         results = await self._keys.collect(waiting, fetch.results)

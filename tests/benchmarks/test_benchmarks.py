@@ -68,3 +68,29 @@ def test_costs_lists_each_piece_of_the_hot_path() -> None:
         "enrich: answer_of (a 2xx answer)",
     } <= set(pieces)
     assert all(cost > 0 for cost in pieces.values())
+
+
+def test_a_flow_job_faster_than_prefects_start_up_is_no_result() -> None:
+    """Flow overhead below zero (the job beat the start-up measured alone) is reported as
+    inconsistent, never as a target met; a sane one is judged against 1.1x."""
+    from benchmarks.report import Figure, evaluate
+    from service import DEFAULT_BATCH_SIZE
+
+    def jobs(flow_s: float) -> list[Figure]:
+        batch = {"rows": 100_000, "per_request": 100, "batch_rows": DEFAULT_BATCH_SIZE}
+        return [
+            Figure("jobs", "start-up, flow", {"rows": 10}, 10, [8.3], 0, unit="s"),
+            Figure("jobs", "start-up, no flow", {"rows": 10}, 10, [0.4], 0, unit="s"),
+            Figure("jobs", "enrich run (flow)", batch, 100_000, [flow_s], 0, unit="s"),
+            Figure("jobs", "enrich run --no-flow", batch, 100_000, [1.4], 0, unit="s"),
+        ]
+
+    def overhead(flow_s: float) -> tuple[str, bool | None]:
+        target = next(t for t in evaluate(jobs(flow_s)) if t.goal.startswith("flow overhead"))
+        return target.measured, target.met
+
+    measured, met = overhead(6.4)
+    assert met is None
+    assert "inconsistent" in measured
+    assert overhead(9.4) == ("1.07x (Prefect start-up 7.9 s apart)", True)
+    assert overhead(10.0)[1] is False
