@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import itertools
 import timeit
 from collections.abc import Callable
@@ -22,10 +23,12 @@ from yarl import URL
 
 from service import SystemClock, parse_spec
 from service.calling.answers import answer_of
+from service.calling.bodies import BoundedBody
 from service.calling.rate_limit import RateLimiter
 from service.calling.requests import RequestBuilder
 from service.calling.transport import RawResponse
 from service.tables.mapping import map_answers
+from service.testing.mock_answers import answer_for
 
 _SPEC = """
 [api]
@@ -51,24 +54,39 @@ def _semaphore_round_trips(loop: asyncio.AbstractEventLoop) -> Callable[[], None
     return lambda: loop.run_until_complete(many())
 
 
-def measure(repeat: int) -> dict[str, float]:
-    """Microseconds per call of each piece."""
-    spec = parse_spec(_SPEC, environ={})
-    builder = RequestBuilder(spec.request, spec.key)
-    limiter = RateLimiter(None, 1, SystemClock())
-    response = RawResponse(200, _ANSWER, None)
+def _inflate(body: bytes) -> bytes:
+    reader = BoundedBody(16 * 1024**2, "gzip")
+    reader.feed(body)
+    return reader.finish()
+
+
+Piece = tuple[Callable[[], object], int]  # a call, and how many of the measured thing it does
+
+
+def _library_pieces(loop: asyncio.AbstractEventLoop) -> dict[str, Piece]:
     path = jmespath.compile("country.iso_code")
-    answers = [orjson.loads(_ANSWER)] * 1000
-    present = [True] * 1000
-    loop = asyncio.new_event_loop()
     counter = itertools.count()
     base = "http://127.0.0.1:9/v1/lookup/k"
-    pieces: dict[str, tuple[Callable[[], object], int]] = {
+    return {
         "httpx.Request(...) built": (lambda: httpx.Request("GET", "http://127.0.0.1:9/v1/lookup/k1"), 1),
         # A new string each time: yarl caches the URLs it has parsed.
         "yarl.URL(..., encoded=True), a new URL": (lambda: URL(f"{base}{next(counter)}", encoded=True), 1),
         "orjson.loads + compiled JMESPath": (lambda: path.search(orjson.loads(_ANSWER)), 1),
         "asyncio.Semaphore acquire + release": (_semaphore_round_trips(loop), 1000),
+    }
+
+
+def _enrich_pieces() -> dict[str, Piece]:
+    spec = parse_spec(_SPEC, environ={})
+    builder = RequestBuilder(spec.request, spec.key)
+    limiter = RateLimiter(None, 1, SystemClock())
+    response = RawResponse(200, _ANSWER, None)
+    answers = [orjson.loads(_ANSWER)] * 1000
+    present = [True] * 1000
+    bulk = orjson.dumps({"results": [answer_for(f"10.0.0.{i}") for i in range(100)]})
+    bulk_gzip = gzip.compress(bulk)
+    inflating = f"enrich: inflating a gzip answer of 100 results ({len(bulk):,} B, {len(bulk_gzip):,} B sent)"
+    return {
         "enrich: RequestBuilder.build": (lambda: builder.build(("k1",)), 1),
         "enrich: RateLimiter.reserve (no rate)": (limiter.reserve, 1),
         "enrich: answer_of (a 2xx answer)": (lambda: answer_of(response), 1),
@@ -76,10 +94,16 @@ def measure(repeat: int) -> dict[str, float]:
             lambda: map_answers(answers, spec.columns, present),
             1000,
         ),
+        inflating: (lambda: _inflate(bulk_gzip), 1),
     }
+
+
+def measure(repeat: int) -> dict[str, float]:
+    """Microseconds per call of each piece."""
+    loop = asyncio.new_event_loop()
     costs = {}
     try:
-        for name, (call, per_call) in pieces.items():
+        for name, (call, per_call) in {**_library_pieces(loop), **_enrich_pieces()}.items():
             number = max(1, 20_000 // per_call)
             best = min(timeit.repeat(call, number=number, repeat=repeat))
             costs[name] = best / number / per_call * 1e6

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import orjson
 
+from service.calling.bodies import ACCEPT_ENCODING
 from service.errors import CallError, ErrorClass
 from service.spec import RequestSpec
 from service.spec.templates import BULK_KEYS_MARKER, Template, value_text
@@ -45,7 +46,11 @@ def encode_path_segment(text: str) -> str:
 
 def request_headers(request: RequestSpec) -> dict[str, str]:
     """Headers sent with every request: defaults, then the spec's (which win)."""
-    headers = {"User-Agent": f"enrich/{_VERSION}", "Accept": "application/json"}
+    headers = {
+        "User-Agent": f"enrich/{_VERSION}",
+        "Accept": "application/json",
+        "Accept-Encoding": ACCEPT_ENCODING,
+    }
     if request.body is not None:
         headers["Content-Type"] = "application/json"
     headers.update(dict(request.headers))

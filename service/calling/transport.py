@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import aiohttp
+import anyio
 import httpx
 from yarl import URL
 
+from service.calling.bodies import BodyTooLargeError, BoundedBody, reads_plainly, too_large
 from service.calling.requests import PreparedRequest, request_headers
 from service.errors import CallError, ErrorClass
 from service.spec import Spec
@@ -70,13 +72,27 @@ def translate(exc: BaseException, timeout_s: float) -> CallError:
     return CallError(error_class, f"connection failed: {reason}")
 
 
+# Of an answer that is not a 2xx, only the start is read: its message needs a line, not its body.
+ERROR_SNIPPET_BYTES = 64 * 1024
+
+
+def _body_limit(status: int, max_bytes: int) -> int:
+    return max_bytes if 200 <= status < 300 else ERROR_SNIPPET_BYTES
+
+
+def _declared_too_long(status: int, content_length: int | None, max_bytes: int) -> bool:
+    """A 2xx answer announcing more than the limit fails before a byte of it is read."""
+    return 200 <= status < 300 and content_length is not None and content_length > max_bytes
+
+
 class AiohttpSender:
     """The default sender: one aiohttp session with a keep-alive pool sized to the concurrency."""
 
-    def __init__(self, headers: dict[str, str], concurrency: int, timeout_s: float) -> None:
+    def __init__(self, headers: dict[str, str], concurrency: int, timeout_s: float, max_bytes: int) -> None:
         self._headers = headers
         self._concurrency = concurrency
         self._timeout_s = timeout_s
+        self._max_bytes = max_bytes
         self._session: aiohttp.ClientSession | None = None
 
     async def open(self) -> None:
@@ -90,6 +106,7 @@ class AiohttpSender:
             timeout=aiohttp.ClientTimeout(total=self._timeout_s),
             cookie_jar=aiohttp.DummyCookieJar(),  # one key's cookies must not leak into another's
             trust_env=False,  # the engine never reads the environment (docs/architecture.md, Layers)
+            auto_decompress=False,  # bodies are inflated by BoundedBody, in bounded steps
         )
         # aiohttp silently resends an idempotent request once when a reused connection is reset.
         # That request escapes the rate limit and the attempt count (the mock API's counters saw 4
@@ -107,10 +124,28 @@ class AiohttpSender:
             async with session.request(
                 request.method, URL(request.url, encoded=True), data=request.body
             ) as response:
-                body = await response.read()
+                body = await self._read(response)
                 return RawResponse(response.status, body, response.headers.get("Retry-After"))
         except TRANSLATED as exc:
             raise translate(exc, self._timeout_s) from exc
+
+    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
+        status, length = response.status, response.content_length
+        encoding = response.headers.get("Content-Encoding")
+        limit = _body_limit(status, self._max_bytes)
+        if length is not None and length <= limit and reads_plainly(encoding):
+            return await response.read()  # the common case: one read, bounded by its length
+        if _declared_too_long(status, length, self._max_bytes):
+            response.close()  # not drained: the connection is dropped with the rest unread
+            raise too_large(self._max_bytes)
+        body = BoundedBody(limit, encoding)
+        try:
+            async for chunk in response.content.iter_any():
+                body.feed(chunk)
+        except BodyTooLargeError:
+            response.close()
+            return body.cut_short(status, self._max_bytes)
+        return body.finish()
 
     async def aclose(self) -> None:
         """Close the session."""
@@ -127,10 +162,12 @@ class HttpxSender:
         headers: dict[str, str],
         concurrency: int,
         timeout_s: float,
+        max_bytes: int,
         transport: httpx.AsyncBaseTransport | None = None,
         auth: httpx.Auth | None = None,
     ) -> None:
         self._timeout_s = timeout_s
+        self._max_bytes = max_bytes
         self._client = httpx.AsyncClient(
             transport=transport,
             auth=auth,
@@ -145,12 +182,35 @@ class HttpxSender:
         """Nothing to do: httpx opens connections on first use."""
 
     async def send(self, request: PreparedRequest) -> RawResponse:
-        """Send with httpx."""
+        """Send with httpx, the whole exchange within ``timeout_s``: httpx's own timeouts bound each
+        read, so a server sending a byte a second would otherwise hold a request for ever."""
         try:
-            response = await self._client.request(request.method, request.url, content=request.body)
+            with anyio.fail_after(self._timeout_s):
+                async with self._client.stream(request.method, request.url, content=request.body) as response:
+                    body = await self._read(response)
         except TRANSLATED as exc:
             raise translate(exc, self._timeout_s) from exc
-        return RawResponse(response.status_code, response.content, response.headers.get("Retry-After"))
+        return RawResponse(response.status_code, body, response.headers.get("Retry-After"))
+
+    async def _read(self, response: httpx.Response) -> bytes:
+        status = response.status_code
+        declared = response.headers.get("Content-Length")
+        length = int(declared) if declared is not None and declared.isascii() and declared.isdigit() else None
+        if _declared_too_long(status, length, self._max_bytes):
+            raise too_large(self._max_bytes)  # leaving the stream unread closes its connection
+        limit = _body_limit(status, self._max_bytes)
+        if response.is_stream_consumed:  # handed over whole and decoded (httpx.MockTransport, respx)
+            content = response.content
+            if len(content) > limit and 200 <= status < 300:
+                raise too_large(self._max_bytes)
+            return content[:limit]
+        body = BoundedBody(limit, response.headers.get("Content-Encoding"))
+        try:
+            async for chunk in response.aiter_raw():
+                body.feed(chunk)
+        except BodyTooLargeError:
+            return body.cut_short(status, self._max_bytes)
+        return body.finish()
 
     async def aclose(self) -> None:
         """Close the client."""
@@ -159,15 +219,14 @@ class HttpxSender:
 
 def make_sender(spec: Spec, transport: TransportChoice = None, auth: httpx.Auth | None = None) -> Sender:
     """The sender for ``transport``: None or "aiohttp" (default), "httpx", or an httpx transport."""
-    builder_headers = request_headers(spec.request)
-    concurrency = spec.limits.concurrency
-    timeout = spec.request.timeout_s
+    headers = request_headers(spec.request)
+    settings = (spec.limits.concurrency, spec.request.timeout_s, spec.request.max_response_bytes)
     if (transport is None and auth is None) or transport == "aiohttp":
         if auth is not None:
             raise ValueError("auth needs the httpx sender: pass transport='httpx'")
-        return AiohttpSender(builder_headers, concurrency, timeout)
+        return AiohttpSender(headers, *settings)
     if transport is None or transport == "httpx":
-        return HttpxSender(builder_headers, concurrency, timeout, auth=auth)
+        return HttpxSender(headers, *settings, auth=auth)
     if isinstance(transport, httpx.AsyncBaseTransport):
-        return HttpxSender(builder_headers, concurrency, timeout, transport=transport, auth=auth)
+        return HttpxSender(headers, *settings, transport=transport, auth=auth)
     raise ValueError(f"unknown transport {transport!r}: use 'aiohttp', 'httpx' or an httpx transport")

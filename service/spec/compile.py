@@ -131,6 +131,7 @@ def _compile_request(api: ApiSection, parser: TemplateParser, *, bulk: bool) -> 
         headers=tuple(headers),
         body=body,
         timeout_s=api.timeout_s,
+        max_response_bytes=api.max_response_bytes,
     )
     _check_bulk_request(request, bulk=bulk)
     return request

@@ -48,6 +48,7 @@ class RequestSpec:
     headers: tuple[tuple[str, str], ...]
     body: Any  # a tree of dict/list/scalars with Template leaves, or None
     timeout_s: float
+    max_response_bytes: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,10 +98,10 @@ class Spec:
 
     def answer_identity(self) -> dict[str, Any]:
         """What decides the API's answer for a key: the request as written (secrets unresolved, the
-        timeout left out), the key columns, and how bulk answers are matched back."""
+        timeout and the size cap left out), the key columns, and how bulk answers are matched back."""
         source = self.source
         return {
-            "api": source.api.model_dump(mode="json", exclude={"timeout_s"}),
+            "api": source.api.model_dump(mode="json", exclude={"timeout_s", "max_response_bytes"}),
             "key": source.input.key,
             "bulk": None if source.bulk is None else source.bulk.model_dump(mode="json"),
         }

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from service.spec.units import parse_duration, parse_rate
+from service.spec.units import parse_duration, parse_rate, parse_size
 
 ColumnType = Literal["str", "i64", "f64", "bool", "timestamp", "json"]
 
@@ -24,6 +24,7 @@ _TYPE_ALIASES: dict[str, ColumnType] = {
 }  # fmt: skip
 
 RESERVED_PREFIX = "_enrich_"
+MAX_RESPONSE_BYTES_LIMIT = 1024**3
 
 # One name, or a list of them: ``key = "ip"`` and ``key = ["ip"]`` mean the same.
 OneOrMany = Annotated[list[str], BeforeValidator(lambda value: [value] if isinstance(value, str) else value)]
@@ -43,11 +44,19 @@ class ApiSection(_Section):
     headers: dict[str, str] = Field(default_factory=dict)
     body: dict[str, Any] | list[Any] | None = None
     timeout_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    # An answer larger than this (as received, or once decompressed) fails its row as too_large:
+    # one hostile or broken answer must not take the machine's memory.
+    max_response_bytes: Annotated[int, Field(ge=1, le=MAX_RESPONSE_BYTES_LIMIT)] = 16 * 1024**2
 
     @field_validator("method", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("max_response_bytes", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> Any:
+        return parse_size(value)
 
 
 class InputSection(_Section):

@@ -29,7 +29,18 @@ PREFIX_FAULTS = {
     "hang-": "hang",
     "badjson-": "malformed",
     "ghost-": "bulk_missing",
+    # Hostile answers (service.testing.hostile).
+    "gzip-": "gzip",
+    "bomb-": "gzip_bomb",
+    "huge-": "huge_body",
+    "sized-": "huge_declared",
+    "endless-": "endless_body",
+    "drip-": "drip",
+    "bigerror-": "huge_error",
 }
+HOSTILE_FAULTS = frozenset(
+    {"gzip", "gzip_bomb", "huge_body", "huge_declared", "endless_body", "drip", "huge_error"}
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from service.testing.mock_answers import FaultRates, answer_bytes, fault_for, unit_draw
+from service.testing.hostile import HostileSizes, hostile_response
+from service.testing.mock_answers import HOSTILE_FAULTS, FaultRates, answer_bytes, fault_for, unit_draw
 
 _MAX_TIMES_PER_KEY = 16
 
@@ -37,6 +38,7 @@ class MockConfig:
     retry_after_s: int = 1
     retry_after_as_date: bool = False
     hang_s: float = 30.0
+    hostile: HostileSizes = field(default_factory=HostileSizes)
     seed: int = 0
 
 
@@ -135,6 +137,9 @@ class MockApi:
     async def _fault_response(self, fault: str, request: web.Request) -> web.StreamResponse | None:
         """The response for ``fault``, or None to answer normally."""
         self._counters.faults[fault] += 1
+        if fault in HOSTILE_FAULTS:
+            key = request.match_info.get("key", "")
+            return await hostile_response(fault, key, request, self.config.hostile, self._stopping)
         if fault == "not_found":
             return web.Response(status=404, text="no such key")
         if fault == "bad_request":

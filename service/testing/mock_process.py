@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
+from service.testing.hostile import HostileSizes
 from service.testing.mock_answers import FaultRates
 from service.testing.mock_api import MockConfig, serve_forever
 
@@ -40,6 +41,9 @@ def add_mock_api_arguments(parser: argparse.ArgumentParser) -> None:
         )
     parser.add_argument("--retry-after", type=int, default=1, help="Retry-After seconds sent with 429")
     parser.add_argument("--retry-after-date", action="store_true", help="send Retry-After as an HTTP-date")
+    parser.add_argument("--bomb-mib", type=int, default=1024, help="what the bomb- keys' gzip inflates to")
+    parser.add_argument("--stream-mib", type=int, default=2048, help="how much huge- and sized- keys send")
+    parser.add_argument("--drip-s", type=float, default=5.0, help="how long drip- keys take to answer")
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -59,6 +63,9 @@ def mock_config(args: argparse.Namespace) -> MockConfig:
         ),
         retry_after_s=args.retry_after,
         retry_after_as_date=args.retry_after_date,
+        hostile=HostileSizes(
+            bomb_bytes=args.bomb_mib * 1024**2, stream_bytes=args.stream_mib * 1024**2, drip_s=args.drip_s
+        ),
         seed=args.seed,
     )
 

@@ -37,7 +37,7 @@ async def test_the_httpx_sender_keeps_the_cause() -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 
-    sender = HttpxSender({}, 1, 5.0, transport=httpx.MockTransport(refuse))
+    sender = HttpxSender({}, 1, 5.0, 1024, transport=httpx.MockTransport(refuse))
     try:
         with pytest.raises(CallError) as caught:
             await sender.send(PreparedRequest("GET", "http://api.test/k", None, ("k",)))
@@ -50,7 +50,7 @@ async def test_the_httpx_sender_keeps_the_cause() -> None:
 @pytest.mark.asyncio
 async def test_the_aiohttp_sender_keeps_the_cause() -> None:
     """A closed port on loopback: a connect CallError raised from aiohttp's own error."""
-    sender = AiohttpSender({}, 1, 5.0)
+    sender = AiohttpSender({}, 1, 5.0, 1024)
     await sender.open()
     try:
         with pytest.raises(CallError) as caught:

@@ -227,3 +227,29 @@ def test_what_decides_an_answer_and_an_output() -> None:
     )
     assert other_columns.answer_identity() == base.answer_identity()
     assert other_columns.output_identity() != base.output_identity()
+
+
+@pytest.mark.parametrize(
+    ("written", "size"),
+    [
+        ("1048576", 1024**2),
+        ('"16 MiB"', 16 * 1024**2),
+        ('"512KiB"', 512 * 1024),
+        ('"2 MB"', 2_000_000),
+        ('"1 GiB"', 1024**3),
+    ],
+)
+def test_the_answer_cap_takes_bytes_or_a_size(written: str, size: int) -> None:
+    """max_response_bytes reads a number of bytes or a size with its unit."""
+    spec = make_spec(f'[api]\nurl = "http://api.test/{{k}}"\nmax_response_bytes = {written}\n')
+    assert spec.request.max_response_bytes == size
+
+
+@pytest.mark.parametrize(
+    ("written", "words"),
+    [('"2 GiB"', "less than or equal to 1073741824"), ('"lots"', "is not a size"), ("0", "at least 1 byte")],
+)
+def test_a_bad_answer_cap_names_the_field(written: str, words: str) -> None:
+    """Over 1 GiB, not a size, or zero: a SpecError naming api.max_response_bytes."""
+    with pytest.raises(SpecError, match=rf"api\.max_response_bytes: .*{words}"):
+        make_spec(f'[api]\nurl = "http://api.test/{{k}}"\nmax_response_bytes = {written}\n')
