@@ -45,6 +45,7 @@ class EnrichStats:
     concurrency_wait_s: float
     elapsed_s: float
     circuit_open: str | None = None
+    uncacheable: int = 0  # answers the cache keeps by rule but could not encode, so not stored
 
     @property
     def rows_per_s(self) -> float:
@@ -57,6 +58,7 @@ class StatsRecorder:
     """Mutable counters the caller and the engine update; ``snapshot()`` freezes them."""
 
     cache_hits: int = 0
+    uncacheable: int = 0
     rows_ok: int = 0
     rows_failed_by_class: dict[str, int] = field(default_factory=dict)
     distinct_keys: int = 0
@@ -71,6 +73,7 @@ class StatsRecorder:
     def absorb(self, other: StatsRecorder, throttled_s: float) -> None:
         """Add the counters of a batch enriched in another process (a Dask worker)."""
         self.cache_hits += other.cache_hits
+        self.uncacheable += other.uncacheable
         self.add_rows(
             ok=other.rows_ok, failed_by_class=other.rows_failed_by_class, distinct_keys=other.distinct_keys
         )
@@ -114,6 +117,7 @@ class StatsRecorder:
             concurrency_wait_s=self.concurrency_wait_s,
             elapsed_s=elapsed_s,
             circuit_open=circuit_open,
+            uncacheable=self.uncacheable,
         )
 
     def record_latency(self, seconds: float) -> None:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
-from service.caches.entries import EntryKind, entry_for, key_text, outcome_of
+from service.caches.entries import Entry, EntryKind, key_text, outcome_of
 from service.caches.store import CacheStatistics
 from service.calling.outcome import Outcome
 from service.calling.requests import Key
@@ -67,25 +67,21 @@ class RedisResponseCache:
             for key, value in zip(chunk, self._client.mget([self._name(k) for k in chunk]), strict=True):
                 if value is None:
                     continue
-                found[key] = outcome_of(_KIND_OF_BYTE[value[:1]], value[1:])
+                kind = _KIND_OF_BYTE.get(value[:1])
+                outcome = None if kind is None else outcome_of(kind, value[1:])
+                if outcome is not None:
+                    found[key] = outcome
         return found
 
-    def put_many(self, outcomes: Iterable[tuple[Key, Outcome]]) -> int:
-        """Store the cacheable ones among ``outcomes``; returns how many were stored."""
-        stored = 0
+    def put_entries(self, entries: Sequence[Entry]) -> None:
+        """Store ``entries``, each expiring by itself after its kind's time to live."""
         pipeline = self._client.pipeline(transaction=False)
-        for key, outcome in outcomes:
-            entry = entry_for(outcome)
-            if entry is None:
-                continue
-            kind, body = entry
+        for stored, (text, kind, body) in enumerate(entries, start=1):
             ttl_ms = self._ttl_ms if kind == EntryKind.ANSWER else self._negative_ttl_ms
-            pipeline.set(self._name(key), _KIND_BYTE[kind] + body, px=ttl_ms)
-            stored += 1
+            pipeline.set(f"{PREFIX}{self._namespace}:{text}", _KIND_BYTE[kind] + body, px=ttl_ms)
             if stored % _CHUNK == 0:
                 pipeline.execute()
         pipeline.execute()
-        return stored
 
     def _names(self) -> Iterable[bytes]:
         return self._client.scan_iter(match=f"{PREFIX}*", count=_CHUNK)  # type: ignore[no-any-return]

@@ -8,11 +8,11 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from service.caches.entries import EntryKind, entry_for, key_text, outcome_of
+from service.caches.entries import Entry, EntryKind, key_text, outcome_of
 from service.caches.store import CacheStatistics
 from service.calling.outcome import Outcome
 from service.calling.requests import Key
@@ -72,25 +72,28 @@ class ResponseCache:
                     [self._namespace, now, *chunk],
                 ).fetchall()
                 for text, kind, body in rows:
-                    found[by_text[text]] = outcome_of(kind, body)
+                    outcome = outcome_of(kind, body)
+                    if outcome is not None:
+                        found[by_text[text]] = outcome
         return found
 
-    def put_many(self, outcomes: Iterable[tuple[Key, Outcome]]) -> int:
-        """Store the cacheable ones among ``outcomes``; returns how many were stored."""
+    def put_entries(self, entries: Sequence[Entry]) -> None:
+        """Store ``entries``, each expiring after its kind's time to live."""
         now = self._now()
-        rows: list[tuple[Any, ...]] = []
-        for key, outcome in outcomes:
-            entry = entry_for(outcome)
-            if entry is not None:
-                kind, body = entry
-                ttl = self._ttl if kind == EntryKind.ANSWER else self._negative_ttl
-                rows.append((self._namespace, key_text(key), int(kind), now + ttl, body))
-        if rows:
-            with self._lock:
-                self._db.execute("BEGIN")
-                self._db.executemany("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?)", rows)
-                self._db.execute("COMMIT")
-        return len(rows)
+        rows: list[tuple[Any, ...]] = [
+            (
+                self._namespace,
+                text,
+                int(kind),
+                now + (self._ttl if kind == EntryKind.ANSWER else self._negative_ttl),
+                body,
+            )
+            for text, kind, body in entries
+        ]
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?)", rows)
+            self._db.execute("COMMIT")
 
     def statistics(self) -> CacheStatistics:
         """Counts over the whole file (every namespace)."""

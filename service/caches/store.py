@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from service.caches.entries import Entry, entries_for
 from service.calling.outcome import Outcome
 from service.calling.requests import Key
 from service.spec import Spec, digest
@@ -42,8 +43,8 @@ class AnswerStore(Protocol):
         """Unexpired outcomes for those of ``keys`` that are cached."""
         ...
 
-    def put_many(self, outcomes: Iterable[tuple[Key, Outcome]]) -> int:
-        """Store the cacheable ones among ``outcomes`` (``service.caches.entries``); how many."""
+    def put_entries(self, entries: Sequence[Entry]) -> None:
+        """Store ``entries`` (made by ``service.caches.entries.entries_for``)."""
         ...
 
     def statistics(self) -> CacheStatistics:
@@ -57,6 +58,22 @@ class AnswerStore(Protocol):
     def close(self) -> None:
         """Release the store's connection."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What storing a batch of outcomes did."""
+
+    entries: int  # answers and client errors written
+    unstorable: int  # answers kept by rule that could not be encoded (so not stored)
+
+
+def store_outcomes(store: AnswerStore, outcomes: Iterable[tuple[Key, Outcome]]) -> Stored:
+    """Store the cacheable ones among ``outcomes`` in ``store`` (blocking)."""
+    entries, unstorable = entries_for(outcomes)
+    if entries:
+        store.put_entries(entries)
+    return Stored(len(entries), unstorable)
 
 
 def cache_namespace(spec: Spec) -> str:

@@ -13,6 +13,8 @@ import orjson
 from service.calling.transport import RawResponse
 from service.errors import CallError, ErrorClass
 
+_BOM = b"\xef\xbb\xbf"
+
 
 def answer_of(response: RawResponse) -> Any:
     """The parsed JSON of a 2xx answer (None for an empty body). Raises ``CallError``: 429 is
@@ -20,9 +22,8 @@ def answer_of(response: RawResponse) -> Any:
     ``invalid_json``."""
     status = response.status
     if 200 <= status < 300:
-        body = response.body
         try:
-            return orjson.loads(body) if body.strip() else None
+            return parse_json(response.body)
         except orjson.JSONDecodeError as exc:
             # Raised where it is made, never held in a local: a local would tie the error to this
             # frame through its traceback, a reference cycle per failed attempt.
@@ -36,6 +37,19 @@ def answer_of(response: RawResponse) -> Any:
     raise CallError(
         error_class, http_message(status, response.body), status=status, retry_after=response.retry_after
     )
+
+
+def parse_json(body: bytes) -> Any:
+    """The JSON document of a body: None for a blank one, and a leading UTF-8 byte order mark
+    ignored (RFC 8259 8.1 allows it); ``orjson.JSONDecodeError`` for anything else not JSON."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:  # the rare cases, checked only once orjson refused
+        if not body.strip():
+            return None
+        if body.startswith(_BOM):
+            return parse_json(body[len(_BOM) :])
+        raise
 
 
 def http_message(status: int, body: bytes) -> str:

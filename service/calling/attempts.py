@@ -51,8 +51,9 @@ class Attempts:
         self._sleep = clock.sleep
         self._redact = redact
 
-    async def attempt(self, request: PreparedRequest) -> Any:
-        """Send ``request`` once; its parsed answer, or ``CallError`` (carrying key and redacted URL)."""
+    async def attempt(self, request: PreparedRequest) -> tuple[Any, bytes]:
+        """Send ``request`` once: its parsed answer and its body as received, or ``CallError``
+        (carrying the key and the redacted URL)."""
         stats = self._stats
         slots = self._slots
         if slots.locked():
@@ -81,7 +82,7 @@ class Attempts:
                 self._limiter.pause(self._policy.delay(exc, 1))
             raise
         self._record(None, started)
-        return answer
+        return answer, response.body
 
     def _failed(self, error: CallError, request: PreparedRequest, started: float) -> None:
         self._record(error.error_class, started)

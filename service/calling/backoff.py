@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import re
 from collections.abc import Callable
 
 from service.spec import BackoffSection
+
+_DELAY_SECONDS = re.compile(r"[0-9]+")
 
 
 def backoff_delay(attempt: int, policy: BackoffSection, random: Callable[[], float]) -> float:
@@ -29,16 +32,18 @@ def parse_retry_after(value: str | None, wall_now: float) -> float | None:
     """Seconds to wait from a ``Retry-After`` header: delay-seconds or an HTTP-date (RFC 9110 10.2.3).
 
     A date in the past gives 0; a value that is neither form gives None (the caller backs off).
+    Whatever a server sends, the result is None or a number >= 0 (possibly ``inf``: callers cap it).
     """
     if value is None:
         return None
     text = value.strip()
-    if text.isdigit():
+    # delay-seconds is ASCII digits: str.isdigit() also accepts superscripts ('²'), which float() refuses.
+    if _DELAY_SECONDS.fullmatch(text):
         return float(text)
     try:
         when = email.utils.parsedate_to_datetime(text)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)  # an HTTP-date is always GMT
+        return max(0.0, when.timestamp() - wall_now)
     except (TypeError, ValueError, IndexError):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)  # an HTTP-date is always GMT
-    return max(0.0, when.timestamp() - wall_now)

@@ -55,7 +55,7 @@ class BulkFetch:
         """One bulk request for ``keys``, retried; after a final failure, each half on its own."""
         request = self._build(keys)
         try:
-            answer, attempts = await self._tools.attempt(request), 1
+            answer, attempts = (await self._tools.attempt(request))[0], 1
         except CallError as exc:
             outcome = await self._retry(request, exc.with_traceback(None))
             if outcome.ok:
@@ -82,7 +82,7 @@ class BulkFetch:
             attempts += 1
             tools.stats.retries += 1
             try:
-                return Outcome(await tools.attempt(request), attempts)
+                return Outcome((await tools.attempt(request))[0], attempts)
             except CallError as exc:
                 # Kept across the next sleep: without its traceback it ties up no frame.
                 error = exc.with_traceback(None)

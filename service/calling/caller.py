@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 import anyio.to_thread
 import httpx
 
-from service.caches.store import AnswerStore
+from service.caches.store import AnswerStore, store_outcomes
 from service.calling.attempts import Attempts
 from service.calling.bulk import BulkFetch
 from service.calling.circuit import CircuitBreaker
@@ -136,7 +136,8 @@ class Caller:
         fetched = await (self._fetch_bulk(misses) if self.spec.bulk else self._fetch(misses))
         if cache is not None and fetched:
             try:
-                await anyio.to_thread.run_sync(cache.put_many, list(fetched.items()))
+                stored = await anyio.to_thread.run_sync(store_outcomes, cache, list(fetched.items()))
+                self._stats.uncacheable += stored.unstorable
             finally:
                 self._keys.release(fetched)
         fetched.update(hits)

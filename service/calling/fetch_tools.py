@@ -20,7 +20,7 @@ class FetchTools:
     failed one, stops when ``breaker`` opens, counts retries in ``stats``, waits on ``clock``,
     hands each outcome to ``settle`` (with the fetch's results) and redacts messages."""
 
-    attempt: Callable[[PreparedRequest], Awaitable[Any]]
+    attempt: Callable[[PreparedRequest], Awaitable[tuple[Any, bytes]]]
     policy: RetryPolicy
     breaker: CircuitBreaker
     stats: StatsRecorder

@@ -9,9 +9,13 @@ from service.errors import CallError, ErrorClass
 
 
 class Outcome:
-    """The final result for one key: the JSON answer, or an error class and a short message."""
+    """The final result for one key: the JSON answer, or an error class and a short message.
 
-    __slots__ = ("answer", "attempts", "error", "message", "status")
+    ``raw`` is the answer's body as received, when the answer is one whole body (one key per
+    request): the cache keeps it as it came, rather than re-encoding the parsed document.
+    """
+
+    __slots__ = ("answer", "attempts", "error", "message", "raw", "status")
 
     def __init__(
         self,
@@ -20,12 +24,14 @@ class Outcome:
         error: ErrorClass | None = None,
         message: str | None = None,
         status: int | None = None,
+        raw: bytes | None = None,
     ) -> None:
         self.answer = answer
         self.attempts = attempts
         self.error = error
         self.message = message
         self.status = status
+        self.raw = raw
 
     @property
     def ok(self) -> bool:

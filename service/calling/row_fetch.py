@@ -100,7 +100,8 @@ class RowFetch:
 
     async def _try(self, request: PreparedRequest, key: Key, attempts: int) -> None:
         try:
-            outcome = Outcome(await self._attempt(request), attempts)
+            answer, raw = await self._attempt(request)
+            outcome = Outcome(answer, attempts, raw=raw)
         except CallError as exc:
             tools = self._tools
             delay = tools.policy.next_delay(exc, attempts)

@@ -10,13 +10,18 @@ def _ms(seconds: float | None) -> str:
     return "-" if value is None else f"{value:.1f} ms"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 def format_summary(stats: EnrichStats) -> str:
     """Rows by status and error class, requests, retries, throttling, latency, throughput."""
     failed = ", ".join(f"{name} {count}" for name, count in sorted(stats.rows_failed_by_class.items()))
     lines = [
         f"rows        {stats.rows:,} ({stats.rows_ok:,} ok, {stats.rows_failed:,} failed"
         + (f": {failed})" if failed else ")"),
-        f"cache       {stats.cache_hits:,} keys answered from the response cache",
+        f"cache       {stats.cache_hits:,} keys answered from the response cache"
+        + (f"; {_count(stats.uncacheable, 'answer')} it could not store" if stats.uncacheable else ""),
         f"requests    {stats.requests:,} ({stats.retries:,} retries)",
         f"throttled   {stats.throttled_s:.1f} s on the rate limit, "
         f"{stats.concurrency_wait_s:.1f} s on the concurrency cap (summed over requests)",

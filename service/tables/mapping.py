@@ -112,8 +112,11 @@ def _to_timestamp(value: Any) -> dt.datetime:
 def _to_json(value: Any) -> str:
     try:
         return orjson.dumps(value).decode()
-    except TypeError:  # integers beyond 64 bits; orjson.loads never yields them, other decoders may
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    except TypeError:  # orjson writes 64-bit integers and 254 levels of nesting, no more
+        try:
+            return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        except (RecursionError, ValueError):  # nested deeper than Python's own encoder goes
+            raise _UnconvertibleError from None
 
 
 _CONVERTERS: dict[ColumnType, Callable[[Any], Any]] = {
@@ -135,7 +138,10 @@ class MappedColumns:
 
 
 def _short(value: Any) -> str:
-    text = _to_json(value)
+    try:
+        text = _to_json(value)
+    except _UnconvertibleError:
+        return "(nested too deep to show)"
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -160,7 +166,7 @@ def map_answers(
                 continue
             try:
                 raw = search(answer)
-            except jmespath.exceptions.JMESPathError as exc:
+            except (jmespath.exceptions.JMESPathError, RecursionError) as exc:
                 append(None)
                 if errors[i] is None:
                     errors[i] = f"column '{column.name}': {str(exc).splitlines()[0][:80]}"

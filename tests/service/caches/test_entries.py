@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
+
 from service import ErrorClass, Outcome
-from service.caches.entries import NEGATIVE_STATUSES, EntryKind, entry_for, outcome_of
+from service.caches.entries import (
+    NEGATIVE_STATUSES,
+    EntryKind,
+    UnstorableAnswerError,
+    entries_for,
+    entry_for,
+    outcome_of,
+)
 
 
 def test_answers_are_kept_and_read_back_as_they_were() -> None:
@@ -13,6 +22,7 @@ def test_answers_are_kept_and_read_back_as_they_were() -> None:
     kind, body = entry
     assert kind is EntryKind.ANSWER
     back = outcome_of(kind, body)
+    assert back is not None
     assert (back.answer, back.attempts, back.error) == ({"country": "DE", "n": [1, None]}, 0, None)
 
 
@@ -32,6 +42,7 @@ def test_a_kept_client_error_reads_back_as_cached() -> None:
     entry = entry_for(Outcome(None, 1, ErrorClass.HTTP_4XX, "HTTP 404: no such key", 404))
     assert entry is not None
     back = outcome_of(*entry)
+    assert back is not None
     assert (back.error, back.message, back.attempts) == (
         ErrorClass.HTTP_4XX,
         "HTTP 404: no such key (cached)",
@@ -43,3 +54,31 @@ def test_failures_that_may_pass_later_are_never_kept() -> None:
     """Timeouts, connection failures, 5xx, 429, unusable answers and an open circuit: not kept."""
     for error in set(ErrorClass) - {ErrorClass.HTTP_4XX}:
         assert entry_for(Outcome(None, 1, error, "x", 503 if error is ErrorClass.HTTP_5XX else None)) is None
+
+
+def test_an_answer_is_stored_as_it_came() -> None:
+    """The body as received is the entry (spacing, key order, exact numbers), not a re-encoding."""
+    body = b'{ "b": 1, "a": 123456789012345678901234567890 }'
+    entry = entry_for(Outcome({"a": 1.2e29, "b": 1}, 1, raw=body))
+    assert entry == (EntryKind.ANSWER, body)
+    back = outcome_of(*entry)
+    assert back is not None
+    assert back.raw == body
+
+
+def test_answers_no_encoder_writes_are_counted_not_stored() -> None:
+    """An answer with no body of its own (a bulk item) too deep for orjson is skipped and counted;
+    the others in the same batch are stored."""
+    deep: object = 1
+    for _ in range(300):
+        deep = [deep]
+    entries, unstorable = entries_for([(("deep",), Outcome(deep, 1)), (("fine",), Outcome({"v": 1}, 1))])
+    assert unstorable == 1
+    assert [text for text, _, _ in entries] == ['["fine"]']
+    with pytest.raises(UnstorableAnswerError):
+        entry_for(Outcome(deep, 1))
+
+
+def test_an_entry_that_no_longer_reads_as_json_is_a_miss() -> None:
+    """A damaged answer entry is not an outcome: the key is asked for again."""
+    assert outcome_of(EntryKind.ANSWER, b'{"cut') is None

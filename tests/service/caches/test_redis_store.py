@@ -11,6 +11,7 @@ import redis
 
 from service import is_redis_url
 from service.caches.redis_store import RedisResponseCache, without_password
+from service.caches.store import store_outcomes
 from service.calling.outcome import Outcome
 from service.errors import ErrorClass
 from tests.helpers import run_cli, server_stats, write_lookup_job
@@ -35,15 +36,16 @@ def redis_url() -> Iterator[str]:
 
 def test_answers_and_final_client_errors_are_kept_per_namespace(redis_url: str) -> None:
     cache = RedisResponseCache(redis_url, "ns1", ttl_s=60, negative_ttl_s=30)
-    stored = cache.put_many(
+    stored = store_outcomes(
+        cache,
         [
             (("a",), Outcome({"city": "x"}, 1)),
             (("b",), Outcome(None, 1, ErrorClass.HTTP_4XX, "HTTP 404: not found", 404)),
             (("c",), Outcome(None, 3, ErrorClass.HTTP_5XX, "HTTP 503", 503)),  # may succeed later
             (("d",), Outcome(None, 1, ErrorClass.HTTP_4XX, "HTTP 401", 401)),  # credentials: not final
-        ]
+        ],
     )
-    assert stored == 2
+    assert stored.entries == 2
     found = cache.get_many([("a",), ("b",), ("c",), ("d",), ("e",)])
     assert set(found) == {("a",), ("b",)}
     assert found[("a",)].answer == {"city": "x"}
@@ -62,7 +64,9 @@ def test_answers_and_final_client_errors_are_kept_per_namespace(redis_url: str) 
 
 def test_entries_expire_in_redis(redis_url: str) -> None:
     cache = RedisResponseCache(redis_url, "ns", ttl_s=60, negative_ttl_s=5)
-    cache.put_many([(("a",), Outcome(1, 1)), (("b",), Outcome(None, 1, ErrorClass.HTTP_4XX, "gone", 410))])
+    store_outcomes(
+        cache, [(("a",), Outcome(1, 1)), (("b",), Outcome(None, 1, ErrorClass.HTTP_4XX, "gone", 410))]
+    )
     client = redis.Redis.from_url(redis_url)
     ttls = {name.decode().rsplit(":", 1)[1]: client.pttl(name) for name in client.scan_iter("enrich:*")}
     assert 55_000 < ttls['["a"]'] <= 60_000

@@ -8,9 +8,9 @@ import httpx
 import polars as pl
 import pytest
 
-from service import Caller, ErrorClass, Outcome, enrich_frame
+from service import Caller, ErrorClass, Outcome, enrich_frame, format_summary
 from service.caches.sqlite_store import ResponseCache
-from service.caches.store import cache_namespace
+from service.caches.store import cache_namespace, store_outcomes
 from service.testing import MockClock
 from tests.helpers import make_spec
 
@@ -31,7 +31,7 @@ def test_answers_expire_after_ttl(tmp_path: Path) -> None:
     """A stored answer comes back until its TTL passes."""
     now = WallClock()
     cache = open_cache(tmp_path, now)
-    cache.put_many([(("a",), Outcome({"x": 1}, 1)), (("b", 2), Outcome([1, "z"], 3))])
+    store_outcomes(cache, [(("a",), Outcome({"x": 1}, 1)), (("b", 2), Outcome([1, "z"], 3))])
     got = cache.get_many([("a",), ("b", 2), ("c",)])
     assert {k: (o.answer, o.attempts, o.error) for k, o in got.items()} == {
         ("a",): ({"x": 1}, 0, None),
@@ -47,16 +47,17 @@ def test_final_client_errors_are_cached_for_the_shorter_ttl(tmp_path: Path) -> N
     """404 is kept for negative_ttl; 401, 429, 503, timeouts are never kept."""
     now = WallClock()
     cache = open_cache(tmp_path, now)
-    stored = cache.put_many(
+    stored = store_outcomes(
+        cache,
         [
             (("404",), Outcome(None, 1, ErrorClass.HTTP_4XX, "HTTP 404: no such key", 404)),
             (("401",), Outcome(None, 1, ErrorClass.HTTP_4XX, "HTTP 401", 401)),
             (("429",), Outcome(None, 6, ErrorClass.RATE_LIMITED, "HTTP 429", 429)),
             (("503",), Outcome(None, 6, ErrorClass.HTTP_5XX, "HTTP 503", 503)),
             (("slow",), Outcome(None, 6, ErrorClass.TIMEOUT, "no answer")),
-        ]
+        ],
     )
-    assert stored == 1
+    assert stored.entries == 1
     got = cache.get_many([("404",), ("401",), ("429",), ("503",), ("slow",)])
     assert list(got) == [("404",)]
     assert got[("404",)].error is ErrorClass.HTTP_4XX
@@ -68,7 +69,7 @@ def test_final_client_errors_are_cached_for_the_shorter_ttl(tmp_path: Path) -> N
 def test_namespaces_do_not_share_answers(tmp_path: Path) -> None:
     """Specs that call differently do not see each other's answers."""
     now = WallClock()
-    open_cache(tmp_path, now, "one").put_many([(("a",), Outcome(1, 1))])
+    store_outcomes(open_cache(tmp_path, now, "one"), [(("a",), Outcome(1, 1))])
     assert open_cache(tmp_path, now, "two").get_many([("a",)]) == {}
     assert cache_namespace(make_spec()) == cache_namespace(make_spec("[limits]\nconcurrency = 3\n"))
     assert cache_namespace(make_spec()) != cache_namespace(make_spec(url="http://api.test/v2/{k}"))
@@ -78,7 +79,9 @@ def test_stats_and_clear(tmp_path: Path) -> None:
     """stats counts entries by kind; clear --expired keeps live ones."""
     now = WallClock()
     cache = open_cache(tmp_path, now)
-    cache.put_many([(("a",), Outcome(1, 1)), (("n",), Outcome(None, 1, ErrorClass.HTTP_4XX, "x", 404))])
+    store_outcomes(
+        cache, [(("a",), Outcome(1, 1)), (("n",), Outcome(None, 1, ErrorClass.HTTP_4XX, "x", 404))]
+    )
     stats = cache.statistics()
     assert (stats.entries, stats.answers, stats.negative, stats.expired) == (2, 1, 1, 0)
     now.t += 50
@@ -123,3 +126,31 @@ async def test_second_run_makes_no_request(tmp_path: Path, clock: MockClock) -> 
         await enrich_frame(frame, spec, caller=caller)
     cache.close()
     assert sorted(calls) == ["a", "a", "b", "b", "gone", "gone"]
+
+
+@pytest.mark.asyncio
+async def test_a_bulk_result_the_cache_cannot_store_is_counted(tmp_path: Path, clock: MockClock) -> None:
+    """A bulk item nested deeper than orjson writes is not cached, and the statistics and summary
+    say so; the job's rows are unaffected."""
+    deep: object = "x"
+    for _ in range(300):
+        deep = [deep]
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"results": [{"id": "a", "name": "A"}, {"id": "b", "name": deep}]})
+
+    spec = make_spec(
+        '[api]\nmethod = "POST"\nurl = "http://api.test/lookup"\nbody = { keys = "{@keys}" }\n'
+        '[bulk]\nsize = 10\nresults = "results"\nmatch = "id"\n'
+        '[output.columns]\nname = { path = "name", type = "json" }\n'
+    )
+    cache = open_cache(tmp_path, WallClock(), cache_namespace(spec))
+    try:
+        async with Caller(spec, transport=httpx.MockTransport(handler), clock=clock, cache=cache) as caller:
+            result = await enrich_frame(pl.DataFrame({"k": ["a", "b"]}), spec, caller=caller)
+        stored = cache.statistics().answers
+    finally:
+        cache.close()
+    assert result.frame["_enrich_status"].to_list() == ["ok", "ok"]
+    assert (result.stats.uncacheable, stored) == (1, 1)
+    assert "; 1 answer it could not store" in format_summary(result.stats)

@@ -92,6 +92,6 @@ async def test_a_429_pauses_every_request_for_its_retry_after(clock: MockClock) 
     with pytest.raises(CallError):
         await attempts.attempt(request_for("a"))
     assert limiter.statistics().pauses == 1
-    assert await attempts.attempt(request_for("b")) == {"name": "x"}
+    assert await attempts.attempt(request_for("b")) == ({"name": "x"}, b'{"name": "x"}')
     assert clock.sleeps == [3.0]
     assert stats.outcomes == {"rate_limited": 1, "ok": 1}

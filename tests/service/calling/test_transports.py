@@ -46,6 +46,8 @@ class LoopbackApi:
                 return web.Response(status=200, body=b"{not json", content_type="application/json")
             if key == "hang":
                 await asyncio.wait_for(self.never.wait(), timeout=10)  # far past the client's timeout
+            if key.startswith("retryafter-"):  # whatever follows, sent as the header's value
+                return web.Response(status=429, headers={"Retry-After": key.removeprefix("retryafter-")})
             if key == "reset":
                 assert request.transport is not None
                 request.transport.abort()
@@ -139,3 +141,20 @@ async def test_closed_port_is_a_connect_error(transport: str) -> None:
     ).frame
     assert out["_enrich_error"].to_list() == ["connect", "connect"]
     assert out["_enrich_attempts"].to_list() == [2, 2]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_odd_retry_after_values_never_end_the_job(
+    loopback: tuple[LoopbackApi, str], transport: str
+) -> None:
+    """A 429 whose Retry-After is a Unicode digit, a negative, a fraction or a date far away:
+    each row fails as rate_limited after its attempts; the job finishes."""
+    api, base = loopback
+    odd = ["²", "١٢", "-5", "1.5", "Fri, 31 Dec 9999 23:59:59 GMT", "soon"]
+    keys = [f"retryafter-{value}" for value in odd]
+    spec = make_spec(SPEC_TAIL, url=f"{base}/v1/lookup/{{k}}")
+    out = (await enrich_frame(pl.DataFrame({"k": keys}), spec, transport=transport, clock=MockClock())).frame
+    assert out["_enrich_error"].to_list() == ["rate_limited"] * len(keys)
+    assert out["_enrich_attempts"].to_list() == [2] * len(keys)
+    assert api.calls == Counter(dict.fromkeys(keys, 2))
