@@ -20,7 +20,7 @@ from flows.artifacts import ProgressArtifact, publish_summary
 from flows.events import emit_job_event
 from flows.global_limits import share_global_limit
 from flows.parameters import EnrichFileOptions
-from service import BatchPlacement, ProgressReport, load_spec, run_job
+from service import BatchPlacement, ProgressReport, expand_environment, load_spec, run_job
 
 # Set by the command line, which runs the flow in its own process, for the terminal's display.
 progress_reporter: ContextVar[ProgressReport | None] = ContextVar("progress_reporter", default=None)
@@ -32,6 +32,9 @@ async def enrich_job(
     """Enrich ``input`` with the spec at ``spec_path`` into ``output``; returns the statistics."""
     logger = get_run_logger()
     spec = options.applied_to(load_spec(spec_path, environ=os.environ))
+    if options.cache_dir is not None:  # ${NAME} (a Redis password) resolved here, never recorded
+        cache_dir = expand_environment(options.cache_dir, os.environ, "cache_dir")
+        options = options.model_copy(update={"cache_dir": cache_dir})
     spec, batches = await share_global_limit(spec, batches)
     progress = await ProgressArtifact.create(output)
     logger.info("enriching %s into %s (batches of %d)", input, output, options.batch_size)

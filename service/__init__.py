@@ -42,7 +42,9 @@ from service.jobs.progress import JobProgress, ProgressReport
 from service.jobs.remote_batch import BatchShare, RemoteBatchDone, enrich_batch_alone, split_limits
 from service.jobs.run import run_job
 from service.jobs.summary import format_summary
+from service.redact import Redactor
 from service.spec import Spec, load_spec, parse_spec, with_limit_overrides
+from service.spec.templates import expand_environment
 from service.stats import EnrichStats, StatsRecorder, milliseconds
 from service.tables.formats import FORMATS
 from service.tables.reading import read_schema
@@ -79,6 +81,7 @@ __all__ = [
     "OnThisLoop",
     "Outcome",
     "ProgressReport",
+    "Redactor",
     "RemoteBatchDone",
     "Spec",
     "SpecError",
@@ -90,6 +93,7 @@ __all__ = [
     "enrich_batch",
     "enrich_batch_alone",
     "enrich_frame",
+    "expand_environment",
     "format_summary",
     "is_redis_url",
     "load_spec",

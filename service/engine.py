@@ -80,7 +80,9 @@ async def _enrich_with(frame: pl.DataFrame, caller: Caller) -> EnrichResult:
 
 
 def _columns_for(ordered: list[Outcome], caller: Caller) -> dict[str, pl.Series]:
-    mapped = map_answers([o.answer for o in ordered], caller.spec.columns, [o.error is None for o in ordered])
+    mapped = map_answers(
+        [o.answer for o in ordered], caller.spec.columns, [o.error is None for o in ordered], caller.redact
+    )
     status: list[str] = []
     error: list[str | None] = []
     message: list[str | None] = []
@@ -92,7 +94,7 @@ def _columns_for(ordered: list[Outcome], caller: Caller) -> dict[str, pl.Series]
         elif mapping_error is not None:
             status.append("failed")
             error.append("mapping")
-            message.append(caller.redact(mapping_error))
+            message.append(mapping_error)
         else:
             status.append("ok")
             error.append(None)

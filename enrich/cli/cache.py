@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from service import CACHE_FILE, is_redis_url, open_store
 
@@ -26,6 +27,22 @@ def cache_location(args: argparse.Namespace) -> Path | str:
         return location if is_redis_url(location) else Path(location)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "enrich"
+
+
+CACHE_PASSWORD_VARIABLE = "ENRICH_CACHE_PASSWORD"
+
+
+def without_recorded_password(location: str) -> str:
+    """``location`` with a Redis URL's password replaced by ``${ENRICH_CACHE_PASSWORD}``, which is
+    set in this process's environment: what a flow records as its parameters (in Prefect's
+    database) then holds no password, and the flow resolves it where it runs."""
+    split = urlsplit(location)
+    if not is_redis_url(location) or not split.password or "${" in split.password:
+        return location
+    os.environ[CACHE_PASSWORD_VARIABLE] = unquote(split.password)
+    userinfo = f"{split.username or ''}:${{{CACHE_PASSWORD_VARIABLE}}}"
+    host = split.netloc.rsplit("@", 1)[1]
+    return urlunsplit(split._replace(netloc=f"{userinfo}@{host}"))
 
 
 def cache_command(args: argparse.Namespace) -> int:

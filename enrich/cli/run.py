@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from enrich.cli.cache import cache_location
+from enrich.cli.cache import cache_location, without_recorded_password
 from enrich.cli.exits import EXIT_BAD_INPUT, circuit_opened, error, judge
 from enrich.cli.job_options import job_options
 from enrich.cli.process import run_on_fast_loop
@@ -38,6 +38,8 @@ def run_command(args: argparse.Namespace) -> int:
     if args.no_flow:
         spec = options.applied_to(load_spec(args.spec, environ=os.environ))
         return run_and_report(args.input, spec, Path(args.output), options, args.max_error_ratio)
+    if options.cache_dir is not None:
+        options = options.model_copy(update={"cache_dir": without_recorded_password(options.cache_dir)})
     return _run_as_flow(args.input, args.spec, args.output, options, args.max_error_ratio)
 
 

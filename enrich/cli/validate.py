@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from service import check_schema, load_spec, read_schema
+from service import Redactor, check_schema, load_spec, read_schema
 
 
 def validate_command(args: argparse.Namespace) -> int:
@@ -16,5 +16,6 @@ def validate_command(args: argparse.Namespace) -> int:
     what = f"{args.spec} and {args.input}" if args.input else args.spec
     columns = ", ".join(f"{c.name} ({c.type})" for c in spec.columns)
     mode = f"bulk, {spec.bulk.size} keys per request" if spec.bulk else "one key per request"
-    print(f"ok: {what}: {spec.request.method} {spec.request.origin}, {mode}; adds {columns}")
+    origin = Redactor(spec.secrets)(spec.request.origin)  # credentials in the URL are secrets
+    print(f"ok: {what}: {spec.request.method} {origin}, {mode}; adds {columns}")
     return 0

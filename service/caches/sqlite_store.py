@@ -16,6 +16,7 @@ from service.caches.entries import Entry, EntryKind, key_text, outcome_of
 from service.caches.store import CacheStatistics
 from service.calling.outcome import Outcome
 from service.calling.requests import Key
+from service.files import private_folder, touch_private
 
 _CHUNK = 500  # SQLite's default limit on host parameters is 999
 
@@ -32,7 +33,8 @@ class ResponseCache:
         negative_ttl_s: float,
         now: Callable[[], float] = time.time,
     ) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(path.parent)
+        touch_private(path)  # SQLite gives its -wal and -shm files the database file's mode
         self.path = path
         self._namespace = namespace
         self._ttl = ttl_s

@@ -52,9 +52,12 @@ def parse_json(body: bytes) -> Any:
         raise
 
 
+# Enough of a body to show its start and to find whole any secret that starts within it.
+_SNIPPET_BYTES = 4096
+
+
 def http_message(status: int, body: bytes) -> str:
-    """``HTTP 503: <the start of the body>``, on one line, at most about 120 characters."""
-    snippet = body[:200].decode("utf-8", "replace").strip().replace("\n", " ")
-    if len(snippet) > 120:
-        snippet = snippet[:117] + "..."
+    """``HTTP 503: <the start of the body>``, on one line: long, until redacted and shortened
+    (``failed_outcome``), so that a cut never leaves part of a secret behind."""
+    snippet = " ".join(body[:_SNIPPET_BYTES].decode("utf-8", "replace").split())
     return f"HTTP {status}: {snippet}" if snippet else f"HTTP {status}"

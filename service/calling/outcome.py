@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from service.errors import CallError, ErrorClass
+from service.redact import shorten
 
 
 class Outcome:
@@ -43,5 +44,6 @@ class Outcome:
 
 
 def failed_outcome(error: CallError, attempts: int, redact: Callable[[str], str]) -> Outcome:
-    """The final outcome of a key whose last attempt failed with ``error`` (message redacted)."""
-    return Outcome(None, attempts, error.error_class, redact(error.message), error.status)
+    """The final outcome of a key whose last attempt failed with ``error``: its message redacted,
+    then shortened to one line."""
+    return Outcome(None, attempts, error.error_class, shorten(redact(error.message)), error.status)

@@ -20,7 +20,13 @@ from pathlib import Path
 import polars as pl
 
 from service.errors import InputError
-from service.files import replaced_atomically, write_bytes_atomically
+from service.files import (
+    PRIVATE_FILE,
+    private_folder,
+    replaced_atomically,
+    touch_private,
+    write_bytes_atomically,
+)
 from service.spec import Spec, digest
 
 _MANIFEST = "manifest.json"
@@ -72,10 +78,9 @@ class JobState:
                 )
             self._done = self._read_journal()
             return
-        self.directory.mkdir(parents=True, exist_ok=True)
-        write_bytes_atomically(
-            manifest_path, json.dumps({"version": _VERSION, "fingerprint": job_fingerprint}).encode()
-        )
+        private_folder(self.directory)
+        manifest = json.dumps({"version": _VERSION, "fingerprint": job_fingerprint}).encode()
+        write_bytes_atomically(manifest_path, manifest, PRIVATE_FILE)
 
     def part_path(self, index: int) -> Path:
         """The part file of batch ``index``."""
@@ -87,6 +92,7 @@ class JobState:
 
     def record_done(self, index: int) -> None:
         """Append batch ``index`` to the journal, flushed to disk: from now on it counts as done."""
+        touch_private(self.directory / _JOURNAL)
         with open(self.directory / _JOURNAL, "a", encoding="ascii") as journal:
             journal.write(f"{index}\n")
             journal.flush()
@@ -107,7 +113,7 @@ class JobState:
 
     def write_part(self, index: int, frame: pl.DataFrame) -> None:
         """Record batch ``index`` as done by writing its part file atomically."""
-        with replaced_atomically(self.part_path(index)) as temporary:
+        with replaced_atomically(self.part_path(index), PRIVATE_FILE) as temporary:
             frame.write_parquet(temporary)
 
     def parts(self) -> Iterator[Path]:

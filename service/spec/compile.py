@@ -12,7 +12,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import jmespath.exceptions
 from pydantic import ValidationError
@@ -150,6 +150,11 @@ def _compile_url(url_text: str, parser: TemplateParser) -> tuple[str, Template, 
         raise SpecError("column placeholders are only allowed in the path", field="api.url")
     if split.fragment:
         raise SpecError("a URL fragment ('#...') is never sent to the server", field="api.url")
+    # Credentials written in the URL (https://KEY@host, https://user:pass@host) are secrets too:
+    # redacted wherever the URL or what the API echoes of it is shown.
+    for credential in (split.username, split.password):
+        if credential and parser.secrets is not None:
+            parser.secrets.update({credential, unquote(credential)})
     refs = iter(url.columns)
 
     def unmark(text: str) -> Template:

@@ -135,3 +135,14 @@ def _merge_literals(parts: list[str | ColumnRef]) -> list[str | ColumnRef]:
         elif part != "":
             merged.append(part)
     return merged
+
+
+def expand_environment(text: str, environ: Mapping[str, str], field: str) -> str:
+    """``text`` with each ``${NAME}`` replaced from ``environ`` (a setting that must not carry its
+    secret where it is recorded, like a cache URL's password); ``SpecError`` naming ``field``."""
+    if "${" not in text:
+        return text
+    template = TemplateParser(environ).parse(text, field)
+    if not template.is_literal:
+        raise SpecError("cannot reference columns", field=field)
+    return template.literal()

@@ -17,6 +17,7 @@ import jmespath.exceptions
 import orjson
 import polars as pl
 
+from service.redact import shorten
 from service.spec import ColumnType, OutputColumn
 from service.spec.templates import value_text
 
@@ -137,50 +138,61 @@ class MappedColumns:
     errors: list[str | None]
 
 
-def _short(value: Any) -> str:
+def _short(value: Any, redact: Callable[[str], str]) -> str:
     try:
         text = _to_json(value)
     except _UnconvertibleError:
         return "(nested too deep to show)"
-    return text if len(text) <= 40 else text[:37] + "..."
+    return shorten(redact(text), 40)  # redacted whole, then cut: no secret's start left behind
 
 
 def map_answers(
-    answers: Sequence[Any], columns: Sequence[OutputColumn], present: Sequence[bool]
+    answers: Sequence[Any],
+    columns: Sequence[OutputColumn],
+    present: Sequence[bool],
+    redact: Callable[[str], str] = str,
 ) -> MappedColumns:
     """Evaluate every output column on every answer.
 
     ``present[i]`` is False where there is no answer (the call failed): that row's columns are null
-    and it gets no mapping error.
+    and it gets no mapping error. Values shown in error messages go through ``redact`` first.
     """
     errors: list[str | None] = [None] * len(answers)
-    result: dict[str, pl.Series] = {}
-    for column in columns:
-        convert = _CONVERTERS[column.type]
-        search = column.expression.search
-        values: list[Any] = []
-        append = values.append
-        for i, answer in enumerate(answers):
-            if not present[i]:
-                append(None)
-                continue
-            try:
-                raw = search(answer)
-            except (jmespath.exceptions.JMESPathError, RecursionError) as exc:
-                append(None)
-                if errors[i] is None:
-                    errors[i] = f"column '{column.name}': {str(exc).splitlines()[0][:80]}"
-                continue
-            if raw is None:
-                append(None)
-                continue
-            try:
-                append(convert(raw))
-            except _UnconvertibleError:
-                append(None)
-                if errors[i] is None:
-                    errors[i] = (
-                        f"column '{column.name}': expected {column.type}, got {_kind(raw)} {_short(raw)}"
-                    )
-        result[column.name] = pl.Series(column.name, values, dtype=POLARS_TYPES[column.type])
+    result = {column.name: _map_column(column, answers, present, errors, redact) for column in columns}
     return MappedColumns(result, errors)
+
+
+def _map_column(
+    column: OutputColumn,
+    answers: Sequence[Any],
+    present: Sequence[bool],
+    errors: list[str | None],
+    redact: Callable[[str], str],
+) -> pl.Series:
+    """``column``'s values over every answer; each answer's first error goes into ``errors``."""
+    convert = _CONVERTERS[column.type]
+    search = column.expression.search
+    values: list[Any] = []
+    append = values.append
+    for i, answer in enumerate(answers):
+        if not present[i]:
+            append(None)
+            continue
+        try:
+            raw = search(answer)
+        except (jmespath.exceptions.JMESPathError, RecursionError) as exc:
+            append(None)
+            if errors[i] is None:
+                errors[i] = f"column '{column.name}': {str(exc).splitlines()[0][:80]}"
+            continue
+        if raw is None:
+            append(None)
+            continue
+        try:
+            append(convert(raw))
+        except _UnconvertibleError:
+            append(None)
+            if errors[i] is None:
+                got = f"{_kind(raw)} {_short(raw, redact)}"
+                errors[i] = f"column '{column.name}': expected {column.type}, got {got}"
+    return pl.Series(column.name, values, dtype=POLARS_TYPES[column.type])

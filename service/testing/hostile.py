@@ -9,6 +9,9 @@ its time or the job.
     endless-  spaces, chunked, until the client goes away
     drip-     a valid answer, one byte at a time over ``drip_s`` seconds
     bigerror- a 503 whose body is ``stream_bytes`` long (only its start is worth reading)
+    echo-     a 400 echoing what it was sent, as many APIs' error messages do: echo-url- keys the
+              URL as received (percent-encoded), other echo- keys the Authorization header
+              (JSON-escaped)
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import asyncio
 import contextlib
 import functools
 import gzip
+import json
 import zlib
 from dataclasses import dataclass
 
@@ -55,6 +59,11 @@ async def hostile_response(
         return _json(gzip.compress(answer_bytes(key)), gzipped=True)
     if fault == "gzip_bomb":
         return _json(gzip_bomb(sizes.bomb_bytes), gzipped=True)
+    if fault == "echo_request":
+        sent = str(request.url) if key.startswith("echo-url-") else request.headers.get("Authorization")
+        return web.Response(
+            status=400, body=json.dumps({"rejected": sent}).encode(), content_type="application/json"
+        )
     if fault == "drip":
         return await _drip(answer_bytes(key), request, sizes.drip_s, stopping)
     length = sizes.stream_bytes if fault == "huge_declared" else None

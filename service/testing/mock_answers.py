@@ -37,9 +37,10 @@ PREFIX_FAULTS = {
     "endless-": "endless_body",
     "drip-": "drip",
     "bigerror-": "huge_error",
+    "echo-": "echo_request",
 }
 HOSTILE_FAULTS = frozenset(
-    {"gzip", "gzip_bomb", "huge_body", "huge_declared", "endless_body", "drip", "huge_error"}
+    {"gzip", "gzip_bomb", "huge_body", "huge_declared", "endless_body", "drip", "huge_error", "echo_request"}
 )
 
 

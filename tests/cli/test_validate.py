@@ -66,3 +66,14 @@ def test_validate_names_what_is_wrong(tmp_path: Path) -> None:
         assert done.returncode == 2, (args, done.stdout)
         assert words in done.stderr, (args, done.stderr)
         assert done.stderr.startswith("enrich: error: ")
+
+
+def test_validate_never_prints_credentials_from_the_url(tmp_path: Path) -> None:
+    """A password written in [api].url is shown as *** in validate's summary."""
+    (tmp_path / "spec.toml").write_text(
+        SPEC.replace("https://api.example.com", "https://user:Pa55w0rd@api.example.com")
+    )
+    done = run_cli("validate", str(tmp_path / "spec.toml"), env={"GEO_TOKEN": "t0k3n"})
+    assert done.returncode == 0, done.stderr
+    assert "https://***:***@api.example.com" in done.stdout
+    assert "Pa55w0rd" not in done.stdout + done.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import httpx
@@ -9,6 +10,7 @@ import polars as pl
 import pytest
 
 from service import Caller, ErrorClass, Outcome, enrich_frame, format_summary
+from service.caches.location import open_store
 from service.caches.sqlite_store import ResponseCache
 from service.caches.store import cache_namespace, store_outcomes
 from service.testing import MockClock
@@ -154,3 +156,17 @@ async def test_a_bulk_result_the_cache_cannot_store_is_counted(tmp_path: Path, c
     assert result.frame["_enrich_status"].to_list() == ["ok", "ok"]
     assert (result.stats.uncacheable, stored) == (1, 1)
     assert "; 1 answer it could not store" in format_summary(result.stats)
+
+
+def test_the_cache_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    """The cache holds whole answers: its folder is 0700, its file and SQLite's WAL file 0600."""
+    folder = tmp_path / "new-cache"
+    cache = open_store(folder, "ns", ttl_s=60, negative_ttl_s=60)
+    try:
+        store_outcomes(cache, [(("a",), Outcome({"x": 1}, 1))])
+        modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in folder.iterdir()}
+    finally:
+        cache.close()
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert modes["responses.sqlite"] == 0o600
+    assert modes["responses.sqlite-wal"] == 0o600

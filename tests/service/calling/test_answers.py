@@ -6,7 +6,9 @@ import pytest
 
 from service import CallError, ErrorClass
 from service.calling.answers import answer_of, http_message
+from service.calling.outcome import failed_outcome
 from service.calling.transport import RawResponse
+from service.redact import Redactor
 
 
 @pytest.mark.parametrize(
@@ -50,9 +52,15 @@ def test_a_2xx_body_that_is_not_json_is_invalid_json() -> None:
     assert raised.value.message.startswith("answer is not JSON")
 
 
-def test_messages_are_one_short_line() -> None:
-    """Bodies become one line of at most 120 characters after the status."""
+def test_messages_are_one_line_shortened_only_once_redacted() -> None:
+    """The start of a body becomes one line, long enough to hold any secret starting in it; the
+    row's message is that line redacted, then cut to 120 characters."""
     assert http_message(502, b"") == "HTTP 502"
-    assert http_message(500, b"line one\nline two") == "HTTP 500: line one line two"
-    long = http_message(500, b"x" * 500)
-    assert long == "HTTP 500: " + "x" * 117 + "..."
+    assert http_message(500, b"line one\nline  two") == "HTTP 500: line one line two"
+    assert http_message(500, b"x" * 9000) == "HTTP 500: " + "x" * 4096
+    secret = "s3cr3t-" + "k" * 40
+    body = ("y" * 100 + secret).encode()  # the secret straddles the 120th character
+    error = CallError(ErrorClass.HTTP_5XX, http_message(500, body), status=500)
+    message = failed_outcome(error, 1, Redactor([secret])).message or ""
+    assert "s3cr" not in message
+    assert message == "HTTP 500: " + "y" * 100 + "***"

@@ -253,3 +253,9 @@ def test_a_bad_answer_cap_names_the_field(written: str, words: str) -> None:
     """Over 1 GiB, not a size, or zero: a SpecError naming api.max_response_bytes."""
     with pytest.raises(SpecError, match=rf"api\.max_response_bytes: .*{words}"):
         make_spec(f'[api]\nurl = "http://api.test/{{k}}"\nmax_response_bytes = {written}\n')
+
+
+def test_credentials_in_the_url_are_secrets() -> None:
+    """https://KEY@host and https://user:p%40ss@host: user and password (decoded too) are redacted."""
+    spec = make_spec('[api]\nurl = "https://apikey123:p%40ss@api.test/v1/{k}"\n')
+    assert {"apikey123", "p%40ss", "p@ss"} <= spec.secrets

@@ -6,6 +6,7 @@ import datetime as dt
 
 import polars as pl
 
+from service.redact import Redactor
 from service.tables.mapping import map_answers
 from tests.helpers import make_spec
 
@@ -103,3 +104,13 @@ def test_absent_answers_are_null_and_not_errors() -> None:
     mapped = map_answers([{"s": "x"}, {"i": "bad"}], SPEC.columns, [True, False])
     assert mapped.errors == [None, None]
     assert mapped.columns["s"].to_list() == ["x", None]
+
+
+def test_a_value_shown_in_a_mapping_error_is_redacted_before_it_is_cut() -> None:
+    """A secret straddling the 40-character cut of the value shown leaves none of itself behind."""
+    secret = "sk-" + "q" * 30
+    spec = make_spec('[output.columns]\nn = { path = "n", type = "i64" }\n')
+    value = "z" * 30 + secret
+    mapped = map_answers([{"n": value}], spec.columns, [True], Redactor([secret]))
+    expected = "column 'n': expected i64, got string \"" + "z" * 30 + '***"'
+    assert mapped.errors[0] == expected
