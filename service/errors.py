@@ -31,6 +31,8 @@ class ErrorClass(StrEnum):
     CIRCUIT_OPEN = "circuit_open"
     # An answer over [api].max_response_bytes, as received or decompressed: final, never cached.
     TOO_LARGE = "too_large"
+    # A 3xx the [api].redirects policy does not follow (final: the next attempt would get it too).
+    REDIRECT = "redirect"
     # Beyond the HTTP and mapping classes: a null key, or an empty value in a URL path segment, cannot be
     # requested at all; calling it a mapping or HTTP error would send users looking in the wrong place.
     INVALID_KEY = "invalid_key"

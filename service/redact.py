@@ -34,6 +34,10 @@ class Redactor:
         # Longest first, so that a form containing another is replaced whole.
         self._forms = tuple(sorted(forms, key=len, reverse=True))
 
+    def finds_in(self, text: str) -> bool:
+        """Whether ``text`` holds a secret, in any of its forms."""
+        return any(form in text for form in self._forms)
+
     def __call__(self, text: str) -> str:
         """``text`` with every secret replaced."""
         for form in self._forms:

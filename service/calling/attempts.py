@@ -3,6 +3,7 @@
 The hot path (an attempt that gets a usable answer): a concurrency slot, a rate-limit slot, one
 send, one JSON parse, three counters. Nothing else runs until an attempt fails: retry decisions
 belong to whoever asked for the attempt (``service.calling.row_fetch``, ``service.calling.bulk``).
+A redirect the spec follows is a further request within the same attempt, under the same limits.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from service.calling.answers import answer_of
 from service.calling.circuit import CircuitBreaker
 from service.calling.clock import Clock
 from service.calling.rate_limit import RateLimiter
+from service.calling.redirects import REDIRECT_STATUSES, Redirects
 from service.calling.requests import PreparedRequest
 from service.calling.retry_policy import RetryPolicy
-from service.calling.transport import Sender
+from service.calling.transport import RawResponse, Sender
 from service.errors import CallError, ErrorClass
 from service.stats import StatsRecorder
 
@@ -41,8 +43,10 @@ class Attempts:
         policy: RetryPolicy,
         clock: Clock,
         redact: Callable[[str], str],
+        redirects: Redirects,
     ) -> None:
         self._send = sender.send
+        self._redirects = redirects
         self._slots = asyncio.Semaphore(concurrency)
         self._limiter = limiter
         self._breaker = breaker
@@ -52,28 +56,32 @@ class Attempts:
         self._redact = redact
 
     async def attempt(self, request: PreparedRequest) -> tuple[Any, bytes]:
-        """Send ``request`` once: its parsed answer and its body as received, or ``CallError``
-        (carrying the key and the redacted URL)."""
-        stats = self._stats
-        slots = self._slots
-        if slots.locked():
-            waited_from = time.perf_counter()
-            await slots.acquire()
-            stats.concurrency_wait_s += time.perf_counter() - waited_from
-        else:
-            await slots.acquire()
-        try:
-            wait = self._limiter.reserve()
-            if wait:
-                await self._sleep(wait)
-            stats.requests += 1
-            started = time.perf_counter()
-            response = await self._send(request)
-        except CallError as exc:
-            self._failed(exc, request, started)
-            raise
-        finally:
-            slots.release()
+        """Send ``request`` once (following redirects as the spec allows, each hop a request of
+        its own): the parsed answer and its body as received, or ``CallError`` (carrying the key
+        and the redacted URL)."""
+        stats, slots, hops = self._stats, self._slots, 0
+        while True:
+            if slots.locked():
+                waited_from = time.perf_counter()
+                await slots.acquire()
+                stats.concurrency_wait_s += time.perf_counter() - waited_from
+            else:
+                await slots.acquire()
+            try:
+                wait = self._limiter.reserve()
+                if wait:
+                    await self._sleep(wait)
+                stats.requests += 1
+                started = time.perf_counter()
+                response = await self._send(request)
+            except CallError as exc:
+                self._failed(exc, request, started)
+                raise
+            finally:
+                slots.release()
+            if response.location is None or response.status not in REDIRECT_STATUSES:
+                break
+            request, hops = self._next_hop(request, response, started, hops), hops + 1
         try:
             answer = answer_of(response)
         except CallError as exc:
@@ -83,6 +91,20 @@ class Attempts:
             raise
         self._record(None, started)
         return answer, response.body
+
+    def _next_hop(
+        self, request: PreparedRequest, response: RawResponse, started: float, hops: int
+    ) -> PreparedRequest:
+        """The request following ``response``'s redirect; ``CallError(redirect)`` (counted) when the
+        spec's policy does not follow it."""
+        assert response.location is not None
+        try:
+            following = self._redirects.next_hop(request, response.status, response.location, hops)
+        except CallError as exc:
+            self._failed(exc, request, started)
+            raise
+        self._record(None, started)  # the server answered this hop: it is up
+        return following
 
     def _failed(self, error: CallError, request: PreparedRequest, started: float) -> None:
         self._record(error.error_class, started)

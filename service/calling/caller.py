@@ -26,6 +26,7 @@ from service.calling.fetch_tools import FetchTools
 from service.calling.in_flight import InFlightKeys
 from service.calling.outcome import Outcome
 from service.calling.rate_limit import RateLimiter
+from service.calling.redirects import Redirects, origin_of
 from service.calling.requests import Key, RequestBuilder
 from service.calling.retry_policy import RetryPolicy
 from service.calling.row_fetch import RowFetch
@@ -85,6 +86,9 @@ class Caller:
             policy=self._policy,
             clock=self._clock,
             redact=self._redact,
+            redirects=Redirects(
+                self.spec.request.redirects, origin_of(self.spec.request.origin), self._redact
+            ),
         )
         return FetchTools(
             attempt=attempts.attempt,

@@ -28,13 +28,15 @@ _VERSION = "0.1.0"
 
 @dataclass(frozen=True, slots=True)
 class PreparedRequest:
-    """A request ready to send: the method, the encoded URL, the body bytes, and the key it asks
-    about (None for a bulk request, which asks about many)."""
+    """A request ready to send: the method, the encoded URL, the body bytes, the key it asks
+    about (None for a bulk request, which asks about many), and whether it goes to another origin
+    than the API's (a redirect hop: sent without the spec's secret-bearing headers)."""
 
     method: str
     url: str
     body: bytes | None
     key: Key | None = None
+    foreign: bool = False
 
 
 def encode_path_segment(text: str) -> str:

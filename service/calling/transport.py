@@ -9,6 +9,7 @@ much for the hot path.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -18,8 +19,10 @@ import httpx
 from yarl import URL
 
 from service.calling.bodies import BodyTooLargeError, BoundedBody, reads_plainly, too_large
+from service.calling.redirects import CREDENTIAL_HEADERS
 from service.calling.requests import PreparedRequest, request_headers
 from service.errors import CallError, ErrorClass
+from service.redact import Redactor
 from service.spec import Spec
 
 # What a caller sends through: None or "aiohttp" (the default), "httpx", or any httpx transport.
@@ -28,11 +31,29 @@ TransportChoice = httpx.AsyncBaseTransport | str | None
 
 @dataclass(frozen=True, slots=True)
 class RawResponse:
-    """What the engine needs from an answer."""
+    """What the engine needs from an answer (``location`` only of a redirect)."""
 
     status: int
     body: bytes
     retry_after: str | None
+    location: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SenderSettings:
+    """How a sender talks to the API: its headers (and the ones a redirect to another origin may
+    carry: none holding a secret), at most ``concurrency`` connections, ``timeout_s`` for a whole
+    exchange, and ``max_bytes`` of an answer."""
+
+    headers: dict[str, str]
+    foreign_headers: dict[str, str]
+    concurrency: int
+    timeout_s: float
+    max_bytes: int
+
+
+def _location(status: int, headers: Mapping[str, str]) -> str | None:
+    return headers.get("Location") if 300 <= status < 400 else None
 
 
 class Sender(Protocol):
@@ -86,23 +107,28 @@ def _declared_too_long(status: int, content_length: int | None, max_bytes: int) 
 
 
 class AiohttpSender:
-    """The default sender: one aiohttp session with a keep-alive pool sized to the concurrency."""
+    """The default sender: an aiohttp session with a keep-alive pool sized to the concurrency (and a
+    second one, without the secret-bearing headers, for redirects to other origins)."""
 
-    def __init__(self, headers: dict[str, str], concurrency: int, timeout_s: float, max_bytes: int) -> None:
-        self._headers = headers
-        self._concurrency = concurrency
-        self._timeout_s = timeout_s
-        self._max_bytes = max_bytes
+    def __init__(self, settings: SenderSettings) -> None:
+        self._settings = settings
+        self._timeout_s = settings.timeout_s
+        self._max_bytes = settings.max_bytes
         self._session: aiohttp.ClientSession | None = None
+        self._foreign: aiohttp.ClientSession | None = None
 
     async def open(self) -> None:
-        """Create the session and its connection pool."""
+        """Create the sessions and their connection pools."""
+        self._session = self._new_session(self._settings.headers, self._settings.concurrency)
+        self._foreign = self._new_session(self._settings.foreign_headers, self._settings.concurrency)
+
+    def _new_session(self, headers: dict[str, str], connections: int) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
-            limit=self._concurrency, limit_per_host=0, keepalive_timeout=30, ttl_dns_cache=300
+            limit=connections, limit_per_host=0, keepalive_timeout=30, ttl_dns_cache=300
         )
-        self._session = aiohttp.ClientSession(
+        session = aiohttp.ClientSession(
             connector=connector,
-            headers=self._headers,
+            headers=headers,
             timeout=aiohttp.ClientTimeout(total=self._timeout_s),
             cookie_jar=aiohttp.DummyCookieJar(),  # one key's cookies must not leak into another's
             trust_env=False,  # the engine never reads the environment (docs/architecture.md, Layers)
@@ -112,20 +138,25 @@ class AiohttpSender:
         # That request escapes the rate limit and the attempt count (the mock API's counters saw 4
         # requests for 2 attempts), so every resend goes through the retry policy instead. There
         # is no public switch for it in aiohttp 3.14.
-        if hasattr(self._session, "_retry_connection"):
-            self._session._retry_connection = False
+        if hasattr(session, "_retry_connection"):
+            session._retry_connection = False
+        return session
 
     async def send(self, request: PreparedRequest) -> RawResponse:
-        """Send with aiohttp; the URL is already percent-encoded, so yarl must not re-encode it."""
-        session = self._session
+        """Send with aiohttp; the URL is already percent-encoded, so yarl must not re-encode it.
+        Redirects are answers here: the caller decides whether to follow them."""
+        session = self._foreign if request.foreign else self._session
         if session is None:
             raise RuntimeError("AiohttpSender.send() before open()")
         try:
             async with session.request(
-                request.method, URL(request.url, encoded=True), data=request.body
+                request.method, URL(request.url, encoded=True), data=request.body, allow_redirects=False
             ) as response:
                 body = await self._read(response)
-                return RawResponse(response.status, body, response.headers.get("Retry-After"))
+                headers = response.headers
+                return RawResponse(
+                    response.status, body, headers.get("Retry-After"), _location(response.status, headers)
+                )
         except TRANSLATED as exc:
             raise translate(exc, self._timeout_s) from exc
 
@@ -148,33 +179,36 @@ class AiohttpSender:
         return body.finish()
 
     async def aclose(self) -> None:
-        """Close the session."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Close the sessions."""
+        for session in (self._session, self._foreign):
+            if session is not None:
+                await session.close()
+        self._session = self._foreign = None
 
 
 class HttpxSender:
-    """Sends through an ``httpx.AsyncClient``: for custom transports, auth, and respx tests."""
+    """Sends through an ``httpx.AsyncClient``: for custom transports, auth, and respx tests. The
+    client holds the headers any origin may get; those holding secrets go with the API's requests."""
 
     def __init__(
         self,
-        headers: dict[str, str],
-        concurrency: int,
-        timeout_s: float,
-        max_bytes: int,
+        settings: SenderSettings,
         transport: httpx.AsyncBaseTransport | None = None,
         auth: httpx.Auth | None = None,
     ) -> None:
-        self._timeout_s = timeout_s
-        self._max_bytes = max_bytes
+        self._timeout_s = settings.timeout_s
+        self._max_bytes = settings.max_bytes
+        foreign = settings.foreign_headers
+        self._home_headers = {k: v for k, v in settings.headers.items() if foreign.get(k) != v}
+        self._auth = auth
         self._client = httpx.AsyncClient(
             transport=transport,
-            auth=auth,
-            headers=headers,
-            timeout=timeout_s,
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-            follow_redirects=True,
+            headers=foreign,
+            timeout=settings.timeout_s,
+            limits=httpx.Limits(
+                max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency
+            ),
+            follow_redirects=False,  # the caller decides (service.calling.redirects)
             trust_env=False,
         )
 
@@ -184,13 +218,23 @@ class HttpxSender:
     async def send(self, request: PreparedRequest) -> RawResponse:
         """Send with httpx, the whole exchange within ``timeout_s``: httpx's own timeouts bound each
         read, so a server sending a byte a second would otherwise hold a request for ever."""
+        foreign = request.foreign
         try:
             with anyio.fail_after(self._timeout_s):
-                async with self._client.stream(request.method, request.url, content=request.body) as response:
+                async with self._client.stream(
+                    request.method,
+                    request.url,
+                    content=request.body,
+                    headers=None if foreign else self._home_headers,
+                    auth=None if foreign else self._auth,
+                ) as response:
                     body = await self._read(response)
         except TRANSLATED as exc:
             raise translate(exc, self._timeout_s) from exc
-        return RawResponse(response.status_code, body, response.headers.get("Retry-After"))
+        headers = response.headers
+        return RawResponse(
+            response.status_code, body, headers.get("Retry-After"), _location(response.status_code, headers)
+        )
 
     async def _read(self, response: httpx.Response) -> bytes:
         status = response.status_code
@@ -220,13 +264,22 @@ class HttpxSender:
 def make_sender(spec: Spec, transport: TransportChoice = None, auth: httpx.Auth | None = None) -> Sender:
     """The sender for ``transport``: None or "aiohttp" (default), "httpx", or an httpx transport."""
     headers = request_headers(spec.request)
-    settings = (spec.limits.concurrency, spec.request.timeout_s, spec.request.max_response_bytes)
+    holds_secret = Redactor(spec.secrets).finds_in
+    foreign = {
+        name: value
+        for name, value in headers.items()
+        if name.lower() not in CREDENTIAL_HEADERS and not holds_secret(value)
+    }
+    limits, request = spec.limits, spec.request
+    settings = SenderSettings(
+        headers, foreign, limits.concurrency, request.timeout_s, request.max_response_bytes
+    )
     if (transport is None and auth is None) or transport == "aiohttp":
         if auth is not None:
             raise ValueError("auth needs the httpx sender: pass transport='httpx'")
-        return AiohttpSender(headers, *settings)
+        return AiohttpSender(settings)
     if transport is None or transport == "httpx":
-        return HttpxSender(headers, *settings, auth=auth)
+        return HttpxSender(settings, auth=auth)
     if isinstance(transport, httpx.AsyncBaseTransport):
-        return HttpxSender(headers, *settings, transport=transport, auth=auth)
+        return HttpxSender(settings, transport=transport, auth=auth)
     raise ValueError(f"unknown transport {transport!r}: use 'aiohttp', 'httpx' or an httpx transport")

@@ -132,6 +132,7 @@ def _compile_request(api: ApiSection, parser: TemplateParser, *, bulk: bool) -> 
         body=body,
         timeout_s=api.timeout_s,
         max_response_bytes=api.max_response_bytes,
+        redirects=api.redirects,
     )
     _check_bulk_request(request, bulk=bulk)
     return request

@@ -49,6 +49,7 @@ class RequestSpec:
     body: Any  # a tree of dict/list/scalars with Template leaves, or None
     timeout_s: float
     max_response_bytes: int
+    redirects: Literal["none", "same-origin", "any"]
 
 
 @dataclass(frozen=True, slots=True)

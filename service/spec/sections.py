@@ -47,6 +47,8 @@ class ApiSection(_Section):
     # An answer larger than this (as received, or once decompressed) fails its row as too_large:
     # one hostile or broken answer must not take the machine's memory.
     max_response_bytes: Annotated[int, Field(ge=1, le=MAX_RESPONSE_BYTES_LIMIT)] = 16 * 1024**2
+    # Followed or not (service.calling.redirects); none by default: a redirect is never silent.
+    redirects: Literal["none", "same-origin", "any"] = "none"
 
     @field_validator("method", mode="before")
     @classmethod

@@ -12,6 +12,13 @@ its time or the job.
     echo-     a 400 echoing what it was sent, as many APIs' error messages do: echo-url- keys the
               URL as received (percent-encoded), other echo- keys the Authorization header
               (JSON-escaped)
+
+Redirects send KEY (``redirect-X``...) to ``landed-X`` on ``--redirect-to`` (another origin), or:
+    redirect-, redirect307-           302 / 307 to the other origin
+    redirectrel-, redirectrel307-     302 / 307 to landed-X on this origin (a relative Location)
+    redirectloop-                     302 to itself, for ever
+    redirectfile-                     302 to file:///etc/passwd
+    redirectcopy-                     302 to the other origin, copying the request's query
 """
 
 from __future__ import annotations
@@ -112,3 +119,21 @@ async def _drip(
             await response.write(body[i : i + 1])
             await asyncio.sleep(seconds / len(body))
     return response
+
+
+def redirect_response(fault: str, key: str, request: web.Request, other_origin: str | None) -> web.Response:
+    """The redirect ``fault`` for ``key`` (``other_origin``: where redirect- keys point; this
+    server's own when None)."""
+    landing = "/v1/lookup/landed-" + key.split("-", 1)[1]
+    elsewhere = (other_origin or f"{request.scheme}://{request.host}") + landing
+    status = 307 if fault in ("redirect_307", "redirect_relative_307") else 302
+    location = {
+        "redirect": elsewhere,
+        "redirect_307": elsewhere,
+        "redirect_relative": landing,
+        "redirect_relative_307": landing,
+        "redirect_loop": request.path,
+        "redirect_file": "file:///etc/passwd",
+        "redirect_copying_query": f"{elsewhere}?{request.query_string}",
+    }[fault]
+    return web.Response(status=status, headers={"Location": location}, text="moved")

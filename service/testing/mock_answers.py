@@ -38,7 +38,16 @@ PREFIX_FAULTS = {
     "drip-": "drip",
     "bigerror-": "huge_error",
     "echo-": "echo_request",
+    # Redirects (service.testing.hostile): to --redirect-to's landed- key, or elsewhere.
+    "redirect-": "redirect",
+    "redirect307-": "redirect_307",
+    "redirectrel-": "redirect_relative",
+    "redirectrel307-": "redirect_relative_307",
+    "redirectloop-": "redirect_loop",
+    "redirectfile-": "redirect_file",
+    "redirectcopy-": "redirect_copying_query",
 }
+REDIRECT_FAULTS = frozenset(fault for prefix, fault in PREFIX_FAULTS.items() if prefix.startswith("redirect"))
 HOSTILE_FAULTS = frozenset(
     {"gzip", "gzip_bomb", "huge_body", "huge_declared", "endless_body", "drip", "huge_error", "echo_request"}
 )

@@ -22,8 +22,15 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from service.testing.hostile import HostileSizes, hostile_response
-from service.testing.mock_answers import HOSTILE_FAULTS, FaultRates, answer_bytes, fault_for, unit_draw
+from service.testing.hostile import HostileSizes, hostile_response, redirect_response
+from service.testing.mock_answers import (
+    HOSTILE_FAULTS,
+    REDIRECT_FAULTS,
+    FaultRates,
+    answer_bytes,
+    fault_for,
+    unit_draw,
+)
 
 _MAX_TIMES_PER_KEY = 16
 
@@ -39,6 +46,7 @@ class MockConfig:
     retry_after_as_date: bool = False
     hang_s: float = 30.0
     hostile: HostileSizes = field(default_factory=HostileSizes)
+    redirect_to: str | None = None  # the other origin redirect- keys point to
     seed: int = 0
 
 
@@ -55,6 +63,7 @@ class _Counters:
         self.window: deque[float] = deque()
         self.most_per_second = 0
         self.faults: Counter[str] = Counter()
+        self.received: dict[str, dict[str, Any]] = {}  # what landed- keys were sent
 
     def start(self, keys: list[str]) -> None:
         now = time.monotonic()
@@ -82,6 +91,7 @@ class _Counters:
             "most_in_flight": self.most_in_flight,
             "most_per_second": self.most_per_second,
             "faults": dict(self.faults),
+            "received": self.received,
         }
 
 
@@ -101,6 +111,7 @@ class MockApi:
     async def __aenter__(self) -> MockApi:
         app = web.Application()
         app.router.add_get("/v1/lookup/{key}", self._lookup)
+        app.router.add_post("/v1/lookup/{key}", self._lookup)  # where a 307 re-sends a POST
         app.router.add_post("/v1/lookup", self._bulk)
         app.router.add_get("/_stats", self._stats)
         app.router.add_post("/_reset", self._reset)
@@ -137,8 +148,10 @@ class MockApi:
     async def _fault_response(self, fault: str, request: web.Request) -> web.StreamResponse | None:
         """The response for ``fault``, or None to answer normally."""
         self._counters.faults[fault] += 1
+        key = request.match_info.get("key", "")
+        if fault in REDIRECT_FAULTS:
+            return redirect_response(fault, key, request, self.config.redirect_to)
         if fault in HOSTILE_FAULTS:
-            key = request.match_info.get("key", "")
             return await hostile_response(fault, key, request, self.config.hostile, self._stopping)
         if fault == "not_found":
             return web.Response(status=404, text="no such key")
@@ -173,6 +186,13 @@ class MockApi:
         counters = self._counters
         counters.start([key])
         try:
+            if key.startswith("landed-"):  # where redirects land: what arrived, secrets or not
+                counters.received[key] = {
+                    "method": request.method,
+                    "headers": {str(name): value for name, value in request.headers.items()},
+                    "query": request.query_string,
+                    "body": (await request.read()).decode("utf-8", "replace"),
+                }
             await self._delay()
             fault = fault_for(key, counters.per_key[key], self.config.faults, self.config.seed)
             if fault is not None and fault != "bulk_missing":

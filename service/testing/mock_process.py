@@ -44,6 +44,7 @@ def add_mock_api_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bomb-mib", type=int, default=1024, help="what the bomb- keys' gzip inflates to")
     parser.add_argument("--stream-mib", type=int, default=2048, help="how much huge- and sized- keys send")
     parser.add_argument("--drip-s", type=float, default=5.0, help="how long drip- keys take to answer")
+    parser.add_argument("--redirect-to", metavar="URL", help="the other origin redirect- keys point to")
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -66,6 +67,7 @@ def mock_config(args: argparse.Namespace) -> MockConfig:
         hostile=HostileSizes(
             bomb_bytes=args.bomb_mib * 1024**2, stream_bytes=args.stream_mib * 1024**2, drip_s=args.drip_s
         ),
+        redirect_to=args.redirect_to,
         seed=args.seed,
     )
 

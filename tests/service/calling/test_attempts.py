@@ -8,6 +8,7 @@ from service import CallError, ErrorClass
 from service.calling.attempts import Attempts
 from service.calling.circuit import CircuitBreaker
 from service.calling.rate_limit import RateLimiter
+from service.calling.redirects import Redirects, origin_of
 from service.calling.requests import PreparedRequest, RequestBuilder
 from service.calling.retry_policy import RetryPolicy
 from service.calling.transport import RawResponse
@@ -50,6 +51,7 @@ def attempts_for(sender: ScriptedSender, clock: MockClock) -> tuple[Attempts, St
         policy=policy,
         clock=clock,
         redact=Redactor(spec.secrets),
+        redirects=Redirects("none", origin_of(spec.request.origin), Redactor(spec.secrets)),
     )
     return attempts, stats, limiter
 

@@ -8,8 +8,10 @@ import pytest
 
 from service import CallError, ErrorClass
 from service.calling.requests import PreparedRequest
-from service.calling.transport import TRANSLATED, AiohttpSender, HttpxSender, translate
+from service.calling.transport import TRANSLATED, AiohttpSender, HttpxSender, SenderSettings, translate
 from tests.helpers import free_port
+
+SETTINGS = SenderSettings({}, {}, concurrency=1, timeout_s=5.0, max_bytes=1024)
 
 
 @pytest.mark.parametrize(
@@ -37,7 +39,7 @@ async def test_the_httpx_sender_keeps_the_cause() -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 
-    sender = HttpxSender({}, 1, 5.0, 1024, transport=httpx.MockTransport(refuse))
+    sender = HttpxSender(SETTINGS, transport=httpx.MockTransport(refuse))
     try:
         with pytest.raises(CallError) as caught:
             await sender.send(PreparedRequest("GET", "http://api.test/k", None, ("k",)))
@@ -50,7 +52,7 @@ async def test_the_httpx_sender_keeps_the_cause() -> None:
 @pytest.mark.asyncio
 async def test_the_aiohttp_sender_keeps_the_cause() -> None:
     """A closed port on loopback: a connect CallError raised from aiohttp's own error."""
-    sender = AiohttpSender({}, 1, 5.0, 1024)
+    sender = AiohttpSender(SETTINGS)
     await sender.open()
     try:
         with pytest.raises(CallError) as caught:
