@@ -44,6 +44,20 @@ def write_input(folder: Path, rows: int) -> Path:
     return path
 
 
+HOSTILE_KINDS = ("bomb", "huge", "sized", "endless")
+
+
+def write_hostile_input(folder: Path, per_kind: int, normal: int = 1000) -> Path:
+    """Keys answered with gzip bombs, huge chunked bodies, huge announced bodies and endless
+    bodies (``per_kind`` of each), among ``normal`` keys answered as usual."""
+    keys = [f"{kind}-{i}" for kind in HOSTILE_KINDS for i in range(per_kind)] + [
+        f"k{i}" for i in range(normal)
+    ]
+    path = folder / f"hostile-{per_kind}.parquet"
+    pl.DataFrame({"k": keys}).write_parquet(path)
+    return path
+
+
 def run_job(
     base: str,
     source: Path,

@@ -221,12 +221,38 @@ def _flow_against_engine(bench: Bench, base: str, source: Path, folder: Path, ba
         print(f"  jobs           {shown:<44} {statistics.median(values):>10.1f} s", flush=True)
 
 
+def hostile_answers(bench: Bench, folder: Path) -> None:
+    """Peak memory of a job (64 in flight, the default 16 MiB cap) whose API answers some keys with
+    gzip bombs inflating to 1 GiB, 2 GiB bodies (chunked or announced) and bodies that never end."""
+    with mock_api() as base:
+        per_kind = bench.plan.hostile_keys
+        source = jobs.write_hostile_input(folder, per_kind)
+        run = jobs.run_job(base, source, folder, flow=False, bulk=0)
+        rows = per_kind * len(jobs.HOSTILE_KINDS) + 1000
+        bench.figures.append(
+            Figure(
+                "memory",
+                "peak RSS, hostile answers",
+                {"hostile_keys": per_kind},
+                rows,
+                [run.peak_mb],
+                0,
+                unit="MB",
+            )
+        )
+        print(
+            f"  memory         hostile answers ({per_kind} of each kind) {run.peak_mb:>10.0f} MB peak",
+            flush=True,
+        )
+
+
 SCENARIOS: dict[str, Callable[[Bench, Path], None]] = {
     "sweep": lambda bench, scratch: sweep(bench),
     "faults": lambda bench, scratch: faults(bench),
     "duplicates-bulk": lambda bench, scratch: duplicates_and_bulk(bench),
     "naive": naive_prefect,
     "jobs": whole_jobs,
+    "hostile": hostile_answers,
 }
 
 

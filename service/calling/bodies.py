@@ -4,20 +4,36 @@ The limit counts bytes as received and as decoded: gzip and deflate are inflated
 most what is left under the limit (``zlib``'s ``max_length``), so a small compressed answer that
 would inflate to gigabytes (a "zip bomb") stops at the limit instead of taking the machine's
 memory. Both senders read through ``BoundedBody``, so every transport treats a body alike.
+
+A limit per answer is not a limit per job: 64 answers in flight could each hold the whole of it.
+So the first ``SMALL_BODY_BYTES`` of any body are read freely (almost every JSON answer is
+smaller), and reading further takes one of a few ``LargeBodies`` slots: at most
+``LARGE_BODIES_BYTES`` worth of them. A reader waiting for a slot holds only its small part, so
+no reader ever waits on another that waits on it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import zlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from service.errors import CallError, ErrorClass
+
+SMALL_BODY_BYTES = 64 * 1024
+LARGE_BODIES_BYTES = 32 * 1024**2
 
 # What Enrich asks for and can inflate in bounded steps. gzip helps real APIs with large answers
 # (JSON often shrinks 5-10x); brotli and zstd are not asked for, so a server should not send them.
 ACCEPT_ENCODING = "gzip, deflate"
 _ENCODINGS = ("identity", "gzip", "x-gzip", "deflate")
 _MAX_GZIP_MEMBERS = 64  # a gzip stream may hold several members; a hostile one, thousands
+
+
+def large_bodies_at_once(max_bytes: int) -> int:
+    """How many bodies may grow past ``SMALL_BODY_BYTES`` at once, each up to ``max_bytes``."""
+    return max(1, LARGE_BODIES_BYTES // max(max_bytes, 1))
 
 
 class BodyTooLargeError(Exception):
@@ -53,6 +69,11 @@ class BoundedBody:
             )
         self._decoder: Any = None  # a zlib decompressor, made when the first bytes arrive
         self._members = 0
+
+    @property
+    def received_bytes(self) -> int:
+        """How many bytes came in so far, as received."""
+        return self._received
 
     @property
     def decoded_bytes(self) -> int:
@@ -116,3 +137,21 @@ class BoundedBody:
             raise BodyTooLargeError
         if data:
             self._parts.append(data)
+
+
+async def read_bounded(
+    chunks: AsyncIterator[bytes], body: BoundedBody, large: asyncio.Semaphore
+) -> BoundedBody:
+    """Feed ``chunks`` into ``body``, taking a slot of ``large`` before it grows past
+    ``SMALL_BODY_BYTES`` (and giving it back when done). ``BodyTooLargeError`` propagates."""
+    holding = False
+    try:
+        async for chunk in chunks:
+            if not holding and body.received_bytes + len(chunk) > SMALL_BODY_BYTES:
+                await large.acquire()
+                holding = True
+            body.feed(chunk)
+    finally:
+        if holding:
+            large.release()
+    return body

@@ -9,6 +9,7 @@ much for the hot path.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -18,7 +19,15 @@ import anyio
 import httpx
 from yarl import URL
 
-from service.calling.bodies import BodyTooLargeError, BoundedBody, reads_plainly, too_large
+from service.calling.bodies import (
+    SMALL_BODY_BYTES,
+    BodyTooLargeError,
+    BoundedBody,
+    large_bodies_at_once,
+    read_bounded,
+    reads_plainly,
+    too_large,
+)
 from service.calling.redirects import CREDENTIAL_HEADERS
 from service.calling.requests import PreparedRequest, request_headers
 from service.errors import CallError, ErrorClass
@@ -114,6 +123,7 @@ class AiohttpSender:
         self._settings = settings
         self._timeout_s = settings.timeout_s
         self._max_bytes = settings.max_bytes
+        self._large = asyncio.Semaphore(large_bodies_at_once(settings.max_bytes))
         self._session: aiohttp.ClientSession | None = None
         self._foreign: aiohttp.ClientSession | None = None
 
@@ -165,14 +175,16 @@ class AiohttpSender:
         encoding = response.headers.get("Content-Encoding")
         limit = _body_limit(status, self._max_bytes)
         if length is not None and length <= limit and reads_plainly(encoding):
-            return await response.read()  # the common case: one read, bounded by its length
+            if length <= SMALL_BODY_BYTES:
+                return await response.read()  # the common case: one read, bounded by its length
+            async with self._large:
+                return await response.read()
         if _declared_too_long(status, length, self._max_bytes):
             response.close()  # not drained: the connection is dropped with the rest unread
             raise too_large(self._max_bytes)
         body = BoundedBody(limit, encoding)
         try:
-            async for chunk in response.content.iter_any():
-                body.feed(chunk)
+            await read_bounded(response.content.iter_any(), body, self._large)
         except BodyTooLargeError:
             response.close()
             return body.cut_short(status, self._max_bytes)
@@ -198,6 +210,7 @@ class HttpxSender:
     ) -> None:
         self._timeout_s = settings.timeout_s
         self._max_bytes = settings.max_bytes
+        self._large = asyncio.Semaphore(large_bodies_at_once(settings.max_bytes))
         foreign = settings.foreign_headers
         self._home_headers = {k: v for k, v in settings.headers.items() if foreign.get(k) != v}
         self._auth = auth
@@ -250,8 +263,7 @@ class HttpxSender:
             return content[:limit]
         body = BoundedBody(limit, response.headers.get("Content-Encoding"))
         try:
-            async for chunk in response.aiter_raw():
-                body.feed(chunk)
+            await read_bounded(response.aiter_raw(), body, self._large)
         except BodyTooLargeError:
             return body.cut_short(status, self._max_bytes)
         return body.finish()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import zlib
+from collections.abc import AsyncIterator
 
 import pytest
 
 from service import CallError, ErrorClass
-from service.calling.bodies import BodyTooLargeError, BoundedBody
+from service.calling.bodies import SMALL_BODY_BYTES, BodyTooLargeError, BoundedBody, read_bounded
 
 DOC = b'{"country": {"iso_code": "DE"}, "tags": ["a", "b"]}' * 20
 
@@ -73,3 +75,34 @@ def test_a_stream_it_cannot_decode_is_invalid_json(encoded: bytes, encoding: str
     with pytest.raises(CallError, match=words) as raised:
         read(encoded, encoding)
     assert raised.value.error_class is ErrorClass.INVALID_JSON
+
+
+@pytest.mark.asyncio
+async def test_only_as_many_bodies_grow_large_at_once_as_there_are_slots() -> None:
+    """Two readers of 1 MiB bodies and one large-body slot: past the free part, they take turns."""
+    growing: list[int] = []
+    past_free = 0
+
+    class Watched(BoundedBody):
+        def feed(self, raw: bytes) -> None:
+            nonlocal past_free
+            was_small = self.received_bytes <= SMALL_BODY_BYTES
+            super().feed(raw)
+            if was_small and self.received_bytes > SMALL_BODY_BYTES:
+                past_free += 1
+                growing.append(past_free)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(64):
+            yield b" " * (16 * 1024)
+            await asyncio.sleep(0)
+
+    async def read() -> None:
+        nonlocal past_free
+        body = Watched(2 * 1024**2, None)
+        await read_bounded(chunks(), body, slots)
+        past_free -= 1
+
+    slots = asyncio.Semaphore(1)
+    await asyncio.wait_for(asyncio.gather(read(), read()), timeout=10)
+    assert growing == [1, 1]  # never two bodies past the free part at once
