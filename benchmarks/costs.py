@@ -22,7 +22,7 @@ import orjson
 from yarl import URL
 
 from service import SystemClock, parse_spec
-from service.calling.answers import answer_of
+from service.calling.answers import answer_of, may_hold_big_integers
 from service.calling.bodies import BoundedBody
 from service.calling.rate_limit import RateLimiter
 from service.calling.requests import RequestBuilder
@@ -95,6 +95,10 @@ def _enrich_pieces() -> dict[str, Piece]:
             1000,
         ),
         inflating: (lambda: _inflate(bulk_gzip), 1),
+        f"enrich: scanning a bulk answer of 100 results ({len(bulk):,} B) for long integers": (
+            lambda: may_hold_big_integers(bulk),
+            1,
+        ),
     }
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import polars as pl
 
+from service.calling.answers import parse_exact
 from service.calling.caller import Caller
 from service.calling.clock import Clock
 from service.calling.outcome import Outcome
@@ -81,7 +83,11 @@ async def _enrich_with(frame: pl.DataFrame, caller: Caller) -> EnrichResult:
 
 def _columns_for(ordered: list[Outcome], caller: Caller) -> dict[str, pl.Series]:
     mapped = map_answers(
-        [o.answer for o in ordered], caller.spec.columns, [o.error is None for o in ordered], caller.redact
+        [o.answer for o in ordered],
+        caller.spec.columns,
+        [o.error is None for o in ordered],
+        caller.redact,
+        lambda i: _exact_answer(ordered[i]),
     )
     status: list[str] = []
     error: list[str | None] = []
@@ -106,3 +112,14 @@ def _columns_for(ordered: list[Outcome], caller: Caller) -> dict[str, pl.Series]
         MESSAGE: pl.Series(MESSAGE, message, dtype=pl.String),
         ATTEMPTS: pl.Series(ATTEMPTS, [o.attempts for o in ordered], dtype=pl.Int32),
     }
+
+
+def _exact_answer(outcome: Outcome) -> Any:
+    """The outcome's answer read again from its body with every number exact; None when it has no
+    body of its own (a bulk result is made exact with its chunk) or the body does not read."""
+    if outcome.raw is None:
+        return None
+    try:
+        return parse_exact(outcome.raw)
+    except (ValueError, RecursionError):
+        return None

@@ -2,10 +2,16 @@
 
 A pure function of the status and the body, so every sender classifies answers alike and the
 rules are tested without a server. Beside it, ``service.errors`` draws the tree of what it raises.
+
+orjson reads integers up to 64 bits exactly and turns larger ones into floats. ``parse_exact``
+reads a body with Python's own parser instead, exact at any size and slower: used where a value
+shows it may have lost digits (``service.tables.mapping``), or a bulk answer holds a run of
+digits long enough to be such an integer (``may_hold_big_integers``, a cheap scan).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -61,3 +67,24 @@ def http_message(status: int, body: bytes) -> str:
     (``failed_outcome``), so that a cut never leaves part of a secret behind."""
     snippet = " ".join(body[:_SNIPPET_BYTES].decode("utf-8", "replace").split())
     return f"HTTP {status}: {snippet}" if snippet else f"HTTP {status}"
+
+
+_DIGITS = bytes(0x31 if 0x30 <= byte <= 0x39 else 0x30 for byte in range(256))  # digit -> "1"
+# 19 digits: every integer orjson may not keep (below -2**63, or from 2**64) has at least as many.
+_LONG_DIGIT_RUN = b"1" * 19
+
+
+def may_hold_big_integers(body: bytes) -> bool:
+    """Whether ``body`` holds a run of digits long enough to be an integer beyond 64 bits."""
+    return _LONG_DIGIT_RUN in body.translate(_DIGITS)
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_exact(body: bytes) -> Any:
+    """The JSON document of ``body`` with every number exact (integers at any size); None for a
+    blank body; ``ValueError`` (or ``RecursionError``) where orjson would refuse it too."""
+    text = body.decode("utf-8").removeprefix("\ufeff")
+    return json.loads(text, parse_constant=_no_constants) if text.strip() else None

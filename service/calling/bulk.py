@@ -12,6 +12,7 @@ from typing import Any
 
 import anyio
 
+from service.calling.answers import may_hold_big_integers, parse_exact
 from service.calling.fetch_tools import FetchTools
 from service.calling.outcome import Outcome, failed_outcome
 from service.calling.requests import Key, PreparedRequest
@@ -55,7 +56,7 @@ class BulkFetch:
         """One bulk request for ``keys``, retried; after a final failure, each half on its own."""
         request = self._build(keys)
         try:
-            answer, attempts = (await self._tools.attempt(request))[0], 1
+            answer, attempts = _exact(*await self._tools.attempt(request)), 1
         except CallError as exc:
             outcome = await self._retry(request, exc.with_traceback(None))
             if outcome.ok:
@@ -82,13 +83,24 @@ class BulkFetch:
             attempts += 1
             tools.stats.retries += 1
             try:
-                return Outcome((await tools.attempt(request))[0], attempts)
+                return Outcome(_exact(*await tools.attempt(request)), attempts)
             except CallError as exc:
                 # Kept across the next sleep: without its traceback it ties up no frame.
                 error = exc.with_traceback(None)
 
 
 _MISSING = object()
+
+
+def _exact(answer: Any, body: bytes) -> Any:
+    """``answer``, read again exactly when its body may hold an integer orjson could not keep: a
+    bulk result has no body of its own to be read again later (``service.tables.mapping``)."""
+    if not may_hold_big_integers(body):
+        return answer
+    try:
+        return parse_exact(body)
+    except (ValueError, RecursionError):  # orjson read it: the same document, as orjson has it
+        return answer
 
 
 def match_bulk(keys: list[Key], answer: Any, attempts: int, bulk: BulkSpec) -> dict[Key, Outcome]:

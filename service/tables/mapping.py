@@ -55,7 +55,9 @@ def _to_str(value: Any) -> str:
         return value
     if isinstance(value, bool):
         return value_text(value)
-    if isinstance(value, int | float):
+    if isinstance(value, int):
+        return str(value)  # exact at any size
+    if isinstance(value, float):
         return orjson.dumps(value).decode()
     raise _UnconvertibleError
 
@@ -146,19 +148,36 @@ def _short(value: Any, redact: Callable[[str], str]) -> str:
     return shorten(redact(text), 40)  # redacted whole, then cut: no secret's start left behind
 
 
+# orjson keeps integers from -2**63 up to 2**64 exactly; beyond, a float stands for the integer.
+_INTEGERS_KEPT = (-(2**63), 2**64)
+# An orjson float from 1e18 up, in a json column's text: it may stand for such an integer.
+_LARGE_EXPONENT = re.compile(r"e\+?(1[89]|[2-9][0-9]|[0-9]{3})")
+
+ExactAnswer = Callable[[int], Any]  # answer i read again with every number exact (None: unknown)
+
+
+def _may_have_lost_digits(value: Any, column_type: ColumnType, converted: Any) -> bool:
+    if type(value) is float:
+        return value.is_integer() and not _INTEGERS_KEPT[0] <= value < _INTEGERS_KEPT[1]
+    return column_type == "json" and "e" in converted and _LARGE_EXPONENT.search(converted) is not None
+
+
 def map_answers(
     answers: Sequence[Any],
     columns: Sequence[OutputColumn],
     present: Sequence[bool],
     redact: Callable[[str], str] = str,
+    exact: ExactAnswer | None = None,
 ) -> MappedColumns:
     """Evaluate every output column on every answer.
 
     ``present[i]`` is False where there is no answer (the call failed): that row's columns are null
-    and it gets no mapping error. Values shown in error messages go through ``redact`` first.
+    and it gets no mapping error. Values shown in error messages go through ``redact`` first. A
+    value that may have lost digits (an integer beyond 64 bits read as a float) is taken from
+    ``exact(i)`` instead, when it knows answer i exactly.
     """
     errors: list[str | None] = [None] * len(answers)
-    result = {column.name: _map_column(column, answers, present, errors, redact) for column in columns}
+    result = {column.name: _map_column(column, answers, present, errors, redact, exact) for column in columns}
     return MappedColumns(result, errors)
 
 
@@ -168,10 +187,14 @@ def _map_column(
     present: Sequence[bool],
     errors: list[str | None],
     redact: Callable[[str], str],
+    exact: ExactAnswer | None,
 ) -> pl.Series:
     """``column``'s values over every answer; each answer's first error goes into ``errors``."""
     convert = _CONVERTERS[column.type]
     search = column.expression.search
+    json_text = column.type == "json"  # a json column's value may hide a lost integer anywhere in it
+    # Only text can show lost digits: f64 is a float anyway, i64 refuses a value beyond 64 bits.
+    recover = exact if column.type in ("str", "json") else None
     values: list[Any] = []
     append = values.append
     for i, answer in enumerate(answers):
@@ -182,17 +205,36 @@ def _map_column(
             raw = search(answer)
         except (jmespath.exceptions.JMESPathError, RecursionError) as exc:
             append(None)
-            if errors[i] is None:
-                errors[i] = f"column '{column.name}': {str(exc).splitlines()[0][:80]}"
+            _note(errors, i, f"column '{column.name}': {str(exc).splitlines()[0][:80]}")
             continue
         if raw is None:
             append(None)
             continue
         try:
-            append(convert(raw))
+            converted = convert(raw)
+            if recover is not None and (json_text or type(raw) is float):
+                converted = _exactly(column, raw, converted, recover, i)
+            append(converted)
         except _UnconvertibleError:
             append(None)
-            if errors[i] is None:
-                got = f"{_kind(raw)} {_short(raw, redact)}"
-                errors[i] = f"column '{column.name}': expected {column.type}, got {got}"
+            got = f"{_kind(raw)} {_short(raw, redact)}"
+            _note(errors, i, f"column '{column.name}': expected {column.type}, got {got}")
     return pl.Series(column.name, values, dtype=POLARS_TYPES[column.type])
+
+
+def _note(errors: list[str | None], i: int, message: str) -> None:
+    """Keep ``message`` as answer i's error, unless it already has one (the first one says it)."""
+    if errors[i] is None:
+        errors[i] = message
+
+
+def _exactly(column: OutputColumn, raw: Any, converted: Any, exact: ExactAnswer, i: int) -> Any:
+    """``converted``, or, when ``raw`` may have lost digits and answer i is known exactly, the
+    value taken from the exact answer."""
+    if not _may_have_lost_digits(raw, column.type, converted):
+        return converted
+    answer = exact(i)
+    if answer is None:
+        return converted
+    value = column.expression.search(answer)
+    return None if value is None else _CONVERTERS[column.type](value)

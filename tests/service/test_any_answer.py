@@ -182,3 +182,29 @@ def test_answers_that_once_crashed_a_job(body: bytes, column: str, outcome: tupl
         run(200, None, body, cache_dir=Path(directory), spec_text=spec_text)
         again = run(200, None, body, cache_dir=Path(directory), spec_text=spec_text)
     assert comparable(again) == comparable(alone)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(min_value=-(2**200), max_value=2**200))
+@example(123456789012345678901234567890)
+@example(-9_300_000_000_000_000_000)  # below -2**63 with 19 digits
+@example(2**64)
+def test_an_integer_of_any_size_is_exact_text_in_a_str_column(n: int) -> None:
+    """A str column gets the integer's exact decimal digits, an i64 column the integer or a
+    mapping error, a json column its exact text; the same through the cache."""
+    columns = [
+        's = { path = "v", type = "str" }',
+        'i = { path = "v", type = "i64" }',
+        'j = { path = "@", type = "json" }',
+    ]
+    spec_text = one_column("\n".join(columns))
+    body = b'{"v": %d}' % n
+    alone = run(200, None, body, cache_dir=None, spec_text=spec_text)
+    fits = -(2**63) <= n < 2**63
+    assert (alone["s"][0], alone["j"][0]) == (str(n), f'{{"v":{n}}}')
+    assert alone["i"][0] == (n if fits else None)
+    assert alone["_enrich_error"][0] == (None if fits else "mapping")
+    with tempfile.TemporaryDirectory() as directory:
+        run(200, None, body, cache_dir=Path(directory), spec_text=spec_text)
+        again = run(200, None, body, cache_dir=Path(directory), spec_text=spec_text)
+    assert comparable(again) == comparable(alone)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from service import ErrorClass
 from service.calling.bulk import match_bulk
 from service.spec import BulkSpec
@@ -52,3 +56,35 @@ def test_an_answer_without_a_results_list_fails_every_key_of_the_chunk() -> None
     outcomes = match_bulk([("a",), ("b",)], {"data": {"items": {"id": "a"}}}, 1, bulk)
     assert {o.error for o in outcomes.values()} == {ErrorClass.MAPPING}
     assert "[bulk].results" in (outcomes[("a",)].message or "")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "big",
+    [123456789012345678901234567890, -9_300_000_000_000_000_000, 2**64],  # the second: 19 digits
+)
+async def test_bulk_results_keep_integers_beyond_64_bits_exact(tmp_path: Path, big: int) -> None:
+    """A bulk answer holding an integer orjson cannot keep is read again exactly: its result's str
+    column has every digit; the cache cannot store that result, and says so."""
+    import httpx
+    import polars as pl
+
+    from service import Caller, enrich_frame, open_cache
+    from service.testing import MockClock
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = b'{"data": {"items": [{"id": "a", "n": %d}, {"id": "b", "n": 7}]}}' % big
+        return httpx.Response(200, content=body)
+
+    spec = make_spec(BULK + 'match = "id"\n[output.columns]\nn = { path = "n", type = "str" }\n')
+    cache = open_cache(tmp_path, spec)
+    try:
+        async with Caller(
+            spec, transport=httpx.MockTransport(answer), clock=MockClock(), cache=cache
+        ) as caller:
+            result = await enrich_frame(pl.DataFrame({"k": ["a", "b"]}), spec, caller=caller)
+    finally:
+        if cache is not None:
+            cache.close()
+    assert result.frame["n"].to_list() == [str(big), "7"]
+    assert result.stats.uncacheable == 1
