@@ -79,6 +79,7 @@ def summary_table(stats: EnrichStats) -> list[dict[str, Any]]:
         {"figure": "requests", "value": stats.requests},
         {"figure": "retries", "value": stats.retries},
         {"figure": "cache hits", "value": stats.cache_hits},
+        {"figure": "answers reused from this job's log", "value": stats.answers_reused},
         {"figure": "throttled (s, summed)", "value": round(stats.throttled_s, 3)},
         {"figure": "latency p50 (ms)", "value": milliseconds(stats.latency_p50_s)},
         {"figure": "latency p95 (ms)", "value": milliseconds(stats.latency_p95_s)},

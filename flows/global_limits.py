@@ -102,9 +102,9 @@ class UnderSharedSlots:
     inner: BatchPlacement
 
     @contextlib.asynccontextmanager
-    async def __call__(self, spec: Spec, cache_dir: str | None) -> AsyncIterator[Batches]:
+    async def __call__(self, spec: Spec, cache_dir: str | None, state: JobState) -> AsyncIterator[Batches]:
         """The inner placement's batches, each run under the shared slots."""
-        async with self.inner(spec, cache_dir) as batches:
+        async with self.inner(spec, cache_dir, state) as batches:
             yield _HeldBatches(batches, self.slots)
 
 

@@ -16,7 +16,6 @@ import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -40,7 +39,6 @@ from service import (
     enrich_batch_alone,
     is_redis_url,
     split_limits,
-    state_dir_for,
 )
 
 
@@ -66,14 +64,13 @@ class OnDask:
     """A placement for batches on this flow's (Dask) task runner, ``slots`` worker threads wide."""
 
     spec_path: str
-    output: str
     slots: int
 
     @contextlib.asynccontextmanager
-    async def __call__(self, spec: Spec, cache_dir: str | None) -> AsyncIterator[Batches]:
+    async def __call__(self, spec: Spec, cache_dir: str | None, state: JobState) -> AsyncIterator[Batches]:
         """Batches sized so that those running at once stay within ``spec``'s limits together."""
         batches, concurrency, rate, burst = split_limits(spec.limits, self.slots)
-        share = self._share(cache_dir, concurrency, rate, burst)
+        share = self._share(cache_dir, state, concurrency, rate, burst)
         get_run_logger().info(
             "%d batches at once on the cluster, each with concurrency %d%s",
             batches,
@@ -82,13 +79,15 @@ class OnDask:
         )
         yield _DaskBatches(share, batches)
 
-    def _share(self, cache_dir: str | None, concurrency: int, rate: float | None, burst: int) -> BatchShare:
+    def _share(
+        self, cache_dir: str | None, state: JobState, concurrency: int, rate: float | None, burst: int
+    ) -> BatchShare:
         # Absolute paths: the workers' working folder may differ.
         if cache_dir is not None and not is_redis_url(cache_dir):
             cache_dir = os.path.abspath(cache_dir)
         return BatchShare(
             spec_path=os.path.abspath(self.spec_path),
-            state_dir=os.path.abspath(state_dir_for(Path(self.output))),
+            state_dir=os.path.abspath(state.directory),
             cache_dir=cache_dir,
             concurrency=concurrency,
             rate=rate,
@@ -119,7 +118,7 @@ async def enrich_file_on_dask(
     input: str, spec: str, output: str, options: EnrichFileOptions, slots: int
 ) -> dict[str, Any]:
     """The enrich-file job, its batches run by this flow's (Dask) task runner."""
-    return await enrich_job(input, spec, output, options, OnDask(spec, output, slots))
+    return await enrich_job(input, spec, output, options, OnDask(spec, slots))
 
 
 async def enrich_on_dask(input: str, spec: str, output: str, options: EnrichFileOptions) -> dict[str, Any]:

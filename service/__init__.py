@@ -20,6 +20,7 @@ from service.calling.outcome import Outcome
 from service.calling.transport import TransportChoice
 from service.engine import ATTEMPTS, ERROR, MESSAGE, STATUS, EnrichResult, enrich_frame
 from service.errors import (
+    CacheUnavailableError,
     CallError,
     CircuitOpenError,
     EnrichError,
@@ -65,6 +66,7 @@ __all__ = [
     "BatchShare",
     "Batches",
     "CacheStatistics",
+    "CacheUnavailableError",
     "CallError",
     "Caller",
     "CircuitOpenError",

@@ -3,6 +3,7 @@
     EnrichError
     ├── SpecError            the spec file is unreadable or invalid (names the field, or the TOML line)
     ├── InputError           the input does not match the spec (missing column, unusable type, bad file)
+    ├── CacheUnavailableError  the response cache named (a Redis) cannot be reached at the start
     ├── CircuitOpenError     the API kept failing: the job stopped instead of hammering it
     └── CallError            one request failed (carries the error class, status, and Retry-After)
 
@@ -63,6 +64,10 @@ class SpecError(EnrichError):
 
 class InputError(EnrichError):
     """The input data cannot be enriched with this spec (missing column, unusable type, bad file)."""
+
+
+class CacheUnavailableError(EnrichError):
+    """The response cache the job was given cannot be reached (named without its password)."""
 
 
 class CircuitOpenError(EnrichError):

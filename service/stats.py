@@ -46,6 +46,7 @@ class EnrichStats:
     elapsed_s: float
     circuit_open: str | None = None
     uncacheable: int = 0  # answers the cache keeps by rule but could not encode, so not stored
+    answers_reused: int = 0  # keys answered earlier in the same job (its answer log): no request
 
     @property
     def rows_per_s(self) -> float:
@@ -59,6 +60,7 @@ class StatsRecorder:
 
     cache_hits: int = 0
     uncacheable: int = 0
+    answers_reused: int = 0
     rows_ok: int = 0
     rows_failed_by_class: dict[str, int] = field(default_factory=dict)
     distinct_keys: int = 0
@@ -74,6 +76,7 @@ class StatsRecorder:
         """Add the counters of a batch enriched in another process (a Dask worker)."""
         self.cache_hits += other.cache_hits
         self.uncacheable += other.uncacheable
+        self.answers_reused += other.answers_reused
         self.add_rows(
             ok=other.rows_ok, failed_by_class=other.rows_failed_by_class, distinct_keys=other.distinct_keys
         )
@@ -118,6 +121,7 @@ class StatsRecorder:
             elapsed_s=elapsed_s,
             circuit_open=circuit_open,
             uncacheable=self.uncacheable,
+            answers_reused=self.answers_reused,
         )
 
     def record_latency(self, seconds: float) -> None:

@@ -5,10 +5,13 @@ What is kept, and for how long, is ``service.caches.entries``'s rule; this modul
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,30 @@ from service.calling.requests import Key
 from service.files import private_folder, touch_private
 
 _CHUNK = 500  # SQLite's default limit on host parameters is 999
+# SQLite's primary result codes for a damaged file, and for a file that is not a database at all.
+_CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+_log = logging.getLogger("enrich.cache")
+
+
+def is_corruption(exc: sqlite3.DatabaseError) -> bool:
+    """Whether ``exc`` says the file is damaged (not busy, locked or read-only)."""
+    return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in _CORRUPT_CODES
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    touch_private(path)  # SQLite gives its -wal and -shm files the database file's mode
+    db = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")  # readers in other jobs do not block a writer
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS answers (namespace TEXT, key TEXT, kind INTEGER, "
+            "expires REAL, body BLOB, PRIMARY KEY (namespace, key)) WITHOUT ROWID"
+        )
+    except BaseException:
+        db.close()
+        raise
+    return db
 
 
 class ResponseCache:
@@ -34,20 +61,47 @@ class ResponseCache:
         now: Callable[[], float] = time.time,
     ) -> None:
         private_folder(path.parent)
-        touch_private(path)  # SQLite gives its -wal and -shm files the database file's mode
         self.path = path
         self._namespace = namespace
         self._ttl = ttl_s
         self._negative_ttl = negative_ttl_s
         self._now = now
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")  # readers in other jobs do not block a writer
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS answers (namespace TEXT, key TEXT, kind INTEGER, "
-            "expires REAL, body BLOB, PRIMARY KEY (namespace, key)) WITHOUT ROWID"
+        try:
+            self._db = _connect(path)
+        except sqlite3.DatabaseError as exc:
+            if not is_corruption(exc):
+                raise
+            self._db = self._start_afresh(exc)
+
+    @contextlib.contextmanager
+    def _recovering(self) -> Iterator[None]:
+        """A read or write that finds the file corrupt: the cache starts afresh, the job goes on
+        (what the failed call was to read is asked for, what it was to write is lost)."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            if not is_corruption(exc):
+                raise
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = self._start_afresh(exc)
+
+    def _start_afresh(self, exc: sqlite3.DatabaseError) -> sqlite3.Connection:
+        """Move the corrupt file (and its -wal, -shm) aside, say so once, open an empty cache."""
+        stamp = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
+        _log.warning(
+            "enrich: warning: the response cache %s is corrupt (%s); moved to %s, continuing with "
+            "an empty cache",
+            self.path,
+            exc,
+            aside,
         )
+        return _connect(self.path)
 
     @property
     def where(self) -> str:
@@ -65,7 +119,7 @@ class ResponseCache:
         texts = list(by_text)
         found: dict[Key, Outcome] = {}
         now = self._now()
-        with self._lock:
+        with self._lock, self._recovering():
             for start in range(0, len(texts), _CHUNK):
                 chunk = texts[start : start + _CHUNK]
                 rows = self._db.execute(
@@ -92,7 +146,7 @@ class ResponseCache:
             )
             for text, kind, body in entries
         ]
-        with self._lock:
+        with self._lock, self._recovering():
             self._db.execute("BEGIN")
             self._db.executemany("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?)", rows)
             self._db.execute("COMMIT")
@@ -100,22 +154,26 @@ class ResponseCache:
     def statistics(self) -> CacheStatistics:
         """Counts over the whole file (every namespace)."""
         now = self._now()
-        with self._lock:
-            entries, answers, negative, expired, namespaces = self._db.execute(
+        counts: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)  # a corrupt file, moved aside, leaves
+        with self._lock, self._recovering():
+            counts = self._db.execute(
                 "SELECT COUNT(*), COALESCE(SUM(kind = ?), 0), COALESCE(SUM(kind = ?), 0), "
                 "COALESCE(SUM(expires <= ?), 0), COUNT(DISTINCT namespace) FROM answers",
                 [int(EntryKind.ANSWER), int(EntryKind.CLIENT_ERROR), now],
             ).fetchone()
+        entries, answers, negative, expired, namespaces = counts
         return CacheStatistics(
             str(self.path), entries, answers, negative, expired, namespaces, self.path.stat().st_size
         )
 
     def clear(self, *, expired_only: bool = False) -> int:
         """Delete every entry (or only expired ones); returns how many."""
-        with self._lock:
+        removed = 0  # a corrupt file is moved aside whole: nothing to delete in the new one
+        with self._lock, self._recovering():
             if expired_only:
                 cursor = self._db.execute("DELETE FROM answers WHERE expires <= ?", [self._now()])
             else:
                 cursor = self._db.execute("DELETE FROM answers")
+            removed = cursor.rowcount
             self._db.execute("VACUUM")
-            return cursor.rowcount
+        return removed

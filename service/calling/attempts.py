@@ -8,7 +8,6 @@ A redirect the spec follows is a further request within the same attempt, under 
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from service.calling.answers import answer_of
 from service.calling.circuit import CircuitBreaker
 from service.calling.clock import Clock
+from service.calling.priority import PrioritySlots
 from service.calling.rate_limit import RateLimiter
 from service.calling.redirects import REDIRECT_STATUSES, Redirects
 from service.calling.requests import PreparedRequest
@@ -26,7 +26,8 @@ from service.stats import StatsRecorder
 
 
 class Attempts:
-    """Makes attempts through ``sender``: at most ``concurrency`` in flight, paced by ``limiter``.
+    """Makes attempts through ``sender``: at most ``concurrency`` in flight (the oldest batch's
+    first, ``service.calling.priority``), paced by ``limiter``.
 
     Every attempt's latency and outcome go to ``stats`` and ``breaker``; a 429 pauses ``limiter``
     for the API's ``Retry-After`` (or the backoff), so the whole job slows, not only that key.
@@ -47,7 +48,7 @@ class Attempts:
     ) -> None:
         self._send = sender.send
         self._redirects = redirects
-        self._slots = asyncio.Semaphore(concurrency)
+        self._slots = PrioritySlots(concurrency)
         self._limiter = limiter
         self._breaker = breaker
         self._stats = stats

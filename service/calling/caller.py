@@ -1,6 +1,7 @@
 """The caller: one job's connection to the API, with its cache, limits, retries and breaker.
 
-    Caller.outcomes(keys)            the cache, then keys another frame has in flight, then:
+    Caller.outcomes(keys)            keys another frame has in flight, the job's answer log and the
+                                     cache (KnownAnswers), then:
       RowFetch / BulkFetch           workers, retries on a schedule, bulk chunks split on failure
         Attempts.attempt(request)    a concurrency slot, a rate-limit slot, one send, counted
           Sender.send(request)       aiohttp or httpx, their errors translated
@@ -14,16 +15,17 @@ from __future__ import annotations
 import random as _random
 from collections.abc import Callable, Sequence
 
-import anyio.to_thread
 import httpx
 
-from service.caches.store import AnswerStore, store_outcomes
+from service.caches.answer_log import AnswerLog
+from service.caches.store import AnswerStore
 from service.calling.attempts import Attempts
 from service.calling.bulk import BulkFetch
 from service.calling.circuit import CircuitBreaker
 from service.calling.clock import Clock, SystemClock
 from service.calling.fetch_tools import FetchTools
 from service.calling.in_flight import InFlightKeys
+from service.calling.known_answers import KnownAnswers
 from service.calling.outcome import Outcome
 from service.calling.rate_limit import RateLimiter
 from service.calling.redirects import Redirects, origin_of
@@ -59,19 +61,20 @@ class Caller:
         clock: Clock | None = None,
         random: Callable[[], float] | None = None,
         cache: AnswerStore | None = None,
+        answer_log: AnswerLog | None = None,
     ) -> None:
         self.spec = spec
-        self._cache = cache
         self._clock = clock = clock or SystemClock()
         self._sender = sender if sender is not None else make_sender(spec, transport, auth)
         limits = spec.limits
         self.limiter = RateLimiter(limits.rate, limits.effective_burst, clock, headroom=RATE_HEADROOM)
         self._breaker = CircuitBreaker(spec.circuit)
         self._stats = StatsRecorder()
+        self._known = KnownAnswers(answer_log, cache, self._stats)
         self._redact = Redactor(spec.secrets)
         self._policy = RetryPolicy(spec.retry, random=random or _random.random, clock=clock)
         self._builder = RequestBuilder(spec.request, spec.key)
-        self._keys = InFlightKeys(keep_settled=cache is not None)
+        self._keys = InFlightKeys()
         self._tools = self._fetch_tools(limits.concurrency)
         self._started = 0.0
 
@@ -96,7 +99,7 @@ class Caller:
             breaker=self._breaker,
             stats=self._stats,
             clock=self._clock,
-            settle=self._keys.settle,
+            settle=self._settle,
             redact=self._redact,
         )
 
@@ -129,56 +132,57 @@ class Caller:
         self._stats.add_rows(ok=ok, failed_by_class=failed_by_class, distinct_keys=distinct_keys)
 
     async def outcomes(self, keys: Sequence[Key]) -> dict[Key, Outcome]:
-        """Every key's outcome: from the cache, from a request another frame has in flight, or from
-        the API (one key per request, or in bulk, as the spec says)."""
-        cache = self._cache
-        hits: dict[Key, Outcome] = {}
-        if cache is not None and keys:
-            hits = await anyio.to_thread.run_sync(cache.get_many, keys)
-            self._stats.cache_hits += len(hits)
-        misses = [k for k in keys if k not in hits] if hits else keys
-        fetched = await (self._fetch_bulk(misses) if self.spec.bulk else self._fetch(misses))
-        if cache is not None and fetched:
-            try:
-                stored = await anyio.to_thread.run_sync(store_outcomes, cache, list(fetched.items()))
-                self._stats.uncacheable += stored.unstorable
-            finally:
-                self._keys.release(fetched)
-        fetched.update(hits)
-        return fetched
+        """Every key's outcome: from the job's answer log, from the cache, from a request another
+        frame has in flight, or from the API (one key per request, or in bulk, as the spec says).
 
-    async def _fetch(self, keys: Sequence[Key]) -> dict[Key, Outcome]:
-        mine, waiting = self._keys.claim(keys)
+        If anything raises on the way, no key is settled by this call: the keys it had claimed and
+        not answered are let go (a frame waiting for one raises too), so asking again asks again.
+        """
+        sendable = [key for key in keys if None not in key] if self.spec.bulk else keys
+        mine, waiting = self._keys.claim(sendable)
+        try:
+            results = await self._known.lookup(mine)
+            for key, outcome in results.items():
+                self._keys.settle(key, outcome, results)
+            unknown = [key for key in mine if key not in results] if results else mine
+            fetched = await (self._fetch_bulk(unknown) if self.spec.bulk else self._fetch(unknown))
+            await self._known.store(fetched)
+        except BaseException:
+            self._keys.abandon(mine)
+            raise
+        self._keys.release(mine)
+        results.update(fetched)
+        if len(sendable) < len(keys):  # a null cannot go in a request: those keys fail unsent
+            invalid = Outcome(None, 0, ErrorClass.INVALID_KEY, "key has a null value")
+            results.update((key, invalid) for key in keys if None in key)
+        return await self._keys.collect(waiting, results)
+
+    def _settle(self, key: Key, outcome: Outcome, results: dict[Key, Outcome]) -> None:
+        """``key``'s final outcome: to every frame waiting for it, and into the job's answer log."""
+        self._keys.settle(key, outcome, results)
+        self._known.remember(key, outcome)
+
+    async def _fetch(self, keys: list[Key]) -> dict[Key, Outcome]:
         fetch = RowFetch(
-            mine,
+            keys,
             self._tools,
             build=self._builder.build,
             # This many keys waiting for a retry means the API is failing: no fresh key until
             # some are done (and at least enough to keep every worker busy with retries).
             max_waiting_retries=max(256, 4 * self.spec.limits.concurrency),
         )
-        try:
-            await fetch.run(min(self.spec.limits.concurrency, len(mine)))
-        finally:
-            self._settle_unanswered(mine, fetch.results)
-        return await self._keys.collect(waiting, fetch.results)
+        await fetch.run(min(self.spec.limits.concurrency, len(keys)))
+        self._settle_unanswered(keys, fetch.results)
+        return fetch.results
 
-    async def _fetch_bulk(self, keys: Sequence[Key]) -> dict[Key, Outcome]:
+    async def _fetch_bulk(self, keys: list[Key]) -> dict[Key, Outcome]:
         bulk = self.spec.bulk
         assert bulk is not None
-        sendable = [key for key in keys if None not in key]
-        mine, waiting = self._keys.claim(sendable)
-        fetch = BulkFetch(mine, bulk, self._tools, build=self._builder.build_bulk)
-        chunks = (len(mine) + bulk.size - 1) // bulk.size
-        try:
-            await fetch.run(min(self.spec.limits.concurrency, chunks))
-        finally:
-            self._settle_unanswered(mine, fetch.results)
-        results = await self._keys.collect(waiting, fetch.results)
-        if len(sendable) < len(keys):  # a null cannot go in a request: those keys fail unsent
-            invalid = Outcome(None, 0, ErrorClass.INVALID_KEY, "key has a null value")
-            results.update((key, invalid) for key in keys if None in key)
-        return results
+        fetch = BulkFetch(keys, bulk, self._tools, build=self._builder.build_bulk)
+        chunks = (len(keys) + bulk.size - 1) // bulk.size
+        await fetch.run(min(self.spec.limits.concurrency, chunks))
+        self._settle_unanswered(keys, fetch.results)
+        return fetch.results
 
     def _settle_unanswered(self, mine: list[Key], results: dict[Key, Outcome]) -> None:
         reason = self._breaker.reason or "the job stopped before this key was requested"

@@ -13,17 +13,20 @@ from service.errors import ErrorClass
 Waiting = list[tuple[Key, "asyncio.Future[Outcome]"]]
 
 
+class FetchAbandonedError(RuntimeError):
+    """The fetch that claimed a key failed before settling it: whoever waited for it asks again."""
+
+
 class InFlightKeys:
     """Claims on keys: the first fetch to claim a key requests it and settles it for everyone.
 
-    With ``keep_settled`` (a caller with a cache), a settled key stays claimed until ``release``,
-    called once its answer is in the cache: a fetch starting meanwhile, whose cache lookup came too
-    early to see the answer, gets it here instead of asking again.
+    A settled key stays claimed until ``release``, called once its answer is where later fetches
+    look (the answer log, the cache): a fetch starting meanwhile gets it here instead of asking
+    again. A fetch that fails ``abandon``s its claims instead: nothing it did not settle is.
     """
 
-    def __init__(self, *, keep_settled: bool) -> None:
+    def __init__(self) -> None:
         self._futures: dict[Key, asyncio.Future[Outcome]] = {}
-        self._keep_settled = keep_settled
 
     def claim(self, keys: Sequence[Key]) -> tuple[list[Key], Waiting]:
         """Split ``keys`` into those this fetch must request and those it waits for."""
@@ -43,8 +46,7 @@ class InFlightKeys:
     def settle(self, key: Key, outcome: Outcome, results: dict[Key, Outcome]) -> None:
         """``outcome`` is ``key``'s: into ``results``, and to every fetch waiting for it."""
         results[key] = outcome
-        futures = self._futures
-        future = futures.get(key) if self._keep_settled else futures.pop(key, None)
+        future = self._futures.get(key)
         if future is not None and not future.done():
             future.set_result(outcome)
 
@@ -56,12 +58,22 @@ class InFlightKeys:
                 self.settle(key, Outcome(None, 0, ErrorClass.CIRCUIT_OPEN, reason), results)
 
     def release(self, keys: Iterable[Key]) -> None:
-        """Forget settled keys (their answers are in the cache now)."""
+        """Forget settled keys (their outcomes are where later fetches look now)."""
         futures = self._futures
         for key in keys:
             future = futures.get(key)
             if future is not None and future.done():
                 del futures[key]
+
+    def abandon(self, keys: Iterable[Key]) -> None:
+        """Let go of a failed fetch's claims: a key it did not settle fails its waiters with
+        ``FetchAbandonedError``, and is requested again by the next fetch that asks for it."""
+        futures = self._futures
+        for key in keys:
+            future = futures.pop(key, None)
+            if future is not None and not future.done():
+                future.set_exception(FetchAbandonedError(f"the fetch requesting {key!r} failed"))
+                future.exception()  # nobody may be waiting: not an "exception never retrieved"
 
     @staticmethod
     async def collect(waiting: Waiting, results: dict[Key, Outcome]) -> dict[Key, Outcome]:

@@ -50,16 +50,15 @@ class RowFetch:
 
     async def run(self, workers: int) -> dict[Key, Outcome]:
         """Fetch with ``workers`` workers; keys still waiting for a retry when they stop (the breaker
-        opened, or the fetch was cancelled) end as ``circuit_open``, with the attempts they had."""
-        try:
-            async with anyio.create_task_group() as group:
-                for _ in range(workers):
-                    group.start_soon(self._worker)
-        finally:
-            reason = self._tools.breaker.reason or "the job stopped before this key was retried"
-            for waiting in self._retries.drain():
-                outcome = Outcome(None, waiting.attempts, ErrorClass.CIRCUIT_OPEN, reason)
-                self._tools.settle(waiting.key, outcome, self.results)
+        opened) end as ``circuit_open``, with the attempts they had."""
+        async with anyio.create_task_group() as group:
+            for _ in range(workers):
+                group.start_soon(self._worker)
+        # Not after a failure or a cancellation: what was not answered then is asked again.
+        reason = self._tools.breaker.reason or "the job stopped before this key was retried"
+        for waiting in self._retries.drain():
+            outcome = Outcome(None, waiting.attempts, ErrorClass.CIRCUIT_OPEN, reason)
+            self._tools.settle(waiting.key, outcome, self.results)
         return self.results
 
     async def _worker(self) -> None:

@@ -16,8 +16,10 @@ from typing import Protocol
 import anyio.to_thread
 import polars as pl
 
+from service.caches.answer_log import answer_log_open
 from service.caches.location import open_cache
 from service.calling.caller import Caller
+from service.calling.priority import in_order_of
 from service.calling.transport import TransportChoice
 from service.engine import enrich_frame
 from service.jobs.checkpoint import JobState
@@ -32,8 +34,10 @@ BatchRunner = Callable[[Caller, JobState, int, pl.DataFrame], Awaitable[None]]
 
 
 async def enrich_batch(caller: Caller, state: JobState, index: int, batch: pl.DataFrame) -> None:
-    """Enrich batch ``index`` and write its part file (not yet recorded: not yet done)."""
-    result = await enrich_frame(batch, caller.spec, caller=caller)
+    """Enrich batch ``index`` and write its part file (not yet recorded: not yet done). Its
+    requests go before those of later batches: batches finish in order."""
+    with in_order_of(index):
+        result = await enrich_frame(batch, caller.spec, caller=caller)
     await anyio.to_thread.run_sync(state.write_part, index, result.frame)
 
 
@@ -61,9 +65,12 @@ class Batches(Protocol):
 
 
 class BatchPlacement(Protocol):
-    """Opens ``Batches`` for a job with this spec and response cache (a folder, a URL, or None)."""
+    """Opens ``Batches`` for a job with this spec, response cache (a folder, a URL, or None) and
+    state (whose answer log every batch reads and writes)."""
 
-    def __call__(self, spec: Spec, cache_dir: str | None) -> AbstractAsyncContextManager[Batches]: ...
+    def __call__(
+        self, spec: Spec, cache_dir: str | None, state: JobState
+    ) -> AbstractAsyncContextManager[Batches]: ...
 
 
 @dataclass(frozen=True)
@@ -76,11 +83,14 @@ class OnThisLoop:
     transport: TransportChoice = None
 
     @asynccontextmanager
-    async def __call__(self, spec: Spec, cache_dir: str | None) -> AsyncIterator[Batches]:
+    async def __call__(self, spec: Spec, cache_dir: str | None, state: JobState) -> AsyncIterator[Batches]:
         """The batches' caller, open while the job runs."""
         cache = open_cache(cache_dir, spec)
         try:
-            async with Caller(spec, transport=self.transport, cache=cache) as caller:
+            async with (
+                answer_log_open(state.answer_log_path) as log,
+                Caller(spec, transport=self.transport, cache=cache, answer_log=log) as caller,
+            ):
                 yield _CallerBatches(caller, self.runner, self.in_flight)
         finally:
             if cache is not None:

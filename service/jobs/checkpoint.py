@@ -31,6 +31,7 @@ from service.spec import Spec, digest
 
 _MANIFEST = "manifest.json"
 _JOURNAL = "done.log"
+_ANSWER_LOG = "answers.sqlite"
 _VERSION = 1
 
 
@@ -82,6 +83,11 @@ class JobState:
         manifest = json.dumps({"version": _VERSION, "fingerprint": job_fingerprint}).encode()
         write_bytes_atomically(manifest_path, manifest, PRIVATE_FILE)
 
+    @property
+    def answer_log_path(self) -> Path:
+        """The job's answer log (``service.caches.answer_log``)."""
+        return self.directory / _ANSWER_LOG
+
     def part_path(self, index: int) -> Path:
         """The part file of batch ``index``."""
         return self.directory / f"part-{index:09d}.parquet"
@@ -112,7 +118,7 @@ class JobState:
         return {int(line) for line in journal.read_text(encoding="ascii").splitlines() if line.isdigit()}
 
     def write_part(self, index: int, frame: pl.DataFrame) -> None:
-        """Record batch ``index`` as done by writing its part file atomically."""
+        """Write batch ``index``'s part file atomically (recording it is ``record_done``)."""
         with replaced_atomically(self.part_path(index), PRIVATE_FILE) as temporary:
             frame.write_parquet(temporary)
 

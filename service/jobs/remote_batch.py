@@ -9,6 +9,7 @@ from pathlib import Path
 
 import polars as pl
 
+from service.caches.answer_log import answer_log_open
 from service.caches.location import open_cache
 from service.calling.caller import Caller
 from service.jobs.batches import enrich_batch
@@ -58,9 +59,13 @@ async def enrich_batch_alone(
         burst=share.burst,
     )
     cache = open_cache(share.cache_dir, spec)
+    state = JobState(Path(share.state_dir))
     try:
-        async with Caller(spec, cache=cache) as caller:
-            await enrich_batch(caller, JobState(Path(share.state_dir)), index, batch)
+        async with (
+            answer_log_open(state.answer_log_path) as log,
+            Caller(spec, cache=cache, answer_log=log) as caller,
+        ):
+            await enrich_batch(caller, state, index, batch)
             return RemoteBatchDone(batch.height, caller.counters(), caller.limiter.statistics().throttled_s)
     finally:
         if cache is not None:

@@ -49,11 +49,14 @@ async def run_job(
     """
     options = options or JobOptions()
     job = _JobInput.open(input_spec, spec, output_path, options)
-    async with (batches or OnThisLoop())(spec, options.cache_dir) as placed:
+    async with (batches or OnThisLoop())(spec, options.cache_dir, job.state) as placed:
         pipeline = _Pipeline(job.state, placed, job.rows_total, on_batch_done)
         stats = await pipeline.run(
             iter_batches(job.lazy, options.batch_size, job.paths), progress, progress_every_s
         )
+    undone = [index for index in range(pipeline.batches_seen) if not job.state.is_done(index)]
+    if undone:  # a placement that lost a batch without raising: never an OUT with rows missing
+        raise RuntimeError(f"batches {undone[:5]} were not recorded; {job.state.directory} is kept")
     write_frames_atomically(_read_parts(job.state), _output_schema(job.schema, spec), output_path)
     stats = _with_row_counts(stats, job.state)
     if progress is not None:
@@ -97,6 +100,7 @@ class _Pipeline:
         self.rows_done = 0
         self.slots = anyio.Semaphore(batches.in_flight)
         self.failure: EnrichError | None = None
+        self.batches_seen = 0
 
     async def run(
         self, batches: Iterator[pl.DataFrame], progress: ProgressReport | None, every_s: float
@@ -121,6 +125,7 @@ class _Pipeline:
                 if batch is None:
                     self.slots.release()
                     break
+                self.batches_seen = index + 1
                 if self.state.is_done(index):
                     self.rows_done += batch.height
                     self.slots.release()

@@ -21,7 +21,8 @@ def format_summary(stats: EnrichStats) -> str:
         f"rows        {stats.rows:,} ({stats.rows_ok:,} ok, {stats.rows_failed:,} failed"
         + (f": {failed})" if failed else ")"),
         f"cache       {stats.cache_hits:,} keys answered from the response cache"
-        + (f"; {_count(stats.uncacheable, 'answer')} it could not store" if stats.uncacheable else ""),
+        + (f"; {_count(stats.uncacheable, 'answer')} it could not store" if stats.uncacheable else "")
+        + (f"; {stats.answers_reused:,} from this job's earlier answers" if stats.answers_reused else ""),
         f"requests    {stats.requests:,} ({stats.retries:,} retries)",
         f"throttled   {stats.throttled_s:.1f} s on the rate limit, "
         f"{stats.concurrency_wait_s:.1f} s on the concurrency cap (summed over requests)",

@@ -17,7 +17,8 @@ from flows.enrich_file import enrich_file
 from flows.events import add_notifier
 from flows.parameters import EnrichFileOptions
 from service import JobState
-from tests.helpers import write_lookup_job
+from service.calling.row_fetch import RowFetch
+from tests.helpers import server_stats, write_lookup_job
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
 
@@ -156,3 +157,39 @@ async def test_failed_recording_rolls_the_part_back(
     assert state.is_completed(), state.message
     assert removed == [1]
     assert pl.read_parquet(output)["row"].to_list() == list(range(30))
+
+
+@pytest.mark.asyncio
+async def test_a_batch_that_crashed_inside_the_caller_is_asked_again(
+    tmp_path: Path, server: str, monkeypatch: pytest.MonkeyPatch, notified: list[tuple[str, dict[str, Any]]]
+) -> None:
+    """Something raises inside the caller mid-batch: nothing is settled for the keys it had not
+    answered, Prefect's retry of the batch task asks for them again, and the rows, the summary
+    and the event agree (all ok, no circuit_open anywhere)."""
+    original_try = RowFetch._try
+    crashes = {"left": 1}
+
+    async def crashing_try(self: RowFetch, request: Any, key: Any, attempts: int) -> None:
+        if key == ("f3",) and crashes["left"]:
+            crashes["left"] -= 1
+            raise RuntimeError("a bug deep in the caller")
+        await original_try(self, request, key, attempts)
+
+    monkeypatch.setattr(RowFetch, "_try", crashing_try)
+    source, spec = write_job(tmp_path, server, rows=30)
+    output = tmp_path / "crashed.parquet"
+    state = await enrich_file(
+        input=str(source),
+        spec=str(spec),
+        output=str(output),
+        options=EnrichFileOptions(batch_size=10, cache_dir=str(tmp_path / "cache")),
+        return_state=True,
+    )
+    assert state.is_completed(), state.message
+    assert crashes["left"] == 0
+    rows = pl.read_parquet(output)
+    assert rows["_enrich_status"].to_list() == ["ok"] * 30
+    requested = server_stats(server)["per_key"]
+    assert set(requested) == {f"f{i}" for i in range(30)}  # the crashed batch's keys were asked
+    payload = notified[0][1]
+    assert (payload["rows_ok"], payload["rows_failed"], payload["circuit_open"]) == (30, 0, None)

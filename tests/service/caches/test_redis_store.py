@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from service.caches.redis_store import RedisResponseCache, without_password
 from service.caches.store import store_outcomes
 from service.calling.outcome import Outcome
 from service.errors import ErrorClass
-from tests.helpers import run_cli, server_stats, write_lookup_job
+from tests.helpers import free_port, run_cli, server_stats, wait_until, write_lookup_job
 
 REDIS_URL = os.environ.get("ENRICH_TEST_REDIS", "redis://127.0.0.1:6379/15")
 
@@ -101,3 +103,67 @@ def test_a_second_run_is_answered_from_redis(tmp_path: Path, server: str, redis_
     stats = run_cli("cache", "stats", "--cache-dir", redis_url)
     assert stats.returncode == 0, stats.stderr
     assert "51" in stats.stdout
+
+
+def test_an_unreachable_redis_is_one_clear_error_without_its_password(tmp_path: Path) -> None:
+    """Nothing listens on the port: exit 2, the URL named, the password not."""
+    source, spec = write_lookup_job(tmp_path, "http://127.0.0.1:9", ["a"])
+    url = f"redis://:hunter2secret@127.0.0.1:{free_port()}/0"
+    done = run_cli(
+        "run", "--no-flow", str(source), "--spec", str(spec), "--output", str(tmp_path / "o.csv"),
+        "--cache-dir", url,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.startswith("enrich: error: the response cache at redis://:***@127.0.0.1:")
+    assert "cannot be reached" in done.stderr
+    assert "hunter2secret" not in done.stderr + done.stdout
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A Redis server of this test's own, to lose mid-job."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("no redis-server binary to start a Redis of the test's own")
+    port = free_port()
+    server = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        wait_until(lambda: _answers(url), "the test's Redis to answer", 30)
+        yield url, server
+    finally:
+        server.kill()
+        server.wait(timeout=30)
+
+
+def _answers(url: str) -> bool:
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
+    finally:
+        client.close()
+
+
+def test_redis_lost_mid_job_warns_once_and_the_job_goes_on(
+    own_redis: tuple[str, subprocess.Popen[bytes]], caplog: pytest.LogCaptureFixture
+) -> None:
+    url, server = own_redis
+    cache = RedisResponseCache(url, "ns", ttl_s=60, negative_ttl_s=30)
+    store_outcomes(cache, [(("a",), Outcome({"v": 1}, 1))])
+    assert cache.get_many([("a",)])[("a",)].answer == {"v": 1}
+    server.kill()
+    server.wait(timeout=30)
+    assert cache.get_many([("a",), ("b",)]) == {}
+    store_outcomes(cache, [(("b",), Outcome({"v": 2}, 1))])  # no error: the cache is off now
+    assert cache.get_many([("b",)]) == {}
+    cache.close()
+    warnings = [r for r in caplog.records if "going on without it" in r.getMessage()]
+    assert len(warnings) == 1
+    assert url in warnings[0].getMessage()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import stat
 from pathlib import Path
 
@@ -9,12 +10,12 @@ import httpx
 import polars as pl
 import pytest
 
-from service import Caller, ErrorClass, Outcome, enrich_frame, format_summary
+from service import CACHE_FILE, Caller, ErrorClass, Outcome, enrich_frame, format_summary
 from service.caches.location import open_store
 from service.caches.sqlite_store import ResponseCache
 from service.caches.store import cache_namespace, store_outcomes
 from service.testing import MockClock
-from tests.helpers import make_spec
+from tests.helpers import make_spec, run_cli, write_lookup_job
 
 
 class WallClock:
@@ -170,3 +171,73 @@ def test_the_cache_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert modes["responses.sqlite"] == 0o600
     assert modes["responses.sqlite-wal"] == 0o600
+
+
+def test_a_file_that_is_not_a_database_is_moved_aside_and_the_cache_starts_empty(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "c.sqlite"
+    path.write_bytes(b"this is not a SQLite database " * 200)
+    cache = open_cache(tmp_path, WallClock())
+    assert cache.get_many([("a",)]) == {}
+    store_outcomes(cache, [(("a",), Outcome({"x": 1}, 1))])
+    assert cache.get_many([("a",)])[("a",)].answer == {"x": 1}
+    cache.close()
+    moved = list(tmp_path.glob("c.sqlite.corrupt-*"))
+    assert len(moved) == 1
+    assert moved[0].read_bytes().startswith(b"this is not")
+    assert f"is corrupt (file is not a database); moved to {moved[0]}" in caplog.text
+
+
+def _damage_pages(path: Path) -> None:
+    """Overwrite everything past the first page (the header stays: the file opens, reads fail)."""
+    data = bytearray(path.read_bytes())
+    data[4096:] = b"\xff" * (len(data) - 4096)
+    path.write_bytes(bytes(data))
+
+
+def test_a_file_found_damaged_on_a_read_is_moved_aside_and_the_job_goes_on(tmp_path: Path) -> None:
+    now = WallClock()
+    cache = open_cache(tmp_path, now)
+    keys = [(f"k{i}",) for i in range(2000)]
+    store_outcomes(cache, [(key, Outcome({"v": "x" * 200}, 1)) for key in keys])
+    cache.close()
+    _damage_pages(tmp_path / "c.sqlite")
+    cache = open_cache(tmp_path, now)
+    assert cache.get_many(keys) == {}  # the damaged file answered nothing, and raised nothing
+    store_outcomes(cache, [(keys[0], Outcome({"v": 1}, 1))])
+    assert cache.get_many(keys[:1])[keys[0]].answer == {"v": 1}
+    assert cache.clear() == 1
+    cache.close()
+    assert len(list(tmp_path.glob("c.sqlite.corrupt-*"))) == 1
+
+
+def test_a_busy_database_is_not_taken_for_a_corrupt_one() -> None:
+    from service.caches.sqlite_store import is_corruption
+
+    busy = sqlite3.OperationalError("database is locked")
+    busy.sqlite_errorcode = sqlite3.SQLITE_BUSY  # type: ignore[attr-defined]
+    corrupt = sqlite3.DatabaseError("database disk image is malformed")
+    corrupt.sqlite_errorcode = sqlite3.SQLITE_CORRUPT  # type: ignore[attr-defined]
+    assert (is_corruption(busy), is_corruption(corrupt)) == (False, True)
+
+
+def test_a_corrupt_cache_file_does_not_brick_jobs_or_cache_clear(tmp_path: Path, server: str) -> None:
+    """The machine's cache file is garbage: the job finishes (exit 0, a one-line warning), and
+    ``enrich cache stats`` and ``clear`` work."""
+    cache_dir = tmp_path / "cache"
+    cache_dir.mkdir()
+    (cache_dir / CACHE_FILE).write_bytes(b"\x00garbage\xff" * 4096)
+    source, spec = write_lookup_job(tmp_path, server, ["a", "b", "a"])
+    output = tmp_path / "out.csv"
+    args = ("--cache-dir", str(cache_dir))
+    done = run_cli("run", "--no-flow", str(source), "--spec", str(spec), "--output", str(output), *args)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"the response cache {cache_dir / CACHE_FILE} is corrupt" in done.stderr
+    assert pl.read_csv(output)["_enrich_status"].to_list() == ["ok"] * 3
+    (cache_dir / CACHE_FILE).write_bytes(b"\x00garbage again\xff" * 4096)
+    for action in ("stats", "clear"):
+        done = run_cli("cache", action, *args)
+        assert done.returncode == 0, done.stderr
+    assert len(list(cache_dir.glob(f"{CACHE_FILE}.corrupt-*"))) == 2

@@ -7,13 +7,13 @@ import asyncio
 import pytest
 
 from service import ErrorClass, Outcome
-from service.calling.in_flight import InFlightKeys
+from service.calling.in_flight import FetchAbandonedError, InFlightKeys
 
 
 @pytest.mark.asyncio
 async def test_a_second_fetch_waits_for_the_first_ones_outcome() -> None:
     """Keys claimed by one fetch are waited for by the next; settling answers both."""
-    keys = InFlightKeys(keep_settled=False)
+    keys = InFlightKeys()
     mine, waiting = keys.claim([("a",), ("b",)])
     theirs, their_waiting = keys.claim([("b",), ("c",)])
     assert (mine, waiting) == ([("a",), ("b",)], [])
@@ -24,14 +24,13 @@ async def test_a_second_fetch_waits_for_the_first_ones_outcome() -> None:
     keys.settle(("b",), answer, results)
     collected = await asyncio.wait_for(keys.collect(their_waiting, {}), timeout=5)
     assert collected == {("b",): answer}
-    # Without a cache, a settled key is forgotten at once: a later fetch requests it again.
-    assert keys.claim([("b",)])[0] == [("b",)]
 
 
 @pytest.mark.asyncio
-async def test_with_a_cache_settled_keys_stay_until_released() -> None:
-    """A fetch starting after a key settled but before its answer reached the cache gets it."""
-    keys = InFlightKeys(keep_settled=True)
+async def test_settled_keys_stay_until_released() -> None:
+    """A fetch starting after a key settled but before its answer reached the log or the cache
+    gets it; once released, the key is claimed afresh (then found where it was stored)."""
+    keys = InFlightKeys()
     keys.claim([("a",)])
     keys.settle(("a",), Outcome({"v": 1}, 1), {})
     mine, waiting = keys.claim([("a",)])
@@ -44,7 +43,7 @@ async def test_with_a_cache_settled_keys_stay_until_released() -> None:
 @pytest.mark.asyncio
 async def test_keys_never_answered_end_circuit_open_for_every_waiter() -> None:
     """A fetch cut short settles its unanswered keys, so no other fetch waits forever."""
-    keys = InFlightKeys(keep_settled=False)
+    keys = InFlightKeys()
     mine, _ = keys.claim([("a",), ("b",)])
     _, waiting = keys.claim([("b",)])
     results = {("a",): Outcome({"v": 1}, 1)}
@@ -53,3 +52,17 @@ async def test_keys_never_answered_end_circuit_open_for_every_waiter() -> None:
     waited = await asyncio.wait_for(keys.collect(waiting, {}), timeout=5)
     assert waited[("b",)].message == "the API is down"
     assert waited[("b",)].attempts == 0
+
+
+@pytest.mark.asyncio
+async def test_an_abandoned_claim_fails_its_waiters_and_is_claimed_afresh() -> None:
+    """A fetch that failed settles nothing it had not answered: whoever waited raises, and the
+    next fetch requests the key again (no outcome made up for it)."""
+    keys = InFlightKeys()
+    mine, _ = keys.claim([("a",), ("b",)])
+    keys.settle(("a",), Outcome({"v": 1}, 1), {})
+    _, waiting = keys.claim([("b",)])
+    keys.abandon(mine)
+    with pytest.raises(FetchAbandonedError):
+        await asyncio.wait_for(keys.collect(waiting, {}), timeout=5)
+    assert keys.claim([("a",), ("b",)])[0] == [("a",), ("b",)]

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import stat
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import anyio.to_thread
 import polars as pl
+import pytest
 
-from service import JobState, state_dir_for
+from service import Batches, EnrichStats, JobOptions, JobState, Spec, StatsRecorder, run_job, state_dir_for
+from tests.helpers import make_spec
 
 
 def test_a_jobs_state_is_readable_by_its_owner_only(tmp_path: Path) -> None:
@@ -19,3 +25,34 @@ def test_a_jobs_state_is_readable_by_its_owner_only(tmp_path: Path) -> None:
     assert stat.S_IMODE(state.directory.stat().st_mode) == 0o700
     modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in state.directory.iterdir()}
     assert modes == {"manifest.json": 0o600, "part-000000000.parquet": 0o600, "done.log": 0o600}
+
+
+@dataclass(frozen=True)
+class _LosesBatchTwo:
+    """A placement that returns from batch 2 without writing or recording it, and raises nothing."""
+
+    in_flight: int = 1
+
+    async def enrich(self, state: JobState, index: int, batch: pl.DataFrame) -> None:
+        if index != 2:
+            await anyio.to_thread.run_sync(state.write_part, index, batch)
+            await anyio.to_thread.run_sync(state.record_done, index)
+
+    def statistics(self) -> EnrichStats:
+        return StatsRecorder().snapshot(throttled_s=0, elapsed_s=0, circuit_open=None)
+
+
+@contextlib.asynccontextmanager
+async def _losing_placement(spec: Spec, cache_dir: str | None, state: JobState) -> AsyncIterator[Batches]:
+    yield _LosesBatchTwo()
+
+
+@pytest.mark.asyncio
+async def test_a_job_missing_a_batch_writes_no_output_and_keeps_its_state(tmp_path: Path) -> None:
+    source = tmp_path / "in.parquet"
+    pl.DataFrame({"k": [f"k{i}" for i in range(50)]}).write_parquet(source)
+    output = tmp_path / "out.parquet"
+    with pytest.raises(RuntimeError, match=r"batches \[2\] were not recorded"):
+        await run_job(source, make_spec(), output, JobOptions(batch_size=10), batches=_losing_placement)
+    assert not output.exists()
+    assert (state_dir_for(output) / "done.log").read_text().split() == ["0", "1", "3", "4"]

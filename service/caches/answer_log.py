@@ -1,0 +1,174 @@
+"""A job's answer log: every final outcome of the job, written as it arrives, read before any request.
+
+It makes "every distinct key is requested once per job" hold with or without the shared response
+cache, across batches, processes (Dask workers on one machine share the file) and kills. It is
+the job's, not the cache's: it keeps every final outcome (failures too, with their attempts), so
+a resumed job writes exactly the rows an uninterrupted one would have; and it has no expiry.
+
+Outcomes are buffered and committed together (``FLUSH_EVERY_S`` or ``FLUSH_EVERY_ANSWERS``,
+whichever comes first): a kill loses the requests in flight and the last fraction of a second,
+and the hot path pays a list append. A buffered outcome is already visible to lookups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+import orjson
+
+from service.caches.entries import key_text
+from service.calling.answers import parse_json
+from service.calling.outcome import Outcome
+from service.calling.requests import Key
+from service.errors import ErrorClass
+from service.files import touch_private
+
+FLUSH_EVERY_S = 0.25
+FLUSH_EVERY_ANSWERS = 1000
+_CHUNK = 500  # SQLite's default limit on host parameters is 999
+# Not an answer: the breaker stopped the job before this key was asked (or asked again).
+_NOT_FINAL = frozenset({ErrorClass.CIRCUIT_OPEN})
+
+_Row = tuple[str, int, str | None, int | None, str | None, bytes | None]
+
+
+class AnswerLog:
+    """The log file; ``add`` is for the event loop, every other method blocks (use a thread)."""
+
+    def __init__(self, path: Path) -> None:
+        touch_private(path)  # SQLite gives its -wal and -shm files the database file's mode
+        self.path = path
+        self._lock = threading.Lock()  # the buffers: held for microseconds, on the event loop too
+        self._db_lock = threading.Lock()
+        self._pending: dict[str, tuple[Key, Outcome]] = {}
+        self._flushing: dict[str, tuple[Key, Outcome]] = {}  # visible until committed
+        self._wake: anyio.Event | None = None
+        self._db = sqlite3.connect(path, check_same_thread=False, timeout=60, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")  # batches on other processes write it too
+        self._db.execute("PRAGMA synchronous=NORMAL")  # a commit survives a kill of the process
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS outcomes (key TEXT PRIMARY KEY, attempts INTEGER, "
+            "error TEXT, status INTEGER, message TEXT, body BLOB) WITHOUT ROWID"
+        )
+        self.unlogged = 0  # answers that could not be encoded (asked again after a kill)
+
+    def add(self, key: Key, outcome: Outcome) -> None:
+        """Log ``key``'s final outcome (committed with the next flush; visible to lookups now)."""
+        if outcome.error in _NOT_FINAL:
+            return
+        with self._lock:
+            pending = self._pending
+            pending[key_text(key)] = (key, outcome)
+            full = len(pending) >= FLUSH_EVERY_ANSWERS
+        if full and self._wake is not None:
+            self._wake.set()
+
+    def get_many(self, keys: Sequence[Key]) -> dict[Key, Outcome]:
+        """The logged outcomes of those of ``keys`` this job already has."""
+        found: dict[Key, Outcome] = {}
+        by_text: dict[str, Key] = {}
+        with self._lock:
+            pending, flushing = self._pending, self._flushing
+            for key in keys:
+                text = key_text(key)
+                logged = pending.get(text) or flushing.get(text)
+                if logged is not None:
+                    found[key] = logged[1]
+                else:
+                    by_text[text] = key
+        texts = list(by_text)
+        with self._db_lock:
+            for start in range(0, len(texts), _CHUNK):
+                chunk = texts[start : start + _CHUNK]
+                rows = self._db.execute(
+                    "SELECT key, attempts, error, status, message, body FROM outcomes "
+                    f"WHERE key IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
+                for row in rows:
+                    outcome = _outcome_of(row)
+                    if outcome is not None:
+                        found[by_text[row[0]]] = outcome
+        return found
+
+    def flush(self) -> None:
+        """Commit every buffered outcome."""
+        with self._lock:
+            flushing = self._flushing = self._pending
+            self._pending = {}
+        if not flushing:
+            return
+        rows = []
+        for text, (_, outcome) in flushing.items():
+            row = _row_of(text, outcome)
+            if row is None:
+                self.unlogged += 1
+            else:
+                rows.append(row)
+        with self._db_lock:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO outcomes VALUES (?, ?, ?, ?, ?, ?)", rows)
+            self._db.execute("COMMIT")
+        with self._lock:
+            self._flushing = {}
+
+    async def flush_regularly(self) -> None:
+        """Flush every ``FLUSH_EVERY_S``, or as soon as ``FLUSH_EVERY_ANSWERS`` wait; forever."""
+        while True:
+            self._wake = anyio.Event()
+            with anyio.move_on_after(FLUSH_EVERY_S):
+                await self._wake.wait()
+            await anyio.to_thread.run_sync(self.flush)
+
+    def close(self) -> None:
+        """Flush, then close the file."""
+        self.flush()
+        with self._db_lock:
+            self._db.close()
+
+
+@asynccontextmanager
+async def answer_log_open(path: Path) -> AsyncIterator[AnswerLog]:
+    """The log at ``path``, flushed regularly while the block runs and once more at its end (also
+    when it ends with an error: what was answered stays answered)."""
+    log = await anyio.to_thread.run_sync(AnswerLog, path)
+    # A task rather than a task group: the block's own errors must come out unwrapped.
+    flusher = asyncio.get_running_loop().create_task(log.flush_regularly())
+    try:
+        yield log
+    finally:
+        flusher.cancel()
+        with anyio.CancelScope(shield=True):
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            await anyio.to_thread.run_sync(log.close)
+
+
+def _row_of(text: str, outcome: Outcome) -> _Row | None:
+    body = outcome.raw
+    if outcome.error is None and body is None:
+        try:
+            body = orjson.dumps(outcome.answer)
+        except orjson.JSONEncodeError:  # deeper than orjson writes: asked again after a kill
+            return None
+    error = None if outcome.error is None else outcome.error.value
+    return (text, outcome.attempts, error, outcome.status, outcome.message, body)
+
+
+def _outcome_of(row: _Row) -> Outcome | None:
+    _, attempts, error, status, message, body = row
+    if error is not None:
+        return Outcome(None, attempts, ErrorClass(error), message, status)
+    assert body is not None
+    try:
+        return Outcome(parse_json(body), attempts, status=status, raw=body)
+    except orjson.JSONDecodeError:
+        return None
