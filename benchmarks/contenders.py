@@ -7,13 +7,16 @@ the caller counts requests on the server.
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 import time
+from pathlib import Path
 
 import aiohttp
 import httpx
 import polars as pl
 
-from service import enrich_frame, parse_spec
+from service import OnThisLoop, enrich_frame, parse_spec, run_job
 
 
 async def bare_aiohttp(base: str, keys: list[str], in_flight: int) -> float:
@@ -72,4 +75,20 @@ async def engine(
     elapsed = time.perf_counter() - started
     if result.stats.rows_ok < 0.999 * len(keys):  # faults may exhaust a retry budget, rarely
         raise RuntimeError(f"the engine left rows unenriched: {result.stats}")
+    return elapsed
+
+
+async def job(base: str, keys: list[str], folder: Path, in_flight: int, *, answer_log: bool) -> float:
+    """``run_job`` from a Parquet file to a Parquet file (batches of 10,000, no response cache),
+    with or without the job's answer log; the input is written before the clock starts."""
+    spec = parse_spec(engine_spec(base, in_flight), environ={})
+    work = Path(tempfile.mkdtemp(dir=folder))
+    source = work / "in.parquet"
+    pl.DataFrame({"k": keys}).write_parquet(source)
+    started = time.perf_counter()
+    stats = await run_job(source, spec, work / "out.parquet", batches=OnThisLoop(answer_log=answer_log))
+    elapsed = time.perf_counter() - started
+    shutil.rmtree(work)
+    if stats.rows_ok < 0.999 * len(keys):
+        raise RuntimeError(f"the job left rows unenriched: {stats}")
     return elapsed

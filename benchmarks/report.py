@@ -68,6 +68,12 @@ def evaluate(figures: list[Figure]) -> list[Target]:
         *_throughput_targets(figures),
         *_duplicates_target(figures),
         _ratio_target(
+            "the job's answer log: >= 0.97x a job without it (0 ms, 64 in flight)",
+            _find(figures, "answer-log", "job, answer log"),
+            _find(figures, "answer-log", "job, no answer log"),
+            0.97,
+        ),
+        _ratio_target(
             "10% 503: >= 0.85x fault-free",
             _find(figures, "faults", "10% 503"),
             _find(figures, "faults", "no faults"),

@@ -246,6 +246,18 @@ def hostile_answers(bench: Bench, folder: Path) -> None:
         )
 
 
+def answer_log(bench: Bench, folder: Path) -> None:
+    """What the job's answer log costs: whole jobs (files, batches, no cache) at 0 ms / 64 in
+    flight, with and without it, interleaved."""
+    with mock_api() as base:
+        keys = [f"k{i}" for i in range(4 * bench.plan.keys_for(0, 64))]
+        runs = {
+            "job, answer log": (base, lambda b, k: contenders.job(b, k, folder, 64, answer_log=True)),
+            "job, no answer log": (base, lambda b, k: contenders.job(b, k, folder, 64, answer_log=False)),
+        }
+        bench.measure("answer-log", {"latency_ms": 0, "in_flight": 64}, keys, runs)
+
+
 SCENARIOS: dict[str, Callable[[Bench, Path], None]] = {
     "sweep": lambda bench, scratch: sweep(bench),
     "faults": lambda bench, scratch: faults(bench),
@@ -253,6 +265,7 @@ SCENARIOS: dict[str, Callable[[Bench, Path], None]] = {
     "naive": naive_prefect,
     "jobs": whole_jobs,
     "hostile": hostile_answers,
+    "answer-log": answer_log,
 }
 
 

@@ -1,11 +1,14 @@
 """The ``enrich-inbox`` flow: enrich every file dropped in an inbox folder, then file it away.
 
-Each input becomes an ``enrich-file`` subflow run writing ``OUTBOX/<name>.<format>``; the input
-moves to ``INBOX/done/`` when its job finished, to ``INBOX/failed/`` when it did not (the reason
-is logged), so a file is picked up once and nothing is lost. Hidden files (``.name``) are left
-alone: write a file under a hidden or foreign name and rename it into place, so a sweep never
-reads it half-written. A sweep stopped midway (serve shut down) leaves its input in the inbox and
-its checkpoint next to the output: the next sweep resumes it.
+Each input becomes an ``enrich-file`` subflow run writing ``OUTBOX/<full name>.enriched.<format>``
+(``a.csv`` -> ``a.csv.enriched.parquet``: ``a.csv`` and ``a.ndjson`` never share an output). The
+input moves to ``INBOX/done/`` when its job finished; to ``INBOX/failed/`` when it did not, with
+the reason beside it (``failed/<name>.reason.txt``) and its job's state cleared, so dropping the
+file again starts it afresh (answers already received come from the response cache). A file is
+picked up once and nothing is lost. Hidden files (``.name``) are left alone: write a file under a
+hidden or foreign name and rename it into place, so a sweep never reads it half-written. A sweep
+stopped midway (serve shut down) leaves its input in the inbox and its checkpoint next to the
+output: the next sweep resumes it.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import anyio.to_thread
 from prefect import flow, get_run_logger
 
 from flows.enrich_file import enrich_file
-from service import FORMATS
+from flows.parameters import EnrichFileOptions
+from service import FORMATS, state_dir_for
 
 
 def _move(path: Path, folder: Path) -> Path:
@@ -25,6 +29,13 @@ def _move(path: Path, folder: Path) -> Path:
     target = folder / path.name
     shutil.move(str(path), str(target))
     return target
+
+
+def _file_failed(path: Path, inbox: Path, output: Path, reason: str) -> None:
+    """Move ``path`` to ``failed/`` with its reason beside it; clear its job's state."""
+    moved = _move(path, inbox / "failed")
+    moved.with_name(moved.name + ".reason.txt").write_text(reason + "\n")
+    shutil.rmtree(state_dir_for(output), ignore_errors=True)
 
 
 def _new_inputs(inbox: Path, outbox: Path) -> list[Path]:
@@ -36,21 +47,33 @@ def _new_inputs(inbox: Path, outbox: Path) -> list[Path]:
     )
 
 
+def output_for(path: Path, outbox: Path, output_format: str) -> Path:
+    """Where the inbox file ``path`` is enriched to: its whole name kept, so no two collide."""
+    return outbox / f"{path.name}.enriched.{output_format}"
+
+
 @flow(name="enrich-inbox")
-async def enrich_inbox(inbox: str, outbox: str, spec: str, output_format: str = "parquet") -> dict[str, str]:
-    """Enrich each new file of INBOX with SPEC into OUTBOX; returns {file name: "done" | "failed"}."""
+async def enrich_inbox(
+    inbox: str, outbox: str, spec: str, output_format: str = "parquet", cache_dir: str | None = None
+) -> dict[str, str]:
+    """Enrich each new file of INBOX with SPEC into OUTBOX (with the response cache at
+    ``cache_dir``, if any); returns {file name: "done" | "failed"}."""
     logger = get_run_logger()
     inbox_path, outbox_path = Path(inbox), Path(outbox)
+    options = EnrichFileOptions(cache_dir=cache_dir)
     results: dict[str, str] = {}
     for path in await anyio.to_thread.run_sync(_new_inputs, inbox_path, outbox_path):
-        output = outbox_path / f"{path.stem}.{output_format}"
-        state = await enrich_file(input=str(path), spec=spec, output=str(output), return_state=True)
+        output = output_for(path, outbox_path, output_format)
+        state = await enrich_file(
+            input=str(path), spec=spec, output=str(output), options=options, return_state=True
+        )
         if state.is_completed():
             await anyio.to_thread.run_sync(_move, path, inbox_path / "done")
             results[path.name] = "done"
             logger.info("%s enriched into %s", path.name, output)
         else:
-            await anyio.to_thread.run_sync(_move, path, inbox_path / "failed")
+            reason = str(state.message)
+            await anyio.to_thread.run_sync(_file_failed, path, inbox_path, output, reason)
             results[path.name] = "failed"
-            logger.error("%s failed: %s", path.name, state.message)
+            logger.error("%s failed: %s", path.name, reason)
     return results

@@ -56,15 +56,18 @@ def start_local_server(
         time.sleep(0.25)
 
 
-def serve_deployments(inbox: Path, outbox: Path, spec: Path, interval_s: float, api_port: int) -> None:
-    """Serve enrich-file (on demand) and enrich-inbox (every ``interval_s``) until stopped."""
+def serve_deployments(
+    inbox: Path, outbox: Path, spec: Path, interval_s: float, api_port: int, cache_dir: str | None
+) -> None:
+    """Serve enrich-file (on demand) and enrich-inbox (every ``interval_s``) until stopped; their
+    jobs use the response cache at ``cache_dir`` unless a run's parameters say otherwise."""
     server = None
     if not os.environ.get("PREFECT_API_URL"):
         server, url = start_local_server(api_port)
         os.environ["PREFECT_API_URL"] = url  # before Prefect reads its settings below
         print(f"local Prefect server at {url} (UI at {url.removesuffix('/api')})", flush=True)
     try:
-        serve_until_stopped(*_deployments(inbox, outbox, spec, interval_s))
+        serve_until_stopped(*_deployments(inbox, outbox, spec, interval_s, cache_dir))
         print(f"served enrich-file on demand and enrich-inbox every {interval_s:g} s", flush=True)
     finally:
         if server is not None:
@@ -72,14 +75,18 @@ def serve_deployments(inbox: Path, outbox: Path, spec: Path, interval_s: float, 
             _stop(server)
 
 
-def _deployments(inbox: Path, outbox: Path, spec: Path, interval_s: float) -> tuple[Any, Any]:
+def _deployments(
+    inbox: Path, outbox: Path, spec: Path, interval_s: float, cache_dir: str | None
+) -> tuple[Any, Any]:
     from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 
     from flows.enrich_file import enrich_file
     from flows.inbox import enrich_inbox
 
     # Called from sync code, to_deployment returns the deployment (its stubs say "or a coroutine").
-    on_demand: Any = enrich_file.to_deployment(name="enrich-file")
+    on_demand: Any = enrich_file.to_deployment(
+        name="enrich-file", parameters={"options": {"cache_dir": cache_dir}}
+    )
     sweep: Any = enrich_inbox.to_deployment(
         name="enrich-inbox",
         interval=interval_s,
@@ -91,6 +98,7 @@ def _deployments(inbox: Path, outbox: Path, spec: Path, interval_s: float) -> tu
             "inbox": str(inbox.resolve()),
             "outbox": str(outbox.resolve()),
             "spec": str(spec.resolve()),
+            "cache_dir": cache_dir,
         },
     )
     return on_demand, sweep

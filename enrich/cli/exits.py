@@ -6,6 +6,7 @@ import sys
 
 from service import CircuitOpenError, EnrichError, EnrichStats
 
+EXIT_ENVIRONMENT = 1  # the machine failed the job (a full disk, a read-only folder): fix, rerun
 EXIT_BAD_INPUT = 2  # a spec, input or option that cannot work; nothing was requested
 EXIT_CIRCUIT_OPEN = 3  # the API kept failing: no OUT, finished batches kept for a rerun
 EXIT_TOO_MANY_ERRORS = 4  # OUT written, but more rows failed than --max-error-ratio allows
@@ -24,6 +25,15 @@ def circuit_opened(exc: CircuitOpenError) -> int:
     """Say that the job stopped because the API kept failing; the exit status for it."""
     error(f"{exc}; no output written, finished batches kept")
     return EXIT_CIRCUIT_OPEN
+
+
+def stopped(signal_name: str, signal_number: int, output: str) -> int:
+    """Say that a signal stopped the job and how to resume; the exit status for it (128 + N)."""
+    error(
+        f"stopped by {signal_name}; finished batches and every answer received are kept in "
+        f"{output}.enrich/: run the same command again to resume"
+    )
+    return 128 + signal_number
 
 
 def judge(stats: EnrichStats, max_error_ratio: float) -> int:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import errno
+from collections.abc import Iterator, Sequence
 
-from enrich.cli.exits import EXIT_BAD_INPUT, error
+from enrich.cli.exits import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, error
 from enrich.cli.parser import build_parser
 from service import EnrichError
 
@@ -18,7 +19,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         status: int = args.handler(args)
-    except EnrichError as exc:
-        error(str(exc))
-        return EXIT_BAD_INPUT
+    except (EnrichError, OSError, BaseExceptionGroup) as exc:
+        fault = the_one_fault(exc)
+        if isinstance(fault, EnrichError):
+            error(str(fault))
+            return EXIT_BAD_INPUT
+        if isinstance(fault, OSError):
+            error(environment_fault(fault))
+            return EXIT_ENVIRONMENT
+        raise
     return status
+
+
+def the_one_fault(exc: BaseException) -> BaseException:
+    """``exc``, or, for a group (task groups wrap what they raise, one per task), its first error
+    when every error in it is a user's or the machine's: one cause, met by several tasks."""
+    leaves = list(_leaves(exc))
+    if all(isinstance(leaf, EnrichError | OSError) for leaf in leaves):
+        return leaves[0]
+    return exc
+
+
+def _leaves(exc: BaseException) -> Iterator[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            yield from _leaves(inner)
+    else:
+        yield exc
+
+
+def environment_fault(exc: OSError) -> str:
+    """What went wrong with the machine (a full disk, a read-only folder), and what to do."""
+    what = exc.strerror or str(exc)
+    where = f": {exc.filename}" if exc.filename else ""
+    if exc.strerror is None:  # an OSError of Enrich's own: its message says it all
+        what, where = str(exc), ""
+    hint = {
+        errno.ENOSPC: "free some space",
+        errno.EDQUOT: "free some space",
+        errno.EFBIG: "the file grew past what this process may write",
+        errno.EACCES: "check the folder's permissions",
+        errno.EPERM: "check the folder's permissions",
+        errno.EROFS: "write to a writable folder",
+    }.get(exc.errno or 0, "fix it")
+    return f"{what}{where} ({hint}, then run the same command again: a job resumes where it stopped)"

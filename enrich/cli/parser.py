@@ -28,6 +28,10 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _add_no_cache(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-cache", action="store_true", help="neither read nor write the response cache")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every ``enrich`` command."""
     parser = argparse.ArgumentParser(
@@ -65,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit non-zero when more rows than this share failed (default 1)",
     )
     add_cache_dir_option(run)
-    run.add_argument("--no-cache", action="store_true", help="neither read nor write the response cache")
+    _add_no_cache(run)
     run.add_argument(
         "--no-flow",
         action="store_true",
@@ -96,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=LOCAL_PREFECT_PORT,
         help="port of the local Prefect server (without PREFECT_API_URL)",
     )
+    add_cache_dir_option(serve)
+    _add_no_cache(serve)
     serve.set_defaults(handler=serve_command)
 
     submit = commands.add_parser("submit", help="run a job on the served enrich-file deployment and wait")
@@ -103,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--spec", required=True)
     submit.add_argument("--output", required=True)
     add_job_options(submit)
+    add_cache_dir_option(submit)
+    _add_no_cache(submit)
     submit.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for the result")
     submit.add_argument(
         "--api-url",

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from enrich.cli.cache import cache_location, without_recorded_password
-from enrich.cli.exits import EXIT_BAD_INPUT, circuit_opened, error, judge
+from enrich.cli.exits import EXIT_BAD_INPUT, circuit_opened, error, judge, stopped
 from enrich.cli.job_options import job_options
-from enrich.cli.process import run_on_fast_loop
+from enrich.cli.process import StoppedBySignalError, run_on_fast_loop
 from enrich.cli.progress import console_progress
 from flows.environment import keep_prefect_on_loopback
 from flows.parameters import EnrichFileOptions
@@ -53,6 +53,8 @@ def run_and_report(
             stats = run_on_fast_loop(run_job(input_spec, spec, output, options, progress=report))
     except CircuitOpenError as exc:
         return circuit_opened(exc)
+    except StoppedBySignalError as exc:
+        return stopped(str(exc), exc.signal_number, str(output))
     return _summarize(stats, output, max_error_ratio)
 
 
@@ -73,6 +75,8 @@ def _run_as_flow(
     try:
         with display:
             result, failure = run_on_fast_loop(run())
+    except StoppedBySignalError as exc:
+        return stopped(str(exc), exc.signal_number, output)
     finally:
         progress_reporter.reset(token)
     if isinstance(failure, CircuitOpenError):

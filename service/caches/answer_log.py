@@ -59,11 +59,14 @@ class AnswerLog:
             "error TEXT, status INTEGER, message TEXT, body BLOB) WITHOUT ROWID"
         )
         self.unlogged = 0  # answers that could not be encoded (asked again after a kill)
+        self._failure: OSError | None = None
 
     def add(self, key: Key, outcome: Outcome) -> None:
         """Log ``key``'s final outcome (committed with the next flush; visible to lookups now)."""
         if outcome.error in _NOT_FINAL:
             return
+        if self._failure is not None:  # the log cannot be written: the job must not go on
+            raise self._failure
         with self._lock:
             pending = self._pending
             pending[key_text(key)] = (key, outcome)
@@ -114,9 +117,14 @@ class AnswerLog:
             else:
                 rows.append(row)
         with self._db_lock:
-            self._db.execute("BEGIN")
-            self._db.executemany("INSERT OR REPLACE INTO outcomes VALUES (?, ?, ?, ?, ?, ?)", rows)
-            self._db.execute("COMMIT")
+            try:
+                self._db.execute("BEGIN")
+                self._db.executemany("INSERT OR REPLACE INTO outcomes VALUES (?, ?, ?, ?, ?, ?)", rows)
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:  # a full disk, a read-only folder, an I/O error
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise OSError(f"{self.path}: cannot write the job's answer log ({exc})") from None
         with self._lock:
             self._flushing = {}
 
@@ -126,7 +134,11 @@ class AnswerLog:
             self._wake = anyio.Event()
             with anyio.move_on_after(FLUSH_EVERY_S):
                 await self._wake.wait()
-            await anyio.to_thread.run_sync(self.flush)
+            try:
+                await anyio.to_thread.run_sync(self.flush)
+            except OSError as exc:  # raised to the job by the next add: it stops there
+                self._failure = exc
+                return
 
     def close(self) -> None:
         """Flush, then close the file."""

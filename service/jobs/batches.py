@@ -9,7 +9,7 @@ sharing one caller; the flows place batches in Prefect tasks or on a Dask cluste
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -81,14 +81,18 @@ class OnThisLoop:
     runner: BatchRunner = enrich_and_record
     in_flight: int = DEFAULT_BATCHES_IN_FLIGHT
     transport: TransportChoice = None
+    # Off only to measure what the answer log costs (benchmarks/): without it, a key repeated
+    # across batches is asked again unless cached, and a kill loses every unrecorded answer.
+    answer_log: bool = True
 
     @asynccontextmanager
     async def __call__(self, spec: Spec, cache_dir: str | None, state: JobState) -> AsyncIterator[Batches]:
         """The batches' caller, open while the job runs."""
         cache = open_cache(cache_dir, spec)
+        logging = answer_log_open(state.answer_log_path) if self.answer_log else nullcontext(None)
         try:
             async with (
-                answer_log_open(state.answer_log_path) as log,
+                logging as log,
                 Caller(spec, transport=self.transport, cache=cache, answer_log=log) as caller,
             ):
                 yield _CallerBatches(caller, self.runner, self.in_flight)

@@ -1,4 +1,7 @@
-"""A job's state beside its output (``OUT.enrich/``): a manifest, part files and a done journal.
+"""A job's state beside its output (``OUT.enrich/``): a lock, a manifest, part files, a done
+journal and the answer log.
+
+The lock (``service.jobs.job_lock``) is held for the job's life: one job per OUT.
 
 A batch is done when its part file is written (to a temporary name, flushed, renamed: only whole
 parts exist) *and* its index is appended to the journal ``done.log``. A job killed between the
@@ -12,12 +15,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from service.errors import InputError
 from service.files import (
@@ -27,11 +34,14 @@ from service.files import (
     touch_private,
     write_bytes_atomically,
 )
+from service.jobs.job_lock import hold_job_lock
 from service.spec import Spec, digest
 
 _MANIFEST = "manifest.json"
 _JOURNAL = "done.log"
 _ANSWER_LOG = "answers.sqlite"
+_LOCK = "lock"
+_log = logging.getLogger("enrich.jobs")
 _VERSION = 1
 
 
@@ -61,12 +71,23 @@ class JobState:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._done: set[int] = set()
+        self._lock: IO[bytes] | None = None
 
     def open(self, job_fingerprint: str, *, restart: bool) -> None:
-        """Create the state, or check that the existing one belongs to this job."""
+        """Take the job's lock, then create the state, or check that the existing one belongs to
+        this job. ``InputError`` when another job holds the lock, or the state is another job's."""
+        private_folder(self.directory)
+        self._lock = hold_job_lock(self.directory / _LOCK)
+        try:
+            self._open_held(job_fingerprint, restart=restart)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open_held(self, job_fingerprint: str, *, restart: bool) -> None:
         manifest_path = self.directory / _MANIFEST
-        if self.directory.exists() and restart:
-            shutil.rmtree(self.directory)
+        if restart:
+            self._clear()
         if manifest_path.exists():
             try:
                 manifest = json.loads(manifest_path.read_text())
@@ -79,9 +100,24 @@ class JobState:
                 )
             self._done = self._read_journal()
             return
-        private_folder(self.directory)
         manifest = json.dumps({"version": _VERSION, "fingerprint": job_fingerprint}).encode()
         write_bytes_atomically(manifest_path, manifest, PRIVATE_FILE)
+
+    def _clear(self) -> None:
+        """Remove everything but the lock (which this job holds)."""
+        for path in self.directory.iterdir():
+            if path.name == _LOCK:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+
+    def close(self) -> None:
+        """Let go of the job's lock (the state stays, for a rerun to resume)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     @property
     def answer_log_path(self) -> Path:
@@ -115,7 +151,20 @@ class JobState:
         if not journal.exists():
             return set()
         # A torn last line (killed mid-append) is not a record.
-        return {int(line) for line in journal.read_text(encoding="ascii").splitlines() if line.isdigit()}
+        recorded = {int(line) for line in journal.read_text(encoding="ascii").splitlines() if line.isdigit()}
+        return {index for index in recorded if self._part_reads(index)}
+
+    def _part_reads(self, index: int) -> bool:
+        """Whether a recorded part is still whole (a disk fault, a hand edit): one that is not is
+        redone, from the answer log, rather than trusted."""
+        try:
+            pq.read_metadata(self.part_path(index))
+        except FileNotFoundError:
+            return False
+        except (OSError, pa.ArrowException):
+            _log.warning("enrich: warning: %s is damaged; its batch is done again", self.part_path(index))
+            return False
+        return True
 
     def write_part(self, index: int, frame: pl.DataFrame) -> None:
         """Write batch ``index``'s part file atomically (recording it is ``record_done``)."""
@@ -127,5 +176,6 @@ class JobState:
         return iter(self.part_path(i) for i in sorted(self._done) if self.part_path(i).exists())
 
     def remove(self) -> None:
-        """Delete the state (after a successful finish)."""
+        """Delete the state (after a successful finish), then let go of the lock."""
         shutil.rmtree(self.directory, ignore_errors=True)
+        self.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ import anyio.to_thread
 import polars as pl
 
 from service.engine import ATTEMPTS, ERROR, MESSAGE, STATUS
-from service.errors import EnrichError
+from service.errors import EnrichError, InputError
 from service.jobs.batches import Batches, BatchPlacement, OnThisLoop
 from service.jobs.checkpoint import JobState, fingerprint, state_dir_for
 from service.jobs.options import JobOptions
@@ -49,20 +50,23 @@ async def run_job(
     """
     options = options or JobOptions()
     job = _JobInput.open(input_spec, spec, output_path, options)
-    async with (batches or OnThisLoop())(spec, options.cache_dir, job.state) as placed:
-        pipeline = _Pipeline(job.state, placed, job.rows_total, on_batch_done)
-        stats = await pipeline.run(
-            iter_batches(job.lazy, options.batch_size, job.paths), progress, progress_every_s
-        )
-    undone = [index for index in range(pipeline.batches_seen) if not job.state.is_done(index)]
-    if undone:  # a placement that lost a batch without raising: never an OUT with rows missing
-        raise RuntimeError(f"batches {undone[:5]} were not recorded; {job.state.directory} is kept")
-    write_frames_atomically(_read_parts(job.state), _output_schema(job.schema, spec), output_path)
-    stats = _with_row_counts(stats, job.state)
-    if progress is not None:
-        progress(JobProgress(job.rows_total, job.rows_total, stats))
-    if not options.keep_state:
-        job.state.remove()
+    try:
+        async with (batches or OnThisLoop())(spec, options.cache_dir, job.state) as placed:
+            pipeline = _Pipeline(job.state, placed, job.rows_total, on_batch_done)
+            stats = await pipeline.run(
+                iter_batches(job.lazy, options.batch_size, job.paths), progress, progress_every_s
+            )
+        undone = [index for index in range(pipeline.batches_seen) if not job.state.is_done(index)]
+        if undone:  # a placement that lost a batch without raising: never an OUT with rows missing
+            raise RuntimeError(f"batches {undone[:5]} were not recorded; {job.state.directory} is kept")
+        write_frames_atomically(_read_parts(job.state), _output_schema(job.schema, spec), output_path)
+        stats = _with_row_counts(stats, job.state)
+        if progress is not None:
+            progress(JobProgress(job.rows_total, job.rows_total, stats))
+        if not options.keep_state:
+            job.state.remove()
+    finally:
+        job.state.close()
     return stats
 
 
@@ -80,6 +84,7 @@ class _JobInput:
     def open(cls, input_spec: str | Path, spec: Spec, output_path: Path, options: JobOptions) -> _JobInput:
         output_format(output_path)
         paths = resolve_inputs(input_spec)
+        check_output_path(output_path, paths)
         lazy = scan_inputs(paths)
         schema = lazy.collect_schema()
         check_schema(schema, spec)
@@ -121,7 +126,11 @@ class _Pipeline:
             index = 0
             while self.failure is None:
                 await self.slots.acquire()  # the next batch is read only when a slot is free
-                batch = await anyio.to_thread.run_sync(next, batches, None)
+                try:
+                    batch = await anyio.to_thread.run_sync(next, batches, None)
+                except EnrichError as exc:  # a file found bad halfway: kept, as a batch's error is
+                    self.failure = exc
+                    batch = None
                 if batch is None:
                     self.slots.release()
                     break
@@ -151,9 +160,29 @@ class _Pipeline:
             await anyio.sleep(every_s)
 
 
+def check_output_path(output: Path, inputs: list[Path]) -> None:
+    """``InputError`` for an OUT that would replace an input, or is a symbolic link (replacing it
+    would replace the link, not write through it: refused rather than surprising)."""
+    if output.is_symlink():
+        raise InputError(
+            f"--output {output} is a symbolic link (to {os.readlink(output)}): give the path of "
+            "the file itself"
+        )
+    resolved = output.resolve()
+    for path in inputs:
+        if path.resolve() == resolved:
+            raise InputError(f"--output {output} is the input file {path}: write the output elsewhere")
+
+
 def _read_parts(state: JobState) -> Iterator[pl.DataFrame]:
     for part in state.parts():
-        yield pl.read_parquet(part)
+        try:
+            frame = pl.read_parquet(part)
+        except Exception as exc:  # polars raises many types for one cause: damaged since recorded
+            raise InputError(
+                f"{part}: damaged since it was recorded ({exc}); run again with --restart"
+            ) from None
+        yield frame
 
 
 def _output_schema(input_schema: pl.Schema, spec: Spec) -> pl.Schema:

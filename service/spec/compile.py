@@ -12,7 +12,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 import jmespath.exceptions
 from pydantic import ValidationError
@@ -138,13 +138,22 @@ def _compile_request(api: ApiSection, parser: TemplateParser, *, bulk: bool) -> 
     return request
 
 
+def _split_url(marked: str, url_text: str) -> SplitResult:
+    try:
+        split = urlsplit(marked)
+        split.port  # noqa: B018 - reading it is what checks it (0-65535)
+    except ValueError as exc:  # "Invalid IPv6 URL", "Port out of range 0-65535"
+        raise SpecError(f"{exc}: {url_text!r}", field="api.url") from None
+    return split
+
+
 def _compile_url(url_text: str, parser: TemplateParser) -> tuple[str, Template, list[tuple[str, Template]]]:
     """The origin, the path template and the query templates of ``[api].url``."""
     url = parser.parse(url_text, "api.url")
     # Split on the template's literal text with placeholders kept as markers, so that a
     # placeholder's braces never reach urlsplit and a column can never become the host.
     marked = "".join(p if isinstance(p, str) else _PLACEHOLDER for p in url.parts)
-    split = urlsplit(marked)
+    split = _split_url(marked, url_text)
     if split.scheme not in ("http", "https") or not split.netloc:
         raise SpecError(f"must be an absolute http(s) URL, got {url_text!r}", field="api.url")
     if _PLACEHOLDER in split.scheme + split.netloc:

@@ -122,6 +122,9 @@ class TemplateParser:
             if not name or name not in self.environ:
                 raise SpecError(f"environment variable '{name}' is not set", field=field)
             value = self.environ[name]
+        if any(c in value for c in "\r\n\x00"):  # would split a header, or end a request line
+            what = f"secret '{name}'" if name.startswith("secret:") else f"environment variable '{name}'"
+            raise SpecError(f"{what} holds a line break or a NUL, which no request can carry", field=field)
         if self.secrets is not None and value:
             self.secrets.add(value)
         return value

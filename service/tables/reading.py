@@ -6,6 +6,7 @@ scanned lazily and pulled batch by batch, so memory depends on the batch size, n
 
 from __future__ import annotations
 
+import csv
 import glob
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,13 +47,26 @@ def scan_inputs(paths: list[Path]) -> pl.LazyFrame:
         if fmt == "parquet":
             lazy = pl.scan_parquet(paths)
         elif fmt == "csv":
+            _refuse_duplicate_headers(paths[0])
             lazy = pl.scan_csv(paths[0])
         else:
             lazy = pl.scan_ndjson(paths[0])
         lazy.collect_schema()
+    except InputError:
+        raise
     except Exception as exc:  # polars raises many unrelated types for one cause: an unreadable file
         raise InputError(f"{paths[0]}: cannot read as {fmt}: {_first_line(exc)}") from None
     return lazy
+
+
+def _refuse_duplicate_headers(path: Path) -> None:
+    """Polars renames a repeated CSV column (``ip_duplicated_0``): which one is the key would be a
+    guess, so the file is refused, naming the columns."""
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as file:
+        header = next(csv.reader(file), [])
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise InputError(f"{path}: column names appear more than once in the header: {', '.join(repeated)}")
 
 
 def read_schema(path: str | Path) -> dict[str, pl.DataType]:

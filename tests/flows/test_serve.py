@@ -47,7 +47,7 @@ def test_serve_submit_inbox_and_sigterm(tmp_path: Path, server: str) -> None:
         (inbox / ".drop.csv").rename(inbox / "drop.csv")
         # No trigger: the server's scheduler creates the sweep runs from the 2 s interval.
         wait_until(lambda: (inbox / "done" / "drop.csv").exists(), "a scheduled inbox sweep", 150)
-        assert pl.read_parquet(outbox / "drop.parquet")["ip"].to_list() == ["i1", "i2"]
+        assert pl.read_parquet(outbox / "drop.csv.enriched.parquet")["ip"].to_list() == ["i1", "i2"]
     finally:
         code = stop_serving(serving)
     assert code == 0, (tmp_path / "serve.log").read_text()[-3000:]

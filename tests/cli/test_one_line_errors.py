@@ -1,0 +1,126 @@
+"""Every bad file, spec or environment a user can cause is one line ``enrich: error: ...`` with
+the right exit status (2: the input or spec; 1: the machine), never a traceback."""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from service.jobs.checkpoint import state_dir_for
+from tests.helpers import enrich_command, run_cli, server_stats, write_lookup_job
+
+pytestmark = pytest.mark.integration
+
+
+def _one_line(done: subprocess.CompletedProcess[str], status: int, *needles: str) -> None:
+    assert done.returncode == status, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("enrich: error: "), done.stderr
+    for needle in needles:
+        assert needle in last, last
+
+
+def _spec(tmp_path: Path, url: str, extra: str = "") -> Path:
+    return write_lookup_job(tmp_path, url, ["a"], extra)[1]
+
+
+def test_a_ragged_csv_is_an_input_error(tmp_path: Path, server: str) -> None:
+    source = tmp_path / "ragged.csv"
+    source.write_text("ip,x\n1.2.3.4,1\n5.6.7.8,2,3\n")
+    done = run_cli("run", "--no-flow", str(source), "--spec", str(_spec(tmp_path, server)),
+                   "--output", str(tmp_path / "o.csv"))  # fmt: skip
+    _one_line(done, 2, "ragged.csv: cannot read")
+
+
+def test_duplicate_column_names_are_refused(tmp_path: Path, server: str) -> None:
+    source = tmp_path / "dup.csv"
+    source.write_text("ip,country,ip\n1.2.3.4,x,5.6.7.8\n")
+    done = run_cli("run", "--no-flow", str(source), "--spec", str(_spec(tmp_path, server)),
+                   "--output", str(tmp_path / "o.csv"))  # fmt: skip
+    _one_line(done, 2, "column names appear more than once in the header: ip")
+    assert server_stats(server)["requests"] == 0
+
+
+@pytest.mark.parametrize(
+    ("url", "needle"),
+    [
+        ("http://127.0.0.1:99999/v1/{ip}", "api.url: Port out of range 0-65535"),
+        ("http://[::1/v1/{ip}", "api.url: Invalid IPv6 URL"),
+    ],
+)
+def test_an_unusable_url_is_a_spec_error(tmp_path: Path, url: str, needle: str) -> None:
+    spec = tmp_path / "spec.toml"
+    spec.write_text(f'[api]\nurl = "{url}"\n[input]\nkey = "ip"\n[output.columns]\nc = {{ path = "c" }}\n')
+    source = tmp_path / "in.csv"
+    source.write_text("ip\n1.2.3.4\n")
+    for command in (("validate", str(spec)), ("run", "--no-flow", str(source), "--spec", str(spec),
+                                               "--output", str(tmp_path / "o.csv"))):  # fmt: skip
+        _one_line(run_cli(*command), 2, needle)
+
+
+def test_a_line_break_in_a_secret_is_a_spec_error_that_does_not_show_it(tmp_path: Path, server: str) -> None:
+    spec = _spec(tmp_path, server, '[api.headers]\nX-Key = "${LEAKY}"\n')
+    spec.write_text(spec.read_text().replace("[api.headers]", "").replace('X-Key = "${LEAKY}"', ""))
+    spec.write_text(spec.read_text().replace("[input]", 'headers = { X-Key = "${LEAKY}" }\n[input]', 1))
+    source = tmp_path / "in.csv"
+    source.write_text("ip\n1.2.3.4\n")
+    done = run_cli("run", "--no-flow", str(source), "--spec", str(spec), "--output", str(tmp_path / "o.csv"),
+                   env={"LEAKY": "top\r\nSecret: 1"})  # fmt: skip
+    _one_line(done, 2, "api.headers.X-Key: environment variable 'LEAKY' holds a line break")
+    assert "top" not in done.stderr
+    assert server_stats(server)["requests"] == 0
+
+
+def test_an_output_folder_that_cannot_be_created_is_an_environment_error(tmp_path: Path, server: str) -> None:
+    source, spec = write_lookup_job(tmp_path, server, ["a"])
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    done = run_cli("run", "--no-flow", str(source), "--spec", str(spec), "--output", str(blocker / "o.csv"))
+    _one_line(done, 1, "Not a directory", str(blocker))
+
+
+def _small_files() -> None:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+
+
+def test_a_full_disk_mid_job_is_an_environment_error_and_the_job_resumes(tmp_path: Path, server: str) -> None:
+    """Writes past 200 kB fail (RLIMIT_FSIZE: EFBIG, as a full disk gives ENOSPC): one line, exit
+    1; run again with room, the job finishes without asking again what it had answered."""
+    keys = [f"full-{i}" for i in range(20_000)]
+    source, spec = write_lookup_job(tmp_path, server, keys)
+    output = tmp_path / "o.parquet"
+    command = enrich_command("run", "--no-flow", str(source), "--spec", str(spec), "--output", str(output),
+                             "--no-cache", "--batch-size", "2000")  # fmt: skip
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, preexec_fn=_small_files, check=False
+    )
+    _one_line(done, 1, "then run the same command again")
+    asked = server_stats(server)["requests"]
+    assert 0 < asked < 20_000
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert pl.read_parquet(output).height == 20_000
+    # Asked again: at most what was in flight and the answers not yet committed when the log's
+    # write failed (a commit is due every 1,000 answers).
+    assert server_stats(server)["requests"] <= 20_000 + 2 * 1000 + 64
+
+
+def test_a_recorded_part_found_truncated_is_done_again(tmp_path: Path, server: str) -> None:
+    source, spec = write_lookup_job(tmp_path, server, [f"t{i}" for i in range(300)])
+    output = tmp_path / "o.parquet"
+    args = ("run", "--no-flow", str(source), "--spec", str(spec), "--output", str(output),
+            "--batch-size", "100", "--keep-state", "--no-cache")  # fmt: skip
+    assert run_cli(*args).returncode == 0
+    expected = pl.read_parquet(output)
+    output.unlink()
+    part = state_dir_for(output) / "part-000000001.parquet"
+    part.write_bytes(part.read_bytes()[:100])
+    done = run_cli(*args)
+    assert done.returncode == 0, done.stderr
+    assert "part-000000001.parquet is damaged; its batch is done again" in done.stderr
+    assert pl.read_parquet(output).equals(expected)

@@ -1,0 +1,59 @@
+"""The inbox sweep: outputs never collide, a failed file is filed with its reason, and dropping it
+again starts afresh."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from flows.inbox import enrich_inbox
+from service import state_dir_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
+
+
+def _spec(tmp_path: Path, url: str) -> Path:
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        f'[api]\nurl = "{url}/v1/lookup/{{ip}}"\n[input]\nkey = "ip"\n'
+        '[output.columns]\ncountry = { path = "country.iso_code", type = "str" }\n'
+    )
+    return spec
+
+
+@pytest.mark.asyncio
+async def test_files_of_one_name_in_two_formats_get_two_outputs(tmp_path: Path, server: str) -> None:
+    inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
+    inbox.mkdir()
+    pl.DataFrame({"ip": ["c1", "c2"]}).write_csv(inbox / "a.csv")
+    pl.DataFrame({"ip": ["n1"]}).write_ndjson(inbox / "a.ndjson")
+    results = await enrich_inbox(str(inbox), str(outbox), str(_spec(tmp_path, server)))
+    assert results == {"a.csv": "done", "a.ndjson": "done"}
+    assert pl.read_parquet(outbox / "a.csv.enriched.parquet")["ip"].to_list() == ["c1", "c2"]
+    assert pl.read_parquet(outbox / "a.ndjson.enriched.parquet")["ip"].to_list() == ["n1"]
+    assert sorted(p.name for p in (inbox / "done").iterdir()) == ["a.csv", "a.ndjson"]
+
+
+@pytest.mark.asyncio
+async def test_a_failed_file_is_filed_with_its_reason_and_a_new_drop_starts_afresh(
+    tmp_path: Path, server: str
+) -> None:
+    inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
+    inbox.mkdir()
+    spec = _spec(tmp_path, server)
+    (inbox / "b.csv").write_text("address\nnowhere\n")  # no ip column: the job fails
+    assert await enrich_inbox(str(inbox), str(outbox), str(spec)) == {"b.csv": "failed"}
+    reason = (inbox / "failed" / "b.csv.reason.txt").read_text()
+    assert "input.key column 'ip' is not in the input" in reason
+    output = outbox / "b.csv.enriched.parquet"
+    # A state left from an earlier, different run of that name (what used to fail every new drop).
+    state_dir_for(output).mkdir(exist_ok=True)
+    (state_dir_for(output) / "manifest.json").write_text('{"version": 1, "fingerprint": "old"}')
+    (inbox / "b.csv").write_text("address\nstill nowhere\n")
+    assert await enrich_inbox(str(inbox), str(outbox), str(spec)) == {"b.csv": "failed"}
+    assert not state_dir_for(output).exists()  # cleared with the failure
+    (inbox / "b.csv").write_text("ip\nb1\n")
+    assert await enrich_inbox(str(inbox), str(outbox), str(spec)) == {"b.csv": "done"}
+    assert pl.read_parquet(output)["_enrich_status"].to_list() == ["ok"]
