@@ -47,6 +47,7 @@ class EnrichStats:
     circuit_open: str | None = None
     uncacheable: int = 0  # answers the cache keeps by rule but could not encode, so not stored
     answers_reused: int = 0  # keys answered earlier in the same job (its answer log): no request
+    retries_refused: int = 0  # retryable failures made final by the job's retry budget
 
     @property
     def rows_per_s(self) -> float:
@@ -61,6 +62,7 @@ class StatsRecorder:
     cache_hits: int = 0
     uncacheable: int = 0
     answers_reused: int = 0
+    retries_refused: int = 0
     rows_ok: int = 0
     rows_failed_by_class: dict[str, int] = field(default_factory=dict)
     distinct_keys: int = 0
@@ -77,6 +79,7 @@ class StatsRecorder:
         self.cache_hits += other.cache_hits
         self.uncacheable += other.uncacheable
         self.answers_reused += other.answers_reused
+        self.retries_refused += other.retries_refused
         self.add_rows(
             ok=other.rows_ok, failed_by_class=other.rows_failed_by_class, distinct_keys=other.distinct_keys
         )
@@ -122,6 +125,7 @@ class StatsRecorder:
             circuit_open=circuit_open,
             uncacheable=self.uncacheable,
             answers_reused=self.answers_reused,
+            retries_refused=self.retries_refused,
         )
 
     def record_latency(self, seconds: float) -> None:

@@ -53,6 +53,7 @@ class Attempts:
         self._breaker = breaker
         self._stats = stats
         self._policy = policy
+        self._budget = policy.budget
         self._sleep = clock.sleep
         self._redact = redact
 
@@ -73,6 +74,7 @@ class Attempts:
                 if wait:
                     await self._sleep(wait)
                 stats.requests += 1
+                self._budget.attempted()
                 started = time.perf_counter()
                 response = await self._send(request)
             except CallError as exc:

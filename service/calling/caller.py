@@ -117,6 +117,7 @@ class Caller:
 
     def statistics(self) -> EnrichStats:
         """A frozen snapshot of everything this caller has done so far."""
+        self._stats.retries_refused = self._policy.refused
         return self._stats.snapshot(
             throttled_s=self.limiter.statistics().throttled_s,
             elapsed_s=self._clock.now() - self._started,
@@ -125,6 +126,7 @@ class Caller:
 
     def counters(self) -> StatsRecorder:
         """A copy of the raw counters, to add this caller's work to a job counted elsewhere."""
+        self._stats.retries_refused = self._policy.refused
         return self._stats.copy()
 
     def count_rows(self, *, ok: int, failed_by_class: dict[str, int], distinct_keys: int) -> None:

@@ -1,9 +1,11 @@
 """A circuit breaker for one job: once the API is clearly down, stop calling it.
 
 It opens on ``consecutive_failures`` connection failures or timeouts in a row, or when failures
-(5xx, timeouts, connection errors) make up at least ``failure_ratio`` of the last ``window``
-attempts. Answers the API chose to give (4xx, 429) show it is up and count as successes here. A job
-does not half-open: it stops, and is resumed later.
+(5xx, 429, timeouts, connection errors) make up at least ``failure_ratio`` of the last ``window``
+attempts: an API that keeps answering 429 after the job paused for it stops the job too (reason
+``rate_limited``), rather than letting a storm run for hours. Answers the API chose to give (other
+4xx) show it is up and count as successes here. A job does not half-open: it stops, and is resumed
+later.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections import deque
 from service.errors import NO_ANSWER, ErrorClass
 from service.spec import CircuitSection
 
-_FAILURES = NO_ANSWER | {ErrorClass.HTTP_5XX}
+_FAILURES = NO_ANSWER | {ErrorClass.HTTP_5XX, ErrorClass.RATE_LIMITED}
 
 
 class CircuitBreaker:
@@ -22,8 +24,9 @@ class CircuitBreaker:
     def __init__(self, policy: CircuitSection) -> None:
         self._policy = policy
         self._consecutive = 0
-        self._recent: deque[bool] = deque(maxlen=policy.window)
+        self._recent: deque[ErrorClass | None] = deque(maxlen=policy.window)  # failures, or None
         self._recent_failures = 0
+        self._recent_refusals = 0  # the 429s among them
         self.reason: str | None = None
 
     @property
@@ -35,11 +38,14 @@ class CircuitBreaker:
         """Record one attempt's outcome: None for an answer, else its error class."""
         if not self._policy.enabled or self.reason is not None:
             return
-        failed = error_class in _FAILURES
-        if len(self._recent) == self._recent.maxlen and self._recent[0]:
-            self._recent_failures -= 1
+        failed = error_class if error_class in _FAILURES else None
+        if len(self._recent) == self._recent.maxlen:
+            dropped = self._recent[0]
+            self._recent_failures -= dropped is not None
+            self._recent_refusals -= dropped is ErrorClass.RATE_LIMITED
         self._recent.append(failed)
-        self._recent_failures += failed
+        self._recent_failures += failed is not None
+        self._recent_refusals += failed is ErrorClass.RATE_LIMITED
         if error_class in NO_ANSWER:
             self._consecutive += 1
             if self._consecutive >= self._policy.consecutive_failures:
@@ -51,7 +57,18 @@ class CircuitBreaker:
             self._consecutive = 0
         window = self._policy.window
         if len(self._recent) == window and self._recent_failures >= self._policy.failure_ratio * window:
+            if 2 * self._recent_refusals >= self._recent_failures:
+                self.reason = (
+                    f"rate_limited: the API kept answering 429 after the job paused for it "
+                    f"({self._recent_refusals} of the last {window} attempts)"
+                )
+                return
             self.reason = (
                 f"{self._recent_failures} of the last {window} attempts failed "
                 f"(threshold {self._policy.failure_ratio:.0%})"
             )
+
+    def open_now(self, reason: str) -> None:
+        """Stop the job as if the API had failed (a deadline passed): the same clean stop."""
+        if self.reason is None:
+            self.reason = reason

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from service.calling.backoff import backoff_delay, parse_retry_after
 from service.calling.clock import Clock
+from service.calling.retry_budget import RetryBudget
 from service.errors import NO_ANSWER, CallError
 from service.spec import RetrySection
 
@@ -50,11 +51,18 @@ class RetryPolicy:
         self._section = section
         self._random = random
         self._clock = clock
+        self.budget = RetryBudget(section.budget, clock)
+        self.refused = 0  # retries the budget refused
 
     def next_delay(self, error: CallError, attempts: int) -> float | None:
         """After ``attempts`` attempts, the last failing with ``error``: the seconds to wait before
-        the next one, or None when ``error`` is final (not retryable, or no attempt left)."""
+        the next one, or None when ``error`` is final (not retryable, no attempt left, or the job's
+        retry budget spent: then its message says so)."""
         if attempts >= self._section.attempts or not is_retryable(error, self._section):
+            return None
+        if not self.budget.allows_retry():
+            self.refused += 1
+            error.message += " (not retried: the job's retry budget is spent, the API fails too often)"
             return None
         return self.delay(error, attempts)
 

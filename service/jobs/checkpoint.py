@@ -113,6 +113,10 @@ class JobState:
             else:
                 path.unlink()
 
+    def __getstate__(self) -> dict[str, object]:
+        """A copy (a Prefect transaction's, a Dask task's) never holds the lock: only this one."""
+        return {**self.__dict__, "_lock": None}
+
     def close(self) -> None:
         """Let go of the job's lock (the state stays, for a rerun to resume)."""
         if self._lock is not None:

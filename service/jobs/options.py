@@ -6,9 +6,10 @@ Prefect UI's form for a deployment's parameters).
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from service.spec import Spec, with_limit_overrides
+from service.spec.units import parse_duration
 
 DEFAULT_BATCH_SIZE = 10_000
 
@@ -45,3 +46,19 @@ class JobOptions(BaseModel):
         description="the response cache: a folder, or redis://HOST:PORT/DB to share it between "
         "machines (none: no cache)",
     )
+    deadline: str | None = Field(
+        default=None,
+        description="stop cleanly after this long (e.g. 30m, 2h; exit 3, rerun to resume); "
+        "overrides [limits].deadline_s",
+    )
+
+    @field_validator("deadline")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)  # the error names what a duration looks like
+        return value
+
+    def deadline_for(self, spec: Spec) -> float | None:
+        """Seconds the job may run: the option's, else the spec's ``[limits].deadline_s``."""
+        return parse_duration(self.deadline) if self.deadline is not None else spec.limits.deadline_s

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ import anyio.to_thread
 import polars as pl
 
 from service.engine import ATTEMPTS, ERROR, MESSAGE, STATUS
-from service.errors import EnrichError, InputError
+from service.errors import CircuitOpenError, EnrichError, InputError
 from service.jobs.batches import Batches, BatchPlacement, OnThisLoop
 from service.jobs.checkpoint import JobState, fingerprint, state_dir_for
 from service.jobs.options import JobOptions
@@ -54,11 +55,12 @@ async def run_job(
         async with (batches or OnThisLoop())(spec, options.cache_dir, job.state) as placed:
             pipeline = _Pipeline(job.state, placed, job.rows_total, on_batch_done)
             stats = await pipeline.run(
-                iter_batches(job.lazy, options.batch_size, job.paths), progress, progress_every_s
+                iter_batches(job.lazy, options.batch_size, job.paths),
+                progress,
+                progress_every_s,
+                deadline_s=options.deadline_for(spec),
             )
-        undone = [index for index in range(pipeline.batches_seen) if not job.state.is_done(index)]
-        if undone:  # a placement that lost a batch without raising: never an OUT with rows missing
-            raise RuntimeError(f"batches {undone[:5]} were not recorded; {job.state.directory} is kept")
+        pipeline.check_every_batch_recorded()
         write_frames_atomically(_read_parts(job.state), _output_schema(job.schema, spec), output_path)
         stats = _with_row_counts(stats, job.state)
         if progress is not None:
@@ -108,18 +110,35 @@ class _Pipeline:
         self.batches_seen = 0
 
     async def run(
-        self, batches: Iterator[pl.DataFrame], progress: ProgressReport | None, every_s: float
+        self,
+        batches: Iterator[pl.DataFrame],
+        progress: ProgressReport | None,
+        every_s: float,
+        *,
+        deadline_s: float | None = None,
     ) -> EnrichStats:
         """Enrich every batch not done yet, reporting progress; the statistics, or the first
-        ``EnrichError`` a batch raised."""
-        async with anyio.create_task_group() as group:
-            if progress is not None:
-                group.start_soon(self._report, progress, every_s)
-            await self._enrich_all(batches)
-            group.cancel_scope.cancel()
+        ``EnrichError`` a batch raised (``CircuitOpenError`` once ``deadline_s`` passed: batches
+        in flight are cut short, their answers kept in the answer log)."""
+        with anyio.move_on_after(math.inf if deadline_s is None else deadline_s) as deadline:
+            async with anyio.create_task_group() as group:
+                if progress is not None:
+                    group.start_soon(self._report, progress, every_s)
+                await self._enrich_all(batches)
+                group.cancel_scope.cancel()
+        if deadline.cancelled_caught:
+            raise CircuitOpenError(
+                f"stopped calling the API: the job's deadline ({deadline_s:g} s) passed; rerun to resume"
+            )
         if self.failure is not None:
             raise self.failure
         return self.batches.statistics()
+
+    def check_every_batch_recorded(self) -> None:
+        """A placement that lost a batch without raising: never an OUT with rows missing."""
+        undone = [index for index in range(self.batches_seen) if not self.state.is_done(index)]
+        if undone:
+            raise RuntimeError(f"batches {undone[:5]} were not recorded; {self.state.directory} is kept")
 
     async def _enrich_all(self, batches: Iterator[pl.DataFrame]) -> None:
         async with anyio.create_task_group() as group:

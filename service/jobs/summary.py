@@ -23,7 +23,8 @@ def format_summary(stats: EnrichStats) -> str:
         f"cache       {stats.cache_hits:,} keys answered from the response cache"
         + (f"; {_count(stats.uncacheable, 'answer')} it could not store" if stats.uncacheable else "")
         + (f"; {stats.answers_reused:,} from this job's earlier answers" if stats.answers_reused else ""),
-        f"requests    {stats.requests:,} ({stats.retries:,} retries)",
+        f"requests    {stats.requests:,} ({stats.retries:,} retries"
+        + (f"; {stats.retries_refused:,} refused by the retry budget)" if stats.retries_refused else ")"),
         f"throttled   {stats.throttled_s:.1f} s on the rate limit, "
         f"{stats.concurrency_wait_s:.1f} s on the concurrency cap (summed over requests)",
         f"latency     p50 {_ms(stats.latency_p50_s)}, p95 {_ms(stats.latency_p95_s)}, "

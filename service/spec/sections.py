@@ -95,11 +95,18 @@ class LimitsSection(_Section):
     burst: Annotated[int, Field(ge=1)] | None = None
     global_limit: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")] | None = None
     global_share: Annotated[int, Field(ge=1)] | None = None
+    # How long a job may run before it stops cleanly (finished batches kept; a rerun resumes).
+    deadline_s: Annotated[float, Field(gt=0)] | None = None
 
     @field_validator("rate", mode="before")
     @classmethod
     def _rate(cls, value: Any) -> Any:
         return None if value is None else parse_rate(value)
+
+    @field_validator("deadline_s", mode="before")
+    @classmethod
+    def _deadline(cls, value: Any) -> Any:
+        return None if value is None else parse_duration(value)
 
     @model_validator(mode="after")
     def _share(self) -> LimitsSection:
@@ -142,6 +149,9 @@ class RetrySection(_Section):
     backoff: BackoffSection = BackoffSection()
     retry_on_status: tuple[Annotated[int, Field(ge=100, le=599)], ...] = DEFAULT_RETRY_STATUSES
     retry_after_cap_s: Annotated[float, Field(ge=0)] = 120.0
+    # Retries over the last 10 s may not exceed this share of the attempts (plus 10 per second):
+    # service.calling.retry_budget. 0 allows only the 10 per second.
+    budget: Annotated[float, Field(ge=0, le=10)] = 0.2
 
 
 class CircuitSection(_Section):

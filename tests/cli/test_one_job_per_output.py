@@ -113,3 +113,22 @@ def test_a_signal_stops_the_job_cleanly_and_a_rerun_resumes(
     assert asked < 3000
     assert pl.read_parquet(output)["row"].to_list() == list(range(3000))
     assert journal(output) == []  # the state went with success
+
+
+def test_a_deadline_stops_the_job_cleanly_and_a_rerun_resumes(tmp_path: Path, slow_api: str) -> None:
+    """--deadline 2s on a job of about 8 s: exit 3, no OUT, the state kept; the rerun finishes,
+    asking again at most what was in flight when the deadline passed."""
+    source, spec = _job(tmp_path, slow_api, rows=3000)
+    output = tmp_path / "out.parquet"
+    args = ("run", "--no-flow", str(source), "--spec", str(spec), "--output", str(output), "--no-cache")
+    before = server_stats(slow_api)["requests"]
+    stopped = run_cli(*args, "--deadline", "2s")
+    assert stopped.returncode == 3, stopped.stderr
+    assert "the job's deadline (2 s) passed; rerun to resume" in stopped.stderr
+    assert not output.exists()
+    asked = server_stats(slow_api)["requests"] - before
+    assert 0 < asked < 3000
+    done = run_cli(*args)
+    assert done.returncode == 0, done.stderr
+    assert 3000 <= server_stats(slow_api)["requests"] - before <= 3000 + 8
+    assert pl.read_parquet(output)["row"].to_list() == list(range(3000))

@@ -188,7 +188,8 @@ async def test_fresh_keys_wait_while_too_many_retries_are_waiting(clock: MockClo
     api = OrderedApi(
         lambda key, n: httpx.Response(503) if n == 1 else httpx.Response(200, json={"name": key})
     )
-    spec = make_spec("[limits]\nconcurrency = 1\n[circuit]\nenabled = false\n" + RETRY)
+    # Every first attempt fails: the retry budget (tested on its own) is lifted to see the cap.
+    spec = make_spec("[limits]\nconcurrency = 1\n[circuit]\nenabled = false\n" + RETRY + "budget = 10\n")
     keys = [f"k{i}" for i in range(300)]
     result = await enrich_frame(pl.DataFrame({"k": keys}), spec, transport=api.transport, clock=clock)
     # 256 first attempts fill the waiting list; their retries (all due at once on this clock) go

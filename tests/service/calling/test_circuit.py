@@ -50,13 +50,26 @@ def test_window_slides() -> None:
     assert not breaker.is_open
 
 
-def test_throttling_and_client_errors_do_not_count() -> None:
-    """429 and 4xx answers are the API working as designed."""
-    breaker = CircuitBreaker(CircuitSection(consecutive_failures=2, failure_ratio=0.1, window=5))
+def test_client_errors_do_not_count_and_429_counts_toward_the_window_only() -> None:
+    """4xx answers are the API working as designed; a 429 is not a sign the API is down (it never
+    counts toward the run of connection failures) but many in the window stop the job."""
+    breaker = CircuitBreaker(CircuitSection(consecutive_failures=2, failure_ratio=0.5, window=10))
     for _ in range(50):
-        breaker.record(ErrorClass.RATE_LIMITED)
         breaker.record(ErrorClass.HTTP_4XX)
-    assert not breaker.is_open
+    for _ in range(4):
+        breaker.record(ErrorClass.RATE_LIMITED)
+        breaker.record(None)
+    assert not breaker.is_open  # 4 of the last 10: under the ratio (and no run of 2 counted)
+    breaker.record(ErrorClass.RATE_LIMITED)  # 5 of the last 10
+    assert breaker.reason is not None
+    assert breaker.reason.startswith("rate_limited: the API kept answering 429 after the job paused")
+
+
+def test_a_deadline_opens_the_breaker_with_its_reason() -> None:
+    breaker = CircuitBreaker(CircuitSection())
+    breaker.open_now("the job's deadline (1m) passed")
+    breaker.open_now("a later reason does not replace the first")
+    assert breaker.reason == "the job's deadline (1m) passed"
 
 
 def test_disabled_breaker_never_opens() -> None:
