@@ -29,20 +29,27 @@ def _spec(tmp_path: Path, url: str, extra: str = "") -> Path:
     return write_lookup_job(tmp_path, url, ["a"], extra)[1]
 
 
-def test_a_ragged_csv_is_an_input_error(tmp_path: Path, server: str) -> None:
-    source = tmp_path / "ragged.csv"
-    source.write_text("ip,x\n1.2.3.4,1\n5.6.7.8,2,3\n")
+@pytest.mark.parametrize(
+    ("name", "content", "needle"),
+    [
+        ("ragged.csv", "ip,x\n1.2.3.4,1\n5.6.7.8,2,3\n", "ragged.csv: cannot read"),
+        (
+            "dup.csv",
+            "ip,country,ip\n1.2.3.4,x,5.6.7.8\n",
+            "column names appear more than once in the header: ip",
+        ),
+    ],
+)
+def test_a_bad_csv_is_an_input_error_before_any_request(
+    tmp_path: Path, server: str, name: str, content: str, needle: str
+) -> None:
+    """A ragged file (found while reading batches) and repeated column names (which polars would
+    rename silently) both stop the job with one line."""
+    source = tmp_path / name
+    source.write_text(content)
     done = run_cli("run", "--no-flow", str(source), "--spec", str(_spec(tmp_path, server)),
                    "--output", str(tmp_path / "o.csv"))  # fmt: skip
-    _one_line(done, 2, "ragged.csv: cannot read")
-
-
-def test_duplicate_column_names_are_refused(tmp_path: Path, server: str) -> None:
-    source = tmp_path / "dup.csv"
-    source.write_text("ip,country,ip\n1.2.3.4,x,5.6.7.8\n")
-    done = run_cli("run", "--no-flow", str(source), "--spec", str(_spec(tmp_path, server)),
-                   "--output", str(tmp_path / "o.csv"))  # fmt: skip
-    _one_line(done, 2, "column names appear more than once in the header: ip")
+    _one_line(done, 2, needle)
     assert server_stats(server)["requests"] == 0
 
 

@@ -37,6 +37,17 @@ def write_job(tmp_path: Path, url: str, rows: int = 50) -> tuple[Path, Path]:
     return write_lookup_job(tmp_path, url, [f"f{i % 30}" for i in range(rows)])
 
 
+async def enrich_in_batches_of_10(source: Path, spec: Path, output: Path, **options: Any) -> Any:
+    """The enrich-file flow run in this process; its final state."""
+    return await enrich_file(
+        input=str(source),
+        spec=str(spec),
+        output=str(output),
+        options=EnrichFileOptions(batch_size=10, **options),
+        return_state=True,
+    )
+
+
 async def read_events(name: str, output: str, expected: int = 1) -> list[Any]:
     """Events reach the server asynchronously: poll, bounded."""
     give_up = time.monotonic() + 30
@@ -62,13 +73,7 @@ async def test_job_is_a_flow_with_one_task_per_batch(
     """A job's flow run completes with one task run per batch, artifacts and the completion event."""
     source, spec = write_job(tmp_path, server)
     output = tmp_path / "out.parquet"
-    state = await enrich_file(
-        input=str(source),
-        spec=str(spec),
-        output=str(output),
-        options=EnrichFileOptions(batch_size=10),
-        return_state=True,
-    )
+    state = await enrich_in_batches_of_10(source, spec, output)
     assert state.is_completed()
     stats = await state.result()
     assert stats["rows_ok"] == 50
@@ -147,13 +152,7 @@ async def test_failed_recording_rolls_the_part_back(
     monkeypatch.setattr(JobState, "remove_part", spy_remove)
     source, spec = write_job(tmp_path, server, rows=30)
     output = tmp_path / "rolled.parquet"
-    state = await enrich_file(
-        input=str(source),
-        spec=str(spec),
-        output=str(output),
-        options=EnrichFileOptions(batch_size=10),
-        return_state=True,
-    )
+    state = await enrich_in_batches_of_10(source, spec, output)
     assert state.is_completed(), state.message
     assert removed == [1]
     assert pl.read_parquet(output)["row"].to_list() == list(range(30))
@@ -178,13 +177,7 @@ async def test_a_batch_that_crashed_inside_the_caller_is_asked_again(
     monkeypatch.setattr(RowFetch, "_try", crashing_try)
     source, spec = write_job(tmp_path, server, rows=30)
     output = tmp_path / "crashed.parquet"
-    state = await enrich_file(
-        input=str(source),
-        spec=str(spec),
-        output=str(output),
-        options=EnrichFileOptions(batch_size=10, cache_dir=str(tmp_path / "cache")),
-        return_state=True,
-    )
+    state = await enrich_in_batches_of_10(source, spec, output, cache_dir=str(tmp_path / "cache"))
     assert state.is_completed(), state.message
     assert crashes["left"] == 0
     rows = pl.read_parquet(output)
