@@ -40,7 +40,8 @@ def _started(job: subprocess.Popen[str], lock: Path) -> bool:
 
 
 def test_a_second_job_on_the_same_output_exits_2_naming_the_first(tmp_path: Path, slow_api: str) -> None:
-    source, spec = _job(tmp_path, slow_api)
+    # About 10 s of requests: the second job starts (a second or two) well within the first.
+    source, spec = _job(tmp_path, slow_api, rows=4000)
     output = tmp_path / "out.parquet"
     args = ("run", "--no-flow", str(source), "--spec", str(spec), "--output", str(output), "--no-cache")
     first = subprocess.Popen(enrich_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -56,7 +57,7 @@ def test_a_second_job_on_the_same_output_exits_2_naming_the_first(tmp_path: Path
     # The kill let go of the lock: the job resumes.
     done = run_cli(*args)
     assert done.returncode == 0, done.stderr
-    assert pl.read_parquet(output).height == 2000
+    assert pl.read_parquet(output).height == 4000
 
 
 def test_an_output_that_is_the_input_or_a_symbolic_link_is_refused(tmp_path: Path, slow_api: str) -> None:
