@@ -45,6 +45,17 @@ def without_recorded_password(location: str) -> str:
     return urlunsplit(split._replace(netloc=f"{userinfo}@{host}"))
 
 
+def recorded_cache_dir(args: argparse.Namespace) -> str | None:
+    """The response cache of a job run as a flow, as the flow records it (a folder made absolute,
+    a Redis password replaced by ``${ENRICH_CACHE_PASSWORD}``); None for --no-cache."""
+    if args.no_cache:
+        return None
+    location = cache_location(args)
+    if isinstance(location, Path):
+        return str(location.resolve())
+    return without_recorded_password(location)
+
+
 def cache_command(args: argparse.Namespace) -> int:
     """``enrich cache stats|clear [--expired]``."""
     location = cache_location(args)

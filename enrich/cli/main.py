@@ -50,10 +50,9 @@ def _leaves(exc: BaseException) -> Iterator[BaseException]:
 
 def environment_fault(exc: OSError) -> str:
     """What went wrong with the machine (a full disk, a read-only folder), and what to do."""
-    what = exc.strerror or str(exc)
     where = f": {exc.filename}" if exc.filename else ""
-    if exc.strerror is None:  # an OSError of Enrich's own: its message says it all
-        what, where = str(exc), ""
+    # An OSError of Enrich's own has no strerror: its message says it all.
+    what = str(exc) if exc.strerror is None else exc.strerror + where
     hint = {
         errno.ENOSPC: "free some space",
         errno.EDQUOT: "free some space",
@@ -62,4 +61,4 @@ def environment_fault(exc: OSError) -> str:
         errno.EPERM: "check the folder's permissions",
         errno.EROFS: "write to a writable folder",
     }.get(exc.errno or 0, "fix it")
-    return f"{what}{where} ({hint}, then run the same command again: a job resumes where it stopped)"
+    return f"{what} ({hint}, then run the same command again: a job resumes where it stopped)"

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from enrich.cli.cache import cache_location, without_recorded_password
+from enrich.cli.cache import cache_location, recorded_cache_dir
 from enrich.cli.exits import EXIT_BAD_INPUT, circuit_opened, error, judge, stopped
 from enrich.cli.job_options import job_options
 from enrich.cli.process import StoppedBySignalError, run_on_fast_loop
@@ -30,17 +30,16 @@ from service import (
 
 def run_command(args: argparse.Namespace) -> int:
     """Run the job the arguments describe; its exit status."""
+    if not args.no_flow:
+        options = job_options(args, cache_dir=recorded_cache_dir(args))
+        return _run_as_flow(args.input, args.spec, args.output, options, args.max_error_ratio)
     location = None if args.no_cache else cache_location(args)
     options = job_options(args, cache_dir=None if location is None else str(location))
-    if args.no_flow and options.on_dask:
+    if options.on_dask:
         error("--dask and --dask-workers run batches as Prefect tasks: drop --no-flow")
         return EXIT_BAD_INPUT
-    if args.no_flow:
-        spec = options.applied_to(load_spec(args.spec, environ=os.environ))
-        return run_and_report(args.input, spec, Path(args.output), options, args.max_error_ratio)
-    if options.cache_dir is not None:
-        options = options.model_copy(update={"cache_dir": without_recorded_password(options.cache_dir)})
-    return _run_as_flow(args.input, args.spec, args.output, options, args.max_error_ratio)
+    spec = options.applied_to(load_spec(args.spec, environ=os.environ))
+    return run_and_report(args.input, spec, Path(args.output), options, args.max_error_ratio)
 
 
 def run_and_report(

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from enrich.cli.cache import cache_location, without_recorded_password
+from enrich.cli.cache import recorded_cache_dir
 from enrich.cli.exits import error
 from enrich.cli.job_options import job_options
 from flows.environment import keep_prefect_on_loopback
@@ -23,26 +23,16 @@ def serve_command(args: argparse.Namespace) -> int:
     for name in ("inbox", "outbox"):
         Path(getattr(args, name)).mkdir(parents=True, exist_ok=True)
     load_spec(args.spec, environ=os.environ)  # a bad spec fails here, not at the first sweep
+    cache_dir = recorded_cache_dir(args)
     serve_deployments(
-        Path(args.inbox), Path(args.outbox), Path(args.spec), args.interval, args.api_port, _cache_dir(args)
+        Path(args.inbox), Path(args.outbox), Path(args.spec), args.interval, args.api_port, cache_dir
     )
     return 0
 
 
-def _cache_dir(args: argparse.Namespace) -> str | None:
-    """The response cache a served or submitted job uses, as the flow records it (a folder made
-    absolute, a Redis password replaced by ``${ENRICH_CACHE_PASSWORD}``); None for --no-cache."""
-    if args.no_cache:
-        return None
-    location = cache_location(args)
-    if isinstance(location, Path):
-        return str(location.resolve())
-    return without_recorded_password(location)
-
-
 def submit_command(args: argparse.Namespace) -> int:
     """Run a job on the served enrich-file deployment and wait for it."""
-    options = job_options(args, cache_dir=_cache_dir(args))
+    options = job_options(args, cache_dir=recorded_cache_dir(args))
     # An explicit --api-url wins over the environment; without either, serve's local server.
     if args.api_url:
         os.environ["PREFECT_API_URL"] = args.api_url

@@ -72,7 +72,9 @@ class Caller:
         self._stats = StatsRecorder()
         self._known = KnownAnswers(answer_log, cache, self._stats)
         self._redact = Redactor(spec.secrets)
-        self._policy = RetryPolicy(spec.retry, random=random or _random.random, clock=clock)
+        self._policy = RetryPolicy(
+            spec.retry, random=random or _random.random, clock=clock, stats=self._stats
+        )
         self._builder = RequestBuilder(spec.request, spec.key)
         self._keys = InFlightKeys()
         self._tools = self._fetch_tools(limits.concurrency)
@@ -117,7 +119,6 @@ class Caller:
 
     def statistics(self) -> EnrichStats:
         """A frozen snapshot of everything this caller has done so far."""
-        self._stats.retries_refused = self._policy.refused
         return self._stats.snapshot(
             throttled_s=self.limiter.statistics().throttled_s,
             elapsed_s=self._clock.now() - self._started,
@@ -126,7 +127,6 @@ class Caller:
 
     def counters(self) -> StatsRecorder:
         """A copy of the raw counters, to add this caller's work to a job counted elsewhere."""
-        self._stats.retries_refused = self._policy.refused
         return self._stats.copy()
 
     def count_rows(self, *, ok: int, failed_by_class: dict[str, int], distinct_keys: int) -> None:

@@ -67,8 +67,3 @@ class CircuitBreaker:
                 f"{self._recent_failures} of the last {window} attempts failed "
                 f"(threshold {self._policy.failure_ratio:.0%})"
             )
-
-    def open_now(self, reason: str) -> None:
-        """Stop the job as if the API had failed (a deadline passed): the same clean stop."""
-        if self.reason is None:
-            self.reason = reason

@@ -14,6 +14,7 @@ from service.calling.clock import Clock
 from service.calling.retry_budget import RetryBudget
 from service.errors import NO_ANSWER, CallError
 from service.spec import RetrySection
+from service.stats import StatsRecorder
 
 
 def is_retryable(error: CallError, policy: RetrySection) -> bool:
@@ -47,12 +48,19 @@ def retry_delay(
 class RetryPolicy:
     """A spec's ``[retry]`` section, with the randomness and the clock its delays need."""
 
-    def __init__(self, section: RetrySection, *, random: Callable[[], float], clock: Clock) -> None:
+    def __init__(
+        self,
+        section: RetrySection,
+        *,
+        random: Callable[[], float],
+        clock: Clock,
+        stats: StatsRecorder | None = None,
+    ) -> None:
         self._section = section
         self._random = random
         self._clock = clock
+        self._stats = stats or StatsRecorder()  # where refused retries are counted
         self.budget = RetryBudget(section.budget, clock)
-        self.refused = 0  # retries the budget refused
 
     def next_delay(self, error: CallError, attempts: int) -> float | None:
         """After ``attempts`` attempts, the last failing with ``error``: the seconds to wait before
@@ -61,7 +69,7 @@ class RetryPolicy:
         if attempts >= self._section.attempts or not is_retryable(error, self._section):
             return None
         if not self.budget.allows_retry():
-            self.refused += 1
+            self._stats.retries_refused += 1
             error.message += " (not retried: the job's retry budget is spent, the API fails too often)"
             return None
         return self.delay(error, attempts)

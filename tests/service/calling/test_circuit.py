@@ -65,13 +65,6 @@ def test_client_errors_do_not_count_and_429_counts_toward_the_window_only() -> N
     assert breaker.reason.startswith("rate_limited: the API kept answering 429 after the job paused")
 
 
-def test_a_deadline_opens_the_breaker_with_its_reason() -> None:
-    breaker = CircuitBreaker(CircuitSection())
-    breaker.open_now("the job's deadline (1m) passed")
-    breaker.open_now("a later reason does not replace the first")
-    assert breaker.reason == "the job's deadline (1m) passed"
-
-
 def test_disabled_breaker_never_opens() -> None:
     """enabled = false turns it off."""
     breaker = CircuitBreaker(CircuitSection(enabled=False, consecutive_failures=1))
