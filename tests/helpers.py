@@ -123,3 +123,18 @@ def stop_serving(serving: subprocess.Popen[bytes]) -> int | None:
         serving.kill()
         serving.wait(timeout=30)
         return None
+
+
+def child_pids(pid: int) -> list[int]:
+    """The process ``pid``'s children, now (Linux's /proc)."""
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(word) for word in text.split()]
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is alive and not a zombie."""
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return status.rsplit(")", 1)[1].split()[0] != "Z"

@@ -10,7 +10,7 @@ from enrich.cli.job_options import add_job_options
 from enrich.cli.run import run_command
 from enrich.cli.serve import serve_command, submit_command
 from enrich.cli.validate import validate_command
-from flows.serve import LOCAL_PREFECT_PORT
+from flows.local_server import LOCAL_PREFECT_PORT
 from service.testing import add_mock_api_arguments
 
 

@@ -3,31 +3,66 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from enrich.cli.cache import recorded_cache_dir
-from enrich.cli.exits import error
+from enrich.cli.exits import EXIT_ENVIRONMENT, error
 from enrich.cli.job_options import job_options
+from enrich.cli.process import StoppedBySignalError
 from flows.environment import keep_prefect_on_loopback
-from flows.serve import LOCAL_PREFECT_PORT
+from flows.local_server import LOCAL_PREFECT_PORT, LocalServerError
 from service import load_spec
 
 
 def serve_command(args: argparse.Namespace) -> int:
-    """Serve enrich-file and enrich-inbox until SIGTERM or Ctrl-C."""
+    """Serve enrich-file and enrich-inbox until SIGTERM or Ctrl-C; non-zero when the local Prefect
+    server does not start or stops under it."""
+    with stopped_by_signals_while_starting():
+        try:
+            return _serve(args)
+        except StoppedBySignalError as exc:
+            error(f"stopped by {exc} while starting; nothing was served")
+            return 128 + exc.signal_number
+
+
+def _serve(args: argparse.Namespace) -> int:
     keep_prefect_on_loopback()
-    from flows.serve import serve_deployments  # only this path pays for Prefect's import
+    from flows.serve import serve_deployments  # only serve pays for Prefect's import
 
     for name in ("inbox", "outbox"):
         Path(getattr(args, name)).mkdir(parents=True, exist_ok=True)
     load_spec(args.spec, environ=os.environ)  # a bad spec fails here, not at the first sweep
     cache_dir = recorded_cache_dir(args)
-    serve_deployments(
-        Path(args.inbox), Path(args.outbox), Path(args.spec), args.interval, args.api_port, cache_dir
-    )
+    try:
+        serve_deployments(
+            Path(args.inbox), Path(args.outbox), Path(args.spec), args.interval, args.api_port, cache_dir
+        )
+    except LocalServerError as exc:
+        error(str(exc))
+        return EXIT_ENVIRONMENT
     return 0
+
+
+@contextlib.contextmanager
+def stopped_by_signals_while_starting() -> Iterator[None]:
+    """SIGTERM or SIGINT raise ``StoppedBySignalError`` until the runner takes them over: start-up
+    (Prefect's import, a local server's ~10 s start) stops at once and cleans up on the way out,
+    instead of being ignored (as PID 1 in a container) or killed with its server left running."""
+
+    def stop(signal_number: int, frame: object) -> None:
+        raise StoppedBySignalError(signal_number)
+
+    previous = {number: signal.signal(number, stop) for number in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def submit_command(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import email.utils
 import random
+import signal
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -248,7 +249,12 @@ class MockApi:
 
 
 async def serve_forever(config: MockConfig, host: str, port: int, *, ready: str) -> None:
-    """Run the mock API until cancelled, printing ``ready`` and its URL once it listens."""
+    """Run the mock API until cancelled, SIGTERM or SIGINT, printing ``ready`` and its URL once it
+    listens. The handlers matter as a container's PID 1, where a signal without one is ignored."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(number, stop.set)
     async with MockApi(config, host, port) as api:
         print(f"{ready}{api.url}", flush=True)
-        await asyncio.Event().wait()
+        await stop.wait()

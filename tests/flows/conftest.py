@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
-from flows.serve import start_local_server
+from flows.local_server import start_local_server
 from tests.helpers import free_port
 
 

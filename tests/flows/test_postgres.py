@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from flows.serve import start_local_server
+from flows.local_server import start_local_server
 from tests.helpers import (
     enrich_command,
     free_port,

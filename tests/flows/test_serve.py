@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 from pathlib import Path
 
+import httpx
 import polars as pl
 import pytest
 
 from tests.helpers import (
+    child_pids,
     enrich_command,
     free_port,
     healthy,
     journal,
     run_cli,
+    running,
     running_mock_api,
     server_stats,
     stop_serving,
@@ -50,15 +54,90 @@ def test_serve_submit_inbox_and_sigterm(tmp_path: Path, server: str) -> None:
         assert pl.read_parquet(outbox / "drop.csv.enriched.parquet")["ip"].to_list() == ["i1", "i2"]
     finally:
         code = stop_serving(serving)
-    assert code == 0, (tmp_path / "serve.log").read_text()[-3000:]
+    log = (tmp_path / "serve.log").read_text()
+    assert code == 0, log[-3000:]
     assert not healthy(f"{api_url}/health")  # its local server stopped too
+    # Health probes before the runner's first poll were answered, not failed with a traceback.
+    assert "_health_check" not in log, log[-3000:]
+
+
+@pytest.mark.timeout(200)
+def test_a_sigterm_while_starting_stops_serve_and_its_server(tmp_path: Path) -> None:
+    """SIGTERM while the local Prefect server starts (a container stopped seconds after its
+    start): serve exits 143 at once with one line, and takes its server with it."""
+    _, spec = write_lookup_job(tmp_path, "http://127.0.0.1:9", ["a"])
+    serving, _, _ = start_serving(tmp_path, spec)
+    try:
+        wait_until(lambda: bool(child_pids(serving.pid)), "serve to start its Prefect server", 60)
+        (prefect_server,) = child_pids(serving.pid)
+        serving.send_signal(signal.SIGTERM)
+    finally:
+        code, log = ended(serving, tmp_path, within_s=60)
+    assert code == 128 + signal.SIGTERM, log
+    assert log.splitlines()[-1] == "enrich: error: stopped by SIGTERM while starting; nothing was served"
+    assert "Traceback" not in log
+    assert not running(prefect_server)
+
+
+@pytest.mark.timeout(300)
+def test_serve_stops_when_its_local_server_dies(tmp_path: Path) -> None:
+    """The local Prefect server killed under a healthy serve: serve stops too, non-zero, in one
+    line, rather than living on half-dead (its runner polling a server that is gone)."""
+    _, spec = write_lookup_job(tmp_path, "http://127.0.0.1:9", ["a"])
+    serving, api_url, runner_port = start_serving(tmp_path, spec)
+    try:
+        wait_until(lambda: healthy(f"http://127.0.0.1:{runner_port}/health"), "the runner's health", 180)
+        wait_until(lambda: deployment_ready(api_url), "the runner's first poll", 60)
+        (prefect_server,) = child_pids(serving.pid)
+        os.kill(prefect_server, signal.SIGKILL)
+    finally:
+        code, log = ended(serving, tmp_path, within_s=60)
+    assert code == 1, log
+    assert log.splitlines()[-1].startswith(
+        "enrich: error: the local Prefect server stopped (exit -9) while serving"
+    ), log[-3000:]
+    assert "Traceback" not in log
+
+
+@pytest.mark.timeout(200)
+def test_a_taken_api_port_is_one_line(tmp_path: Path) -> None:
+    """--api-port where something else listens: serve's server cannot start, and serve says so in
+    one line naming the option, exit 1, rather than a traceback."""
+    _, spec = write_lookup_job(tmp_path, "http://127.0.0.1:9", ["a"])
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        serving, _, _ = start_serving(tmp_path, spec, api_port=squatter.getsockname()[1])
+        code, log = ended(serving, tmp_path, within_s=150)
+    assert code == 1, log
+    assert log.splitlines()[-1].startswith("enrich: error: the local Prefect server did not start"), log
+    assert "--api-port chooses another" in log.splitlines()[-1]
+    assert "Traceback" not in log
+
+
+def ended(serving: subprocess.Popen[bytes], tmp_path: Path, within_s: float) -> tuple[int | None, str]:
+    """Serve's exit status once it ended by itself (None if it had to be killed after
+    ``within_s``), and its log."""
+    try:
+        code: int | None = serving.wait(timeout=within_s)
+    except subprocess.TimeoutExpired:
+        serving.kill()
+        serving.wait(timeout=30)
+        code = None
+    return code, (tmp_path / "serve.log").read_text()
+
+
+def deployment_ready(api_url: str) -> bool:
+    """Whether enrich-file's runner has polled the server (Prefect marks the deployment READY)."""
+    answer = httpx.get(f"{api_url}/deployments/name/enrich-file/enrich-file", timeout=5)
+    return answer.status_code == 200 and answer.json()["status"] == "READY"
 
 
 def start_serving(
-    tmp_path: Path, spec: Path, interval_s: float = 60
+    tmp_path: Path, spec: Path, interval_s: float = 60, api_port: int | None = None
 ) -> tuple[subprocess.Popen[bytes], str, int]:
     """`enrich serve` with its own local Prefect server; the process, its API URL, its runner port."""
-    api_port, runner_port = free_port(), free_port()
+    api_port, runner_port = api_port or free_port(), free_port()
     env = {
         **os.environ,
         "PREFECT_HOME": str(tmp_path / "prefect"),
