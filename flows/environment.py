@@ -22,3 +22,14 @@ def keep_prefect_on_loopback() -> None:
 def prefect_environment(base: Mapping[str, str], **settings: str) -> dict[str, str]:
     """The environment for a child process: ``base``, ``settings``, and ``LOOPBACK_ONLY``."""
     return {**base, **settings, **LOOPBACK_ONLY}
+
+
+# Prefect gives the temporary server of its local mode 20 s to start (counted in its own polling
+# steps); on a loaded 2-core machine a flow run failed with "Timed out while attempting to connect
+# to ephemeral Prefect API server". A setting of the user's own wins.
+LOCAL_MODE_DEFAULTS = {"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90"}
+
+
+def local_mode_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """The settings a job run in Prefect's local mode needs that ``environ`` does not set."""
+    return {name: value for name, value in LOCAL_MODE_DEFAULTS.items() if name not in environ}

@@ -39,13 +39,14 @@ from service.jobs.batches import (
 )
 from service.jobs.checkpoint import JobState, state_dir_for
 from service.jobs.options import DEFAULT_BATCH_SIZE, JobOptions, LimitOverrides
+from service.jobs.preflight import check_job
 from service.jobs.progress import JobProgress, ProgressReport
 from service.jobs.remote_batch import BatchShare, RemoteBatchDone, enrich_batch_alone, split_limits
 from service.jobs.run import run_job
 from service.jobs.summary import format_summary
 from service.redact import Redactor
 from service.spec import Spec, load_spec, parse_spec, with_limit_overrides
-from service.spec.templates import expand_environment
+from service.spec.templates import UnsetAsPlaceholders, expand_environment
 from service.stats import EnrichStats, StatsRecorder, milliseconds
 from service.tables.formats import FORMATS
 from service.tables.reading import read_schema
@@ -90,6 +91,8 @@ __all__ = [
     "StatsRecorder",
     "SystemClock",
     "TransportChoice",
+    "UnsetAsPlaceholders",
+    "check_job",
     "check_schema",
     "enrich_and_record",
     "enrich_batch",

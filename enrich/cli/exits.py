@@ -11,6 +11,15 @@ EXIT_BAD_INPUT = 2  # a spec, input or option that cannot work; nothing was requ
 EXIT_CIRCUIT_OPEN = 3  # the API kept failing: no OUT, finished batches kept for a rerun
 EXIT_TOO_MANY_ERRORS = 4  # OUT written, but more rows failed than --max-error-ratio allows
 
+EXIT_STATUSES = """exit statuses:
+  0      done (run: OUTPUT written, within --max-error-ratio)
+  1      the machine failed the job (a full disk, a read-only folder; serve: its Prefect server
+         stopped): fix it and run the same command again, a job resumes where it stopped
+  2      a spec, input or option that cannot work; nothing was requested
+  3      the API kept failing (circuit open) or --deadline passed: no OUTPUT, finished batches kept
+  4      OUTPUT written, but more rows failed than --max-error-ratio allows
+  128+N  stopped by signal N (130 Ctrl-C, 143 SIGTERM): what finished is kept, rerun to resume"""
+
 
 class UsageError(EnrichError):
     """An option's value cannot work (named in the message)."""

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from enrich import __version__
 from enrich.cli.cache import add_cache_dir_option, cache_command
 from enrich.cli.demo import demo_command, mock_api_command
+from enrich.cli.exits import EXIT_STATUSES
 from enrich.cli.job_options import add_job_options
 from enrich.cli.run import run_command
 from enrich.cli.serve import serve_command, submit_command
@@ -37,7 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="enrich",
         description="Add an HTTP/JSON API's answers to a table's rows, as fast as the API allows.",
+        epilog=EXIT_STATUSES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"enrich {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     validate = commands.add_parser(
@@ -48,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("spec", metavar="SPEC", help="the spec file (TOML)")
     validate.add_argument("--input", metavar="FILE", help="an input file (.parquet, .csv, .ndjson)")
+    validate.add_argument(
+        "--check-env",
+        action="store_true",
+        help="also require every ${NAME} the spec uses to be set here (by default only their names "
+        "are checked, so a spec can be validated where its secrets are not)",
+    )
     validate.set_defaults(handler=validate_command)
 
     run = commands.add_parser(
@@ -77,18 +88,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(handler=run_command)
 
-    cache = commands.add_parser("cache", help="inspect or clear the response cache")
-    cache.add_argument("action", choices=["stats", "clear"])
+    cache = commands.add_parser(
+        "cache",
+        help="inspect or clear the response cache",
+        description="Show the response cache's entries and size (stats), or remove them (clear).",
+    )
+    cache.add_argument("action", choices=["stats", "clear"], help="stats: entries and size; clear: remove")
     cache.add_argument("--expired", action="store_true", help="with clear: only expired entries")
     add_cache_dir_option(cache)
     cache.set_defaults(handler=cache_command)
 
-    mock = commands.add_parser("mock-api", help="run the built-in mock API (for demos, tests, benchmarks)")
+    mock = commands.add_parser(
+        "mock-api",
+        help="run the built-in mock API (for demos, tests, benchmarks)",
+        description="Serve the built-in mock API on HOST:PORT until SIGTERM or Ctrl-C, with the "
+        "latency and faults asked for; it prints its URL once it listens.",
+    )
     add_mock_api_arguments(mock)
     mock.set_defaults(handler=mock_api_command)
 
     serve = commands.add_parser(
-        "serve", help="serve the enrich-file and enrich-inbox deployments (a long-running process)"
+        "serve",
+        help="serve the enrich-file and enrich-inbox deployments (a long-running process)",
+        description="Serve the enrich-file deployment (jobs sent by submit) and enrich-inbox (every "
+        "--interval seconds, each new file of --inbox enriched into --outbox with --spec) until "
+        "SIGTERM or Ctrl-C. Without PREFECT_API_URL it starts a local Prefect server on "
+        "127.0.0.1:--api-port, and stops when that server stops.",
     )
     serve.add_argument("--inbox", default="inbox", help="folder swept for new input files")
     serve.add_argument("--outbox", default="outbox", help="where the inbox's outputs go")
@@ -104,10 +129,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_no_cache(serve)
     serve.set_defaults(handler=serve_command)
 
-    submit = commands.add_parser("submit", help="run a job on the served enrich-file deployment and wait")
-    submit.add_argument("input", metavar="INPUT")
-    submit.add_argument("--spec", required=True)
-    submit.add_argument("--output", required=True)
+    submit = commands.add_parser(
+        "submit",
+        help="run a job on the served enrich-file deployment and wait",
+        description="Run the job on the enrich-file deployment that enrich serve serves, and wait "
+        "for it; the served process reads INPUT and SPEC and writes OUTPUT (paths made absolute). "
+        "The spec and input are checked here first.",
+    )
+    submit.add_argument(
+        "input", metavar="INPUT", help=".parquet, .csv or .ndjson; for Parquet also a directory or a glob"
+    )
+    submit.add_argument("--spec", required=True, help="the spec file (TOML)")
+    submit.add_argument("--output", required=True, help=".parquet, .csv or .ndjson")
     add_job_options(submit)
     add_cache_dir_option(submit)
     _add_no_cache(submit)
@@ -118,8 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     submit.set_defaults(handler=submit_command)
 
-    demo = commands.add_parser("demo", help="run a job against the mock API on a generated input")
-    demo.add_argument("--rows", type=_positive_int, default=100_000)
+    demo = commands.add_parser(
+        "demo",
+        help="run a job against the mock API on a generated input",
+        description="Start the mock API on loopback, write a spec and an input of --rows rows "
+        "(repeated and a few faulty keys) into --dir, enrich it, print the summary, stop the API.",
+    )
+    demo.add_argument("--rows", type=_positive_int, default=100_000, help="rows in the input (100,000)")
     demo.add_argument("--dir", default="enrich-demo", help="where the spec, input and output go")
     demo.set_defaults(handler=demo_command)
     return parser

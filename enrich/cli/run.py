@@ -14,7 +14,7 @@ from enrich.cli.exits import EXIT_BAD_INPUT, circuit_opened, error, judge, stopp
 from enrich.cli.job_options import job_options
 from enrich.cli.process import StoppedBySignalError, run_on_fast_loop
 from enrich.cli.progress import console_progress
-from flows.environment import keep_prefect_on_loopback
+from flows.environment import keep_prefect_on_loopback, local_mode_settings
 from flows.parameters import EnrichFileOptions
 from service import (
     CircuitOpenError,
@@ -22,6 +22,7 @@ from service import (
     EnrichStats,
     JobOptions,
     Spec,
+    check_job,
     format_summary,
     load_spec,
     run_job,
@@ -32,6 +33,9 @@ def run_command(args: argparse.Namespace) -> int:
     """Run the job the arguments describe; its exit status."""
     if not args.no_flow:
         options = job_options(args, cache_dir=recorded_cache_dir(args))
+        # Checked here, before Prefect starts (~10 s): a bad spec or input is one line at once,
+        # and no failed flow run is recorded for a typo. The flow checks again where it runs.
+        check_job(args.input, options.applied_to(load_spec(args.spec, environ=os.environ)), Path(args.output))
         return _run_as_flow(args.input, args.spec, args.output, options, args.max_error_ratio)
     location = None if args.no_cache else cache_location(args)
     options = job_options(args, cache_dir=None if location is None else str(location))
@@ -62,6 +66,7 @@ def _run_as_flow(
 ) -> int:
     """Run the job as the enrich-file flow (Prefect's local mode unless PREFECT_API_URL is set)."""
     keep_prefect_on_loopback()
+    os.environ.update(local_mode_settings(os.environ))
     from flows.enrich_file import enrich_file  # only this path pays for Prefect's import
     from flows.job import progress_reporter
 

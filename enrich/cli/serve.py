@@ -16,7 +16,7 @@ from enrich.cli.job_options import job_options
 from enrich.cli.process import StoppedBySignalError
 from flows.environment import keep_prefect_on_loopback
 from flows.local_server import LOCAL_PREFECT_PORT, LocalServerError
-from service import load_spec
+from service import UnsetAsPlaceholders, check_job, load_spec
 
 
 def serve_command(args: argparse.Namespace) -> int:
@@ -34,9 +34,9 @@ def _serve(args: argparse.Namespace) -> int:
     keep_prefect_on_loopback()
     from flows.serve import serve_deployments  # only serve pays for Prefect's import
 
+    load_spec(args.spec, environ=os.environ)  # a bad spec fails here, not at the first sweep
     for name in ("inbox", "outbox"):
         Path(getattr(args, name)).mkdir(parents=True, exist_ok=True)
-    load_spec(args.spec, environ=os.environ)  # a bad spec fails here, not at the first sweep
     cache_dir = recorded_cache_dir(args)
     try:
         serve_deployments(
@@ -68,6 +68,11 @@ def stopped_by_signals_while_starting() -> Iterator[None]:
 def submit_command(args: argparse.Namespace) -> int:
     """Run a job on the served enrich-file deployment and wait for it."""
     options = job_options(args, cache_dir=recorded_cache_dir(args))
+    # Checked here, before Prefect's import and any request to its server: a bad spec or input is
+    # one line at once, and no failed flow run is recorded for it. The spec's ${NAME} values are
+    # the served process's: this one need not have them.
+    spec = load_spec(args.spec, environ=UnsetAsPlaceholders(os.environ))
+    check_job(args.input, options.applied_to(spec), Path(args.output))
     # An explicit --api-url wins over the environment; without either, serve's local server.
     if args.api_url:
         os.environ["PREFECT_API_URL"] = args.api_url

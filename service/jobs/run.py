@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +17,12 @@ from service.errors import CircuitOpenError, EnrichError, InputError
 from service.jobs.batches import Batches, BatchPlacement, OnThisLoop
 from service.jobs.checkpoint import JobState, fingerprint, state_dir_for
 from service.jobs.options import JobOptions
+from service.jobs.preflight import check_job
 from service.jobs.progress import JobProgress, ProgressReport
 from service.spec import Spec
 from service.stats import EnrichStats
-from service.tables.formats import output_format
 from service.tables.mapping import POLARS_TYPES
-from service.tables.reading import count_rows, iter_batches, resolve_inputs, scan_inputs
-from service.tables.schema_check import check_schema
+from service.tables.reading import count_rows, iter_batches
 from service.tables.writing import write_frames_atomically
 
 BatchDone = Callable[[int, int], Awaitable[None]]
@@ -84,16 +82,11 @@ class _JobInput:
 
     @classmethod
     def open(cls, input_spec: str | Path, spec: Spec, output_path: Path, options: JobOptions) -> _JobInput:
-        output_format(output_path)
-        paths = resolve_inputs(input_spec)
-        check_output_path(output_path, paths)
-        lazy = scan_inputs(paths)
-        schema = lazy.collect_schema()
-        check_schema(schema, spec)
-        rows_total = count_rows(lazy, paths)
+        checked = check_job(input_spec, spec, output_path)
+        rows_total = count_rows(checked.lazy, checked.paths)
         state = JobState(state_dir_for(output_path))
-        state.open(fingerprint(paths, spec, options.batch_size), restart=options.restart)
-        return cls(paths, lazy, schema, rows_total, state)
+        state.open(fingerprint(checked.paths, spec, options.batch_size), restart=options.restart)
+        return cls(checked.paths, checked.lazy, checked.schema, rows_total, state)
 
 
 class _Pipeline:
@@ -177,20 +170,6 @@ class _Pipeline:
         while True:
             progress(JobProgress(self.rows_done, self.rows_total, self.batches.statistics()))
             await anyio.sleep(every_s)
-
-
-def check_output_path(output: Path, inputs: list[Path]) -> None:
-    """``InputError`` for an OUT that would replace an input, or is a symbolic link (replacing it
-    would replace the link, not write through it: refused rather than surprising)."""
-    if output.is_symlink():
-        raise InputError(
-            f"--output {output} is a symbolic link (to {os.readlink(output)}): give the path of "
-            "the file itself"
-        )
-    resolved = output.resolve()
-    for path in inputs:
-        if path.resolve() == resolved:
-            raise InputError(f"--output {output} is the input file {path}: write the output elsewhere")
 
 
 def _read_parts(state: JobState) -> Iterator[pl.DataFrame]:

@@ -66,7 +66,7 @@ def parse_spec(
     try:
         source = SpecFile.model_validate(raw)
     except ValidationError as exc:
-        raise SpecError(_describe_validation_error(exc)) from None
+        raise SpecError(_describe_validation_error(exc, _path_problems(raw))) from None
     return compile_spec(source, environ=environ, resolve_secret=resolve_secret)
 
 
@@ -255,7 +255,23 @@ def _compile_jmespath(path: str, field: str) -> Any:
         raise SpecError(f"invalid JMESPath {path!r}: {detail}", field=field) from None
 
 
-def _describe_validation_error(exc: ValidationError) -> str:
+def _path_problems(raw: dict[str, Any]) -> list[str]:
+    """The output columns' JMESPath mistakes, found in a spec whose validation failed elsewhere:
+    one run names them all, not one per fix."""
+    output = raw.get("output")
+    columns = output.get("columns") if isinstance(output, dict) else None
+    problems = []
+    for name, column in (columns or {}).items() if isinstance(columns, dict) else ():
+        path = column.get("path") if isinstance(column, dict) else None
+        if isinstance(path, str):
+            try:
+                _compile_jmespath(path, f"output.columns.{name}.path")
+            except SpecError as exc:
+                problems.append(str(exc))
+    return problems
+
+
+def _describe_validation_error(exc: ValidationError, more: list[str]) -> str:
     lines = []
     for error in exc.errors():
         loc = ".".join(str(part) for part in error["loc"]) or "(spec)"
@@ -265,4 +281,5 @@ def _describe_validation_error(exc: ValidationError) -> str:
         elif error["type"] == "missing":
             message = "required field is missing"
         lines.append(f"{loc}: {message}")
+    lines += more
     return "invalid spec:\n  " + "\n  ".join(lines) if len(lines) > 1 else lines[0]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,3 +149,29 @@ def expand_environment(text: str, environ: Mapping[str, str], field: str) -> str
     if not template.is_literal:
         raise SpecError("cannot reference columns", field=field)
     return template.literal()
+
+
+class UnsetAsPlaceholders(Mapping[str, str]):
+    """``environ``, with every variable it lacks read as ``PLACEHOLDER``: a spec loaded with it is
+    checked for everything but the values that only the process running the job has (``enrich
+    submit`` checks what ``enrich serve`` will run; ``enrich validate`` runs where secrets are not).
+    """
+
+    # Valid wherever a value may go (a token, a host, a port, a number), and rare enough that
+    # redacting it (it becomes one of the spec's secrets) hides nothing else.
+    PLACEHOLDER = "10101"
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def __getitem__(self, name: str) -> str:
+        return self._environ.get(name, self.PLACEHOLDER)
+
+    def __contains__(self, name: object) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._environ)
+
+    def __len__(self) -> int:
+        return len(self._environ)

@@ -31,10 +31,15 @@ def _share(text: str) -> float:
 
 def add_mock_api_arguments(parser: argparse.ArgumentParser) -> None:
     """The mock API's options: where it listens, its latency, the faults it injects."""
-    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--host", default="127.0.0.1", help="the address to listen on (127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="0: a free port (printed when ready)")
-    parser.add_argument("--latency-ms", type=float, default=0.0)
-    parser.add_argument("--latency-jitter-ms", type=float, default=0.0)
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="each answer's delay (0)")
+    parser.add_argument(
+        "--latency-jitter-ms",
+        type=float,
+        default=0.0,
+        help="up to this much more, drawn per answer (0)",
+    )
     for name in _FAULTS:
         parser.add_argument(
             f"--rate-{name}", type=_share, default=0.0, help=f"share of requests answered with {name}"
@@ -45,7 +50,9 @@ def add_mock_api_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stream-mib", type=int, default=2048, help="how much huge- and sized- keys send")
     parser.add_argument("--drip-s", type=float, default=5.0, help="how long drip- keys take to answer")
     parser.add_argument("--redirect-to", metavar="URL", help="the other origin redirect- keys point to")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seeds the fault draws: the same seed, the same faults (0)"
+    )
 
 
 def mock_config(args: argparse.Namespace) -> MockConfig:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
+import tomllib
 from pathlib import Path
 
 import polars as pl
 
+from enrich.cli.parser import build_parser
 from tests.helpers import run_cli
+
+COMMANDS = ["validate", "run", "cache", "mock-api", "serve", "submit", "demo"]
 
 SPEC = """
 [api]
@@ -19,11 +24,32 @@ country = { path = "country.iso_code", type = "str" }
 """
 
 
-def test_help_lists_commands() -> None:
-    """enrich --help exits 0 and names validate."""
+def test_help_lists_every_command_and_the_exit_statuses() -> None:
+    """enrich --help exits 0, names every command, and says what each exit status means."""
     done = run_cli("--help")
     assert done.returncode == 0
-    assert "validate" in done.stdout
+    for command in COMMANDS:
+        assert f"    {command} " in done.stdout, command
+    statuses = done.stdout.split("exit statuses:")[1]
+    assert [line.split()[0] for line in statuses.splitlines() if line[:3].strip()] == [
+        "0", "1", "2", "3", "4", "128+N"
+    ]  # fmt: skip
+
+
+def test_every_command_describes_itself_and_its_arguments() -> None:
+    """Each command's --help starts with what it does, and no argument goes without a help text."""
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert sorted(commands.choices) == sorted(COMMANDS)
+    for name, parser in commands.choices.items():
+        assert parser.description, name
+        assert [a.dest for a in parser._actions if not a.help] == [], name
+
+
+def test_version_is_the_packages() -> None:
+    """enrich --version prints the version pyproject.toml declares."""
+    declared = tomllib.loads(Path("pyproject.toml").read_text())["project"]["version"]
+    done = run_cli("--version")
+    assert (done.returncode, done.stdout) == (0, f"enrich {declared}\n")
 
 
 def test_validate_accepts_a_matching_input(tmp_path: Path) -> None:
@@ -50,7 +76,11 @@ def test_validate_names_what_is_wrong(tmp_path: Path) -> None:
     (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really parquet")
     (tmp_path / "broken.toml").write_text(SPEC + "\n[limits\n")
     cases = [
-        ((str(spec),), {}, "api.headers.Authorization: environment variable 'GEO_TOKEN' is not set"),
+        (
+            (str(spec), "--check-env"),
+            {},
+            "api.headers.Authorization: environment variable 'GEO_TOKEN' is not set",
+        ),
         (
             (str(spec), "--input", str(tmp_path / "in.csv")),
             {"GEO_TOKEN": "x"},
@@ -66,6 +96,26 @@ def test_validate_names_what_is_wrong(tmp_path: Path) -> None:
         assert done.returncode == 2, (args, done.stdout)
         assert words in done.stderr, (args, done.stderr)
         assert done.stderr.startswith("enrich: error: ")
+
+
+def test_validate_lists_every_mistake_and_needs_no_secret(tmp_path: Path) -> None:
+    """Two mistakes of different kinds (a field's value, a JMESPath) are listed in one run, one
+    line each; an unset ${NAME} is no mistake without --check-env (validate runs in CI, where the
+    secrets are not)."""
+    spec = tmp_path / "spec.toml"
+    spec.write_text(SPEC.replace("[output.columns]", "[limits]\nconcurrency = -3\n[output.columns]"))
+    spec.write_text(spec.read_text().replace('path = "country.iso_code"', 'path = "country.["'))
+    done = run_cli("validate", str(spec))
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[1:] == [
+        "  limits.concurrency: Input should be greater than or equal to 1",
+        "  output.columns.country.path: invalid JMESPath 'country.[': Invalid jmespath expression: "
+        "Incomplete expression:",
+    ]
+    spec.write_text(SPEC)
+    done = run_cli("validate", str(spec))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ok: ")
 
 
 def test_validate_never_prints_credentials_from_the_url(tmp_path: Path) -> None:

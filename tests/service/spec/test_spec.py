@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service import SpecError, parse_spec
+from service import SpecError, UnsetAsPlaceholders, parse_spec
 from service.spec import load_spec, with_limit_overrides
 from tests.helpers import make_spec
 
@@ -259,3 +259,18 @@ def test_credentials_in_the_url_are_secrets() -> None:
     """https://KEY@host and https://user:p%40ss@host: user and password (decoded too) are redacted."""
     spec = make_spec('[api]\nurl = "https://apikey123:p%40ss@api.test/v1/{k}"\n')
     assert {"apikey123", "p%40ss", "p@ss"} <= spec.secrets
+
+
+def test_unset_variables_can_be_placeholders_for_checking_a_spec() -> None:
+    """A spec checked where its secrets are not (enrich submit): unset names read as a placeholder,
+    set ones keep their value, and the spec's other mistakes are still found."""
+    text = (
+        '[api]\nurl = "http://${API_HOST}:${API_PORT}/v1/{ip}"\nheaders = { X-Token = "${TOKEN}" }\n'
+        '[input]\nkey = "ip"\n[output.columns]\nname = { path = "name", type = "str" }\n'
+    )
+    with pytest.raises(SpecError, match="'API_HOST' is not set"):
+        parse_spec(text, environ={})
+    spec = parse_spec(text, environ=UnsetAsPlaceholders({"API_HOST": "api.test"}))
+    assert spec.request.origin == "http://api.test:10101"
+    with pytest.raises(SpecError, match="invalid JMESPath"):
+        parse_spec(text.replace('path = "name"', 'path = "name.["'), environ=UnsetAsPlaceholders({}))
