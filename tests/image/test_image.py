@@ -26,6 +26,10 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 BUILD_TOOL = Path(os.environ.get("ENRICH_BUILD_IMAGE", REPOSITORY.parent / "shared/tools/build-image"))
 TAG = "enrich:image-test"
 KILLED = 137  # what a container that ignored `podman stop` until its timeout exits with
+SPEC = (
+    '[api]\nurl = "http://127.0.0.1:9/v1/lookup/{ip}"\n[input]\nkey = "ip"\n'
+    '[output.columns]\ncountry = { path = "country.iso_code", type = "str" }\n'
+)
 SERVE = ["enrich", "serve", "--spec", "/data/spec.toml", "--inbox", "/data/inbox", "--outbox", "/data/outbox"]
 
 
@@ -93,10 +97,7 @@ def spec_folder(tmp_path: Path) -> Path:
     """A host folder for /data holding a spec, owned by uid 12345 (not the image's user)."""
     data = tmp_path / "data"
     data.mkdir()
-    (data / "spec.toml").write_text(
-        '[api]\nurl = "http://127.0.0.1:9/v1/lookup/{ip}"\n[input]\nkey = "ip"\n'
-        '[output.columns]\ncountry = { path = "country.iso_code", type = "str" }\n'
-    )
+    (data / "spec.toml").write_text(SPEC)
     for path in (data, data / "spec.toml"):
         os.chown(path, 12345, 12345)
     data.chmod(0o755)
@@ -148,7 +149,7 @@ def test_serve_is_healthy_keeps_its_state_under_data_and_stops_cleanly(
     assert podman("network", "create", "--internal", network).returncode == 0
     try:
         name = start(containers, "-v", f"{data}:/data", "--user", "12345:12345", image, network=network)
-        wait_until(lambda: healthy(name), "serve's healthcheck", 240)
+        wait_until(lambda: serving(name), "serve's healthcheck", 240)
         address = podman(
             "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name
         ).stdout.strip()
@@ -171,7 +172,7 @@ def test_serve_is_healthy_keeps_its_state_under_data_and_stops_cleanly(
 def test_serve_exits_non_zero_when_its_prefect_server_dies(image: str, containers: list[str]) -> None:
     # The image's own /data (no volume), a spec written into it, then serve as the image runs it.
     name = start(containers, image, "sh", "-c", _write_spec_then("exec " + " ".join(SERVE)))
-    wait_until(lambda: healthy(name), "serve's healthcheck", 240)
+    wait_until(lambda: serving(name), "serve's healthcheck", 240)
     kill_server = (
         "import os, signal\n"
         "for pid in filter(str.isdigit, os.listdir('/proc')):\n"
@@ -193,8 +194,9 @@ def test_a_one_shot_command_is_not_unhealthy_and_stops_cleanly(image: str, conta
 
 
 def _write_spec_then(command: str) -> str:
-    spec = (
-        '[api]\nurl = "http://127.0.0.1:9/v1/lookup/{ip}"\n[input]\nkey = "ip"\n'
-        '[output.columns]\ncountry = { path = "country.iso_code", type = "str" }\n'
-    )
-    return f"printf '%s' '{spec}' > /data/spec.toml && {command}"
+    return f"printf '%s' '{SPEC}' > /data/spec.toml && {command}"
+
+
+def serving(name: str) -> bool:
+    """serve in ``name`` has started serving and its healthcheck passes."""
+    return "serving enrich-file" in logs(name) and healthy(name)
