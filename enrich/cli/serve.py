@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from enrich.cli.cache import recorded_cache_dir
-from enrich.cli.exits import EXIT_ENVIRONMENT, error
+from enrich.cli.exits import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, error
 from enrich.cli.job_options import job_options
 from enrich.cli.process import StoppedBySignalError
 from flows.environment import keep_prefect_on_loopback
@@ -76,7 +78,13 @@ def submit_command(args: argparse.Namespace) -> int:
     # An explicit --api-url wins over the environment; without either, serve's local server.
     if args.api_url:
         os.environ["PREFECT_API_URL"] = args.api_url
-    os.environ.setdefault("PREFECT_API_URL", f"http://127.0.0.1:{LOCAL_PREFECT_PORT}/api")
+    api_url = os.environ.setdefault("PREFECT_API_URL", f"http://127.0.0.1:{LOCAL_PREFECT_PORT}/api")
+    if not _answers(api_url):
+        error(
+            f"no Prefect API answers at {api_url}: start `enrich serve` (its local server listens "
+            "there), or name the API with --api-url or PREFECT_API_URL"
+        )
+        return EXIT_BAD_INPUT
     keep_prefect_on_loopback()
     from prefect.deployments import run_deployment
 
@@ -97,3 +105,13 @@ def submit_command(args: argparse.Namespace) -> int:
         return 1
     print(f"flow run {flow_run.name} completed; output {output}")
     return 0
+
+
+def _answers(api_url: str) -> bool:
+    """Whether anything answers HTTP at ``api_url`` (any status: an API that wants credentials
+    still answers); Prefect's client would retry for a while, then print a long traceback."""
+    try:
+        httpx.get(f"{api_url.rstrip('/')}/health", timeout=5)
+    except httpx.TransportError:
+        return False
+    return True

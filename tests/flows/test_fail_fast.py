@@ -9,7 +9,7 @@ import httpx
 import polars as pl
 import pytest
 
-from tests.helpers import run_cli
+from tests.helpers import free_port, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -80,3 +80,22 @@ def test_submit_checks_a_spec_without_the_values_only_the_server_has(
     )  # fmt: skip
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr.startswith("enrich: error: input.key column 'ip' is not in the input"), done.stderr
+
+
+def test_submit_with_no_api_answering_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing listens at the API URL (serve not started): one line naming the URL and what to
+    do, exit 2, instead of Prefect's retries and an 80-line traceback."""
+    monkeypatch.chdir(tmp_path)
+    pl.DataFrame({"ip": ["a"]}).write_parquet("in.parquet")
+    Path("spec.toml").write_text(
+        '[api]\nurl = "http://127.0.0.1:9/v1/lookup/{ip}"\n[input]\nkey = "ip"\n' + GOOD_COLUMNS
+    )
+    nowhere = f"http://127.0.0.1:{free_port()}/api"
+    done = run_cli(
+        "submit", "in.parquet", "--spec", "spec.toml", "--output", "out.parquet", "--api-url", nowhere
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.splitlines() == [
+        f"enrich: error: no Prefect API answers at {nowhere}: start `enrich serve` (its local server "
+        "listens there), or name the API with --api-url or PREFECT_API_URL"
+    ]
