@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
 import signal
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -68,3 +69,20 @@ async def _until_signalled(main: Coroutine[Any, Any, T]) -> T:
     if received:  # the job swallowed the cancellation (a flow run records it as crashed)
         raise StoppedBySignalError(received[0])
     return result
+
+
+@contextlib.contextmanager
+def stopped_by_signals_while_starting() -> Iterator[None]:
+    """SIGTERM or SIGINT raise ``StoppedBySignalError`` until serve's runner takes them over: start-up
+    (Prefect's import, a local server's ~10 s start) stops at once and cleans up on the way out,
+    instead of being ignored (as PID 1 in a container) or killed with its server left running."""
+
+    def stop(signal_number: int, frame: object) -> None:
+        raise StoppedBySignalError(signal_number)
+
+    previous = {number: signal.signal(number, stop) for number in _STOPPING}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +12,7 @@ import httpx
 from enrich.cli.cache import recorded_cache_dir
 from enrich.cli.exits import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, error
 from enrich.cli.job_options import job_options
-from enrich.cli.process import StoppedBySignalError
+from enrich.cli.process import StoppedBySignalError, stopped_by_signals_while_starting
 from flows.environment import keep_prefect_on_loopback
 from flows.local_server import LOCAL_PREFECT_PORT, LocalServerError
 from service import UnsetAsPlaceholders, check_job, load_spec
@@ -48,23 +45,6 @@ def _serve(args: argparse.Namespace) -> int:
         error(str(exc))
         return EXIT_ENVIRONMENT
     return 0
-
-
-@contextlib.contextmanager
-def stopped_by_signals_while_starting() -> Iterator[None]:
-    """SIGTERM or SIGINT raise ``StoppedBySignalError`` until the runner takes them over: start-up
-    (Prefect's import, a local server's ~10 s start) stops at once and cleans up on the way out,
-    instead of being ignored (as PID 1 in a container) or killed with its server left running."""
-
-    def stop(signal_number: int, frame: object) -> None:
-        raise StoppedBySignalError(signal_number)
-
-    previous = {number: signal.signal(number, stop) for number in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
 
 
 def submit_command(args: argparse.Namespace) -> int:
