@@ -3,14 +3,28 @@ faster.
 
     import enrich
 
-    spec = enrich.load_spec("spec.toml", environ=os.environ)
-    result = await enrich.enrich_frame(frame, spec)               # one frame, in memory
+    result = enrich.enrich(frame, "spec.toml")              # a polars DataFrame or LazyFrame
+    result.frame, result.stats                                # the enriched frame, this call's figures
+    result = await enrich.enrich_async(frame, spec)          # the same, in async code
+    async with enrich.Session(spec) as session:               # one pool, limits and cache for many calls
+        result = await session.enrich(frame)
+    frame.enrich("spec.toml")                                  # the polars namespace
     stats = await enrich.run_job("in.parquet", spec, Path("out.parquet"))  # file to file, resumable
 
-The command line is ``enrich`` (``enrich.cli``); the engine is ``service``, usable without
-Prefect; the Prefect flows, deployments and ``serve`` are ``flows``.
+A spec is a path, TOML text, a dict shaped as the file, or a ``Spec``. The command line is
+``enrich`` (``enrich.cli``); the engine is ``service``, usable without Prefect; the Prefect flows,
+deployments and ``serve`` are ``flows``.
 """
 
+from enrich.api import (
+    EnrichNamespace,
+    Session,
+    enrich,
+    enrich_async,
+    load_spec,
+    parse_spec,
+    spec_of,
+)
 from service import (
     Caller,
     CallError,
@@ -22,14 +36,13 @@ from service import (
     ErrorClass,
     InputError,
     JobOptions,
+    JobProgress,
     OnThisLoop,
     Outcome,
     Spec,
     SpecError,
     SystemClock,
     enrich_frame,
-    load_spec,
-    parse_spec,
     run_job,
 )
 
@@ -41,19 +54,25 @@ __all__ = [
     "CircuitOpenError",
     "Clock",
     "EnrichError",
+    "EnrichNamespace",
     "EnrichResult",
     "EnrichStats",
     "ErrorClass",
     "InputError",
     "JobOptions",
+    "JobProgress",
     "OnThisLoop",
     "Outcome",
+    "Session",
     "Spec",
     "SpecError",
     "SystemClock",
     "__version__",
+    "enrich",
+    "enrich_async",
     "enrich_frame",
     "load_spec",
     "parse_spec",
     "run_job",
+    "spec_of",
 ]

@@ -9,13 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.tasks import Task, exponential_backoff
 from prefect.transactions import Transaction, atransaction
 
-from service import Caller, EnrichError, JobState, enrich_and_record
+from service import Caller, EnrichError, EnrichStats, JobState, enrich_and_record
 
 
 def retry_crashed_batch_only(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -53,4 +53,16 @@ async def enrich_batch_task(caller: Caller, state: JobState, index: int, batch: 
         current.set("job_state", state)
         current.set("batch_index", index)
         current.stage(index, on_rollback_hooks=[_remove_part])
-        await enrich_and_record(caller, state, index, batch)
+        stats = await enrich_and_record(caller, state, index, batch)
+    get_run_logger().info("%s", describe_batch(index, stats))
+
+
+def describe_batch(index: int, stats: EnrichStats) -> str:
+    """One line on what a batch did: rows, failures, keys, requests, time."""
+    by_class = ", ".join(f"{name} {n:,}" for name, n in sorted(stats.rows_failed_by_class.items()))
+    failed = f"{stats.rows_failed:,} failed" + (f": {by_class}" if by_class else "")
+    return (
+        f"batch {index}: {stats.rows:,} rows ({failed}), "
+        f"{stats.distinct_keys:,} distinct keys, {stats.requests:,} requests ({stats.retries:,} retries), "
+        f"{stats.cache_hits + stats.answers_reused:,} keys known already, in {stats.elapsed_s:.2f} s"
+    )

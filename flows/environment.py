@@ -33,3 +33,15 @@ LOCAL_MODE_DEFAULTS = {"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90"}
 def local_mode_settings(environ: Mapping[str, str]) -> dict[str, str]:
     """The settings a job run in Prefect's local mode needs that ``environ`` does not set."""
     return {name: value for name, value in LOCAL_MODE_DEFAULTS.items() if name not in environ}
+
+
+# Prefect's console handler, which prints every INFO line of a run (task runs finished, hooks run):
+# hidden below warnings unless asked for. Its "api" handler, which feeds the UI, is left alone.
+CONSOLE_LEVEL = "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"
+
+
+def console_log_settings(environ: Mapping[str, str], *, quiet: bool, verbose: bool) -> dict[str, str]:
+    """The console level for Prefect's own logs (a level the user set wins)."""
+    if CONSOLE_LEVEL in environ or verbose:
+        return {}
+    return {CONSOLE_LEVEL: "ERROR" if quiet else "WARNING"}

@@ -60,7 +60,8 @@ async def enrich_inbox(
     ``cache_dir``, if any); returns {file name: "done" | "failed"}."""
     logger = get_run_logger()
     inbox_path, outbox_path = Path(inbox), Path(outbox)
-    options = EnrichFileOptions(cache_dir=cache_dir)
+    # A file dropped again under the same name is a new version: its output is replaced.
+    options = EnrichFileOptions(cache_dir=cache_dir, overwrite=True)
     results: dict[str, str] = {}
     for path in await anyio.to_thread.run_sync(_new_inputs, inbox_path, outbox_path):
         output = output_for(path, outbox_path, output_format)

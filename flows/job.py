@@ -20,7 +20,15 @@ from flows.artifacts import ProgressArtifact, publish_summary
 from flows.events import emit_job_event
 from flows.global_limits import share_global_limit
 from flows.parameters import EnrichFileOptions
-from service import BatchPlacement, ProgressReport, expand_environment, load_spec, run_job
+from service import (
+    BatchPlacement,
+    JobProgress,
+    ProgressReport,
+    expand_environment,
+    load_spec,
+    report_progress,
+    run_job,
+)
 
 # Set by the command line, which runs the flow in its own process, for the terminal's display.
 progress_reporter: ContextVar[ProgressReport | None] = ContextVar("progress_reporter", default=None)
@@ -36,19 +44,17 @@ async def enrich_job(
         cache_dir = expand_environment(options.cache_dir, os.environ, "cache_dir")
         options = options.model_copy(update={"cache_dir": cache_dir})
     spec, batches = await share_global_limit(spec, batches)
-    progress = await ProgressArtifact.create(output)
+    artifact = await ProgressArtifact.create(output)
+    terminal = progress_reporter.get()
+
+    async def progress(now: JobProgress) -> None:
+        await artifact(now)
+        if terminal is not None:
+            await report_progress(terminal, now)
+
     logger.info("enriching %s into %s (batches of %d)", input, output, options.batch_size)
-    stats = await run_job(
-        input,
-        spec,
-        Path(output),
-        options,
-        batches=batches,
-        on_batch_done=progress.batch_done,
-        progress=progress_reporter.get(),
-    )
-    await progress.finish()
-    summary = await publish_summary(output, stats)
+    stats = await run_job(input, spec, Path(output), options, batches=batches, progress=progress)
+    summary = await publish_summary(output, spec.key, stats)
     logger.info("job finished\n%s", summary)
     emit_job_event("enrich.job.completed", {"input": input, "output": output}, stats)
     return dataclasses.asdict(stats)

@@ -31,7 +31,10 @@ def start_local_server(
     ``database_url`` (``postgresql+asyncpg://...``) puts its database elsewhere. Whatever
     interrupts the wait (a signal's exception included) stops the server on the way out.
     """
-    settings = {}
+    url = f"http://127.0.0.1:{port}/api"
+    # The UI asks the API at PREFECT_UI_API_URL, by default on port 4200 whatever --port says:
+    # on another port it showed "Can't connect to Server API", or another server's runs.
+    settings = {"PREFECT_UI_API_URL": url}
     if database_url is not None:
         settings["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = database_url
     if home is not None:
@@ -42,7 +45,6 @@ def start_local_server(
         stderr=subprocess.DEVNULL,
         env=prefect_environment(os.environ, **settings),
     )
-    url = f"http://127.0.0.1:{port}/api"
     try:
         _wait_until_healthy(process, url, port, give_up=time.monotonic() + timeout_s)
     except BaseException:

@@ -105,12 +105,16 @@ class _DaskBatches:
     async def enrich(self, state: JobState, index: int, batch: pl.DataFrame) -> None:
         future = enrich_batch_on_worker.submit(self.share, index, batch)
         done: RemoteBatchDone = await anyio.to_thread.run_sync(future.result)
-        self._stats.absorb(done.stats, done.throttled_s)
+        self._stats.absorb(
+            done.stats, throttled_s=done.throttled_s, concurrency_wait_s=done.concurrency_wait_s
+        )
         await anyio.to_thread.run_sync(state.record_done, index)
 
     def statistics(self) -> EnrichStats:
         elapsed = time.monotonic() - self._started
-        return self._stats.snapshot(throttled_s=0.0, elapsed_s=elapsed, circuit_open=None)
+        return self._stats.snapshot(
+            throttled_s=0.0, concurrency_wait_s=0.0, elapsed_s=elapsed, circuit_open=None
+        )
 
 
 @flow(name="enrich-file-on-dask", validate_parameters=False)

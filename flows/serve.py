@@ -9,6 +9,7 @@ rerun resume) and the server; the server's death stops serve too.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,31 +17,60 @@ from flows.local_server import start_local_server, stop_local_server
 
 
 def serve_deployments(
-    inbox: Path, outbox: Path, spec: Path, interval_s: float, api_port: int, cache_dir: str | None
+    inbox: Path,
+    outbox: Path,
+    spec: Path,
+    interval_s: float,
+    api_port: int,
+    cache_dir: str | None,
+    say: Callable[[str], None] = print,
 ) -> None:
     """Serve enrich-file (on demand) and enrich-inbox (every ``interval_s``) until stopped; their
-    jobs use the response cache at ``cache_dir`` unless a run's parameters say otherwise.
+    jobs use the response cache at ``cache_dir`` unless a run's parameters say otherwise. ``say``
+    is told what is served, and where.
 
     Raises ``LocalServerError`` when the local Prefect server does not start or stops while
     serving (a runner without its server would look alive and do nothing).
     """
     server = None
     if not os.environ.get("PREFECT_API_URL"):
-        print(f"starting a local Prefect server on 127.0.0.1:{api_port}", flush=True)
+        say(f"starting a local Prefect server on 127.0.0.1:{api_port}")
         server, url = start_local_server(api_port)
         os.environ["PREFECT_API_URL"] = url  # before Prefect reads its settings below
-        print(f"local Prefect server at {url} (UI at {url.removesuffix('/api')})", flush=True)
     try:
         from flows.runner import serve_until_stopped  # imports Prefect: after its settings above
 
         deployments = _deployments(inbox, outbox, spec, interval_s, cache_dir)
-        print(f"serving enrich-file on demand and enrich-inbox every {interval_s:g} s", flush=True)
+        for line in what_is_served(inbox, outbox, spec, interval_s, os.environ):
+            say(line)
         serve_until_stopped(*deployments, server=server)
     finally:
         if server is not None:
             if server.poll() is None:
                 _deliver_pending_logs_and_events()
             stop_local_server(server)
+
+
+def what_is_served(
+    inbox: Path, outbox: Path, spec: Path, interval_s: float, environ: Mapping[str, str]
+) -> list[str]:
+    """What serve tells at start: its deployments and their schedule, the Prefect UI and API, the
+    runner's health endpoint, and how to stop it."""
+    api = environ["PREFECT_API_URL"].rstrip("/")
+    ui = environ.get("PREFECT_UI_URL") or api.removesuffix("/api")
+    host = environ.get("PREFECT_RUNNER_SERVER_HOST", "localhost")
+    port = environ.get("PREFECT_RUNNER_SERVER_PORT", "8080")
+    submit = f"enrich submit IN --spec SPEC --output OUT --api-url {api}"
+    sweep = f"each new file of {inbox}/ into {outbox}/"
+    return [
+        f"serving with spec {spec}:",
+        f"  enrich-file/enrich-file    on demand: {submit}",
+        f"  enrich-inbox/enrich-inbox  every {interval_s:g} s: {sweep}",
+        f"  Prefect UI    {ui}",
+        f"  Prefect API   {api}",
+        f"  health        http://{host}:{port}/health",
+        "stop with Ctrl-C or SIGTERM (runs in flight are cancelled; submitted again, they resume)",
+    ]
 
 
 def _deployments(

@@ -17,6 +17,7 @@ from service.caches.store import AnswerStore, CacheStatistics
 from service.calling.caller import Caller
 from service.calling.clock import Clock, SystemClock
 from service.calling.outcome import Outcome
+from service.calling.single import Exchange, Hop, ask_once
 from service.calling.transport import TransportChoice
 from service.engine import ATTEMPTS, ERROR, MESSAGE, STATUS, EnrichResult, enrich_frame
 from service.errors import (
@@ -38,14 +39,15 @@ from service.jobs.batches import (
     enrich_batch,
 )
 from service.jobs.checkpoint import JobState, state_dir_for
+from service.jobs.failures import failed_rows_sample
 from service.jobs.options import DEFAULT_BATCH_SIZE, JobOptions, LimitOverrides
 from service.jobs.preflight import check_job
-from service.jobs.progress import JobProgress, ProgressReport
+from service.jobs.progress import JobProgress, ProgressReport, report_progress
 from service.jobs.remote_batch import BatchShare, RemoteBatchDone, enrich_batch_alone, split_limits
 from service.jobs.run import run_job
-from service.jobs.summary import format_summary
+from service.jobs.summary import format_duration, format_progress, format_summary
 from service.redact import Redactor
-from service.spec import Spec, load_spec, parse_spec, with_limit_overrides
+from service.spec import Spec, load_spec, parse_spec, spec_from_dict, with_limit_overrides
 from service.spec.templates import UnsetAsPlaceholders, expand_environment
 from service.stats import EnrichStats, StatsRecorder, milliseconds
 from service.tables.formats import FORMATS
@@ -76,6 +78,8 @@ __all__ = [
     "EnrichResult",
     "EnrichStats",
     "ErrorClass",
+    "Exchange",
+    "Hop",
     "InputError",
     "JobOptions",
     "JobProgress",
@@ -92,6 +96,7 @@ __all__ = [
     "SystemClock",
     "TransportChoice",
     "UnsetAsPlaceholders",
+    "ask_once",
     "check_job",
     "check_schema",
     "enrich_and_record",
@@ -99,6 +104,9 @@ __all__ = [
     "enrich_batch_alone",
     "enrich_frame",
     "expand_environment",
+    "failed_rows_sample",
+    "format_duration",
+    "format_progress",
     "format_summary",
     "is_redis_url",
     "load_spec",
@@ -107,7 +115,9 @@ __all__ = [
     "open_store",
     "parse_spec",
     "read_schema",
+    "report_progress",
     "run_job",
+    "spec_from_dict",
     "split_limits",
     "state_dir_for",
     "with_limit_overrides",

@@ -47,8 +47,9 @@ async def enrich_frame(
 ) -> EnrichResult:
     """Enrich ``frame`` with ``spec``'s columns; every input row comes back once, in input order.
 
-    Pass a ``caller`` to share one connection pool, limits and statistics between calls; otherwise
-    one is opened for this call (with ``transport``, ``auth``, ``clock`` and ``random``). Raises
+    Pass a ``caller`` to share one connection pool, limits and cache between calls (the result's
+    statistics are still this call's own); otherwise one is opened for this call (with
+    ``transport``, ``auth``, ``clock`` and ``random``). Raises
     ``InputError`` before any request if the frame does not fit the spec, and ``CircuitOpenError``
     (with the partial result) if the API kept failing.
     """
@@ -63,17 +64,19 @@ async def _enrich_with(frame: pl.DataFrame, caller: Caller) -> EnrichResult:
     spec = caller.spec
     distinct = frame.select(spec.key).unique(maintain_order=True)
     keys: list[Key] = distinct.rows()
-    outcomes = await caller.outcomes(keys)
-    ordered = [outcomes[key] for key in keys]
-    answers = distinct.with_columns(**_columns_for(ordered, caller))
-    enriched = frame.join(answers, on=list(spec.key), how="left", nulls_equal=True, maintain_order="left")
-    failed = enriched.filter(pl.col(STATUS) == "failed")[ERROR].value_counts()
-    caller.count_rows(
-        ok=enriched.height - sum(failed["count"]),
-        failed_by_class=dict(zip(failed[ERROR].to_list(), failed["count"].to_list(), strict=True)),
-        distinct_keys=len(keys),
-    )
-    result = EnrichResult(enriched, caller.statistics())
+    with caller.counts.counting() as counts:
+        counts.frame_rows, counts.frame_keys = frame.height, len(keys)
+        outcomes = await caller.outcomes(keys, counts)
+        ordered = [outcomes[key] for key in keys]
+        answers = distinct.with_columns(**_columns_for(ordered, caller))
+        enriched = frame.join(answers, on=list(spec.key), how="left", nulls_equal=True, maintain_order="left")
+        failed = enriched.filter(pl.col(STATUS) == "failed")[ERROR].value_counts()
+        counts.add_rows(
+            ok=enriched.height - sum(failed["count"]),
+            failed_by_class=dict(zip(failed[ERROR].to_list(), failed["count"].to_list(), strict=True)),
+            distinct_keys=len(keys),
+        )
+        result = EnrichResult(enriched, caller.counts.call_statistics(counts))
     if result.stats.circuit_open is not None:
         raise CircuitOpenError(
             f"stopped calling the API: {result.stats.circuit_open}; rerun to resume", partial=result

@@ -1,7 +1,9 @@
 """Job statistics: cheap counters on the hot path, a frozen snapshot for everyone who reads them.
 
 Latencies go into a log-bucketed histogram (about 5% resolution) so that memory stays constant
-however many requests a job makes; percentiles are read from it.
+however many requests a job makes; percentiles are read from it. Time spent waiting (for the rate
+limit, for a concurrency slot) is wall-clock time during which at least one request waited: many
+requests waiting at once count once, so the figure reads against the job's elapsed time.
 """
 
 from __future__ import annotations
@@ -41,13 +43,16 @@ class EnrichStats:
     latency_p50_s: float | None
     latency_p95_s: float | None
     latency_p99_s: float | None
-    throttled_s: float
-    concurrency_wait_s: float
+    throttled_s: float  # wall-clock seconds during which some request waited for the rate limit
+    concurrency_wait_s: float  # ... for a concurrency slot
     elapsed_s: float
     circuit_open: str | None = None
     uncacheable: int = 0  # answers the cache keeps by rule but could not encode, so not stored
     answers_reused: int = 0  # keys answered earlier in the same job (its answer log): no request
     retries_refused: int = 0  # retryable failures made final by the job's retry budget
+    # Rows whose keys have an outcome so far: ``rows`` once every frame is done, and, while frames
+    # are in flight, their rows in proportion to their keys answered (it moves as answers arrive).
+    rows_answered: int = 0
 
     @property
     def rows_per_s(self) -> float:
@@ -56,8 +61,38 @@ class EnrichStats:
 
 
 @dataclass(slots=True)
+class WaitSpans:
+    """Wall-clock seconds during which at least one waiter waited: ``begin`` when a wait starts,
+    ``end`` when it ends; overlapping waits count once."""
+
+    _total_s: float = 0.0
+    _waiting: int = 0
+    _since: float = 0.0
+
+    def begin(self, now: float) -> None:
+        """A wait starts at ``now``."""
+        if not self._waiting:
+            self._since = now
+        self._waiting += 1
+
+    def end(self, now: float) -> None:
+        """A wait that began earlier ends at ``now``."""
+        self._waiting -= 1
+        if not self._waiting:
+            self._total_s += now - self._since
+
+    def seconds(self, now: float) -> float:
+        """The waited time up to ``now`` (a wait still going counts up to ``now``)."""
+        return self._total_s + (now - self._since if self._waiting else 0.0)
+
+
+@dataclass(slots=True)
 class StatsRecorder:
-    """Mutable counters the caller and the engine update; ``snapshot()`` freezes them."""
+    """Mutable counters the caller and the engine update; ``snapshot()`` freezes them.
+
+    A caller keeps one for its whole life and one per call (``CallCounts.counting``), added to
+    the first when the call ends: each call's figures are its own.
+    """
 
     cache_hits: int = 0
     uncacheable: int = 0
@@ -68,14 +103,25 @@ class StatsRecorder:
     distinct_keys: int = 0
     requests: int = 0
     retries: int = 0
-    concurrency_wait_s: float = 0.0
     outcomes: dict[str, int] = field(default_factory=dict)
-    throttled_elsewhere_s: float = 0.0  # throttling of batches enriched in other processes
+    rate_waits: WaitSpans = field(default_factory=WaitSpans)
+    slot_waits: WaitSpans = field(default_factory=WaitSpans)
+    # Waits of batches enriched in other processes (each batch's wall-clock waits, added up).
+    throttled_elsewhere_s: float = 0.0
+    concurrency_wait_elsewhere_s: float = 0.0
+    started_s: float = 0.0  # on the caller's clock
+    # A call's frame, for progress while it runs: its rows, its distinct keys, those settled so far.
+    frame_rows: int = 0
+    frame_keys: int = 0
+    keys_settled: int = 0
     _latency: list[int] = field(default_factory=lambda: [0] * (_MAX_BUCKET + 1))
     _latency_count: int = 0
 
-    def absorb(self, other: StatsRecorder, throttled_s: float) -> None:
-        """Add the counters of a batch enriched in another process (a Dask worker)."""
+    def absorb(
+        self, other: StatsRecorder, *, throttled_s: float = 0.0, concurrency_wait_s: float = 0.0
+    ) -> None:
+        """Add the counters of a finished call, or of a batch enriched in another process (a Dask
+        worker: ``throttled_s`` and ``concurrency_wait_s`` are its caller's waits)."""
         self.cache_hits += other.cache_hits
         self.uncacheable += other.uncacheable
         self.answers_reused += other.answers_reused
@@ -85,10 +131,10 @@ class StatsRecorder:
         )
         self.requests += other.requests
         self.retries += other.retries
-        self.concurrency_wait_s += other.concurrency_wait_s
         for name, count in other.outcomes.items():
             self.outcomes[name] = self.outcomes.get(name, 0) + count
         self.throttled_elsewhere_s += throttled_s + other.throttled_elsewhere_s
+        self.concurrency_wait_elsewhere_s += concurrency_wait_s + other.concurrency_wait_elsewhere_s
         self._latency = [a + b for a, b in zip(self._latency, other._latency, strict=True)]
         self._latency_count += other._latency_count
 
@@ -103,8 +149,23 @@ class StatsRecorder:
             self.rows_failed_by_class[name] = self.rows_failed_by_class.get(name, 0) + count
         self.distinct_keys += distinct_keys
 
-    def snapshot(self, *, throttled_s: float, elapsed_s: float, circuit_open: str | None) -> EnrichStats:
-        """A frozen copy of the counters, with the figures kept elsewhere passed in."""
+    def rows_answered_in_flight(self) -> int:
+        """Of a call still running: its frame's rows in proportion to its keys settled so far."""
+        if not self.frame_keys:
+            return 0
+        return self.frame_rows * min(self.keys_settled, self.frame_keys) // self.frame_keys
+
+    def snapshot(
+        self,
+        *,
+        throttled_s: float,
+        concurrency_wait_s: float,
+        elapsed_s: float,
+        circuit_open: str | None,
+        rows_in_flight: int = 0,
+    ) -> EnrichStats:
+        """A frozen copy of the counters, with the figures kept elsewhere passed in: the wall-clock
+        waits, the time, the breaker's reason, and rows answered in calls still running."""
         failed = sum(self.rows_failed_by_class.values())
         return EnrichStats(
             rows=self.rows_ok + failed,
@@ -120,12 +181,13 @@ class StatsRecorder:
             latency_p95_s=self.percentile(0.95),
             latency_p99_s=self.percentile(0.99),
             throttled_s=throttled_s + self.throttled_elsewhere_s,
-            concurrency_wait_s=self.concurrency_wait_s,
+            concurrency_wait_s=concurrency_wait_s + self.concurrency_wait_elsewhere_s,
             elapsed_s=elapsed_s,
             circuit_open=circuit_open,
             uncacheable=self.uncacheable,
             answers_reused=self.answers_reused,
             retries_refused=self.retries_refused,
+            rows_answered=self.rows_ok + failed + rows_in_flight,
         )
 
     def record_latency(self, seconds: float) -> None:

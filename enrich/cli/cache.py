@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from enrich.cache_location import cache_location_of
 from service import CACHE_FILE, is_redis_url, open_store
 
 
@@ -22,11 +23,7 @@ def add_cache_dir_option(parser: argparse.ArgumentParser) -> None:
 
 def cache_location(args: argparse.Namespace) -> Path | str:
     """The cache's folder, or the ``redis://`` URL of a shared one."""
-    location = args.cache_dir or os.environ.get("ENRICH_CACHE_DIR")
-    if location:
-        return location if is_redis_url(location) else Path(location)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "enrich"
+    return cache_location_of(args.cache_dir or None, os.environ)
 
 
 CACHE_PASSWORD_VARIABLE = "ENRICH_CACHE_PASSWORD"

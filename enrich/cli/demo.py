@@ -17,13 +17,14 @@ def demo_command(args: argparse.Namespace) -> int:
     """Enrich a generated input against the mock API (2-5 ms answers, 2% 503), then stop it."""
     process, url = start_mock_api("--latency-ms", "2", "--latency-jitter-ms", "3", "--rate-503", "0.02")
     try:
-        print(f"mock API on {url}; writing a {args.rows:,}-row input into {args.dir}/")
+        if not args.quiet:
+            print(f"mock API on {url}; writing a {args.rows:,}-row input into {args.dir}/")
         spec_path, source, output = write_demo_files(Path(args.dir), url, args.rows)
         spec = load_spec(spec_path, environ=os.environ)
         cache_dir = Path(args.dir) / "cache"
         shutil.rmtree(cache_dir, ignore_errors=True)  # a fresh cache: the demo shows real calls
-        options = JobOptions(restart=True, cache_dir=str(cache_dir))
-        return run_and_report(str(source), spec, output, options, max_error_ratio=1.0)
+        options = JobOptions(restart=True, overwrite=True, cache_dir=str(cache_dir))
+        return run_and_report(str(source), spec, output, options, max_error_ratio=1.0, quiet=args.quiet)
     finally:
         stop_mock_api(process)
 

@@ -10,7 +10,9 @@ from enrich.cli.demo import demo_command, mock_api_command
 from enrich.cli.exits import EXIT_STATUSES
 from enrich.cli.job_options import add_job_options
 from enrich.cli.run import run_command
-from enrich.cli.serve import serve_command, submit_command
+from enrich.cli.serve import serve_command
+from enrich.cli.submit import submit_command
+from enrich.cli.try_key import try_command
 from enrich.cli.validate import validate_command
 from flows.local_server import LOCAL_PREFECT_PORT
 from service.testing import add_mock_api_arguments
@@ -34,6 +36,49 @@ def _add_no_cache(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the response cache")
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions and epilogs as written; every option's default shown, unless its help says it
+    already or it has none worth showing (None, off)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if default in (None, False, argparse.SUPPRESS) or "default" in text or f"({default})" in text:
+            return text
+        if action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
+            return f"{text} (default: %(default)s)"
+        return text
+
+
+def _add_verbosity(parser: argparse.ArgumentParser) -> None:
+    """``-q`` and ``-v``: how much a job command prints besides errors."""
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument(
+        "-q", "--quiet", action="store_true", help="print errors only: no progress, no summary"
+    )
+    loudness.add_argument(
+        "-v", "--verbose", action="store_true", help="also print Prefect's own logs (hidden below warnings)"
+    )
+
+
+def _command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],  # argparse has no public name for it
+    name: str,
+    summary: str,
+    description: str,
+    *,
+    exits: bool = False,
+) -> argparse.ArgumentParser:
+    """A command's parser: its help line, description, defaults shown, and the exit statuses."""
+    return commands.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=EXIT_STATUSES if exits else None,
+        formatter_class=HelpFormatter,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every ``enrich`` command."""
     parser = argparse.ArgumentParser(
@@ -45,11 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"enrich {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    validate = commands.add_parser(
+    validate = _command(
+        commands,
         "validate",
-        help="check a spec file, and optionally that an input file fits it",
-        description="Check SPEC; with --input, also check that every column it uses exists "
-        "with a usable type. No request is made.",
+        "check a spec file, and optionally that an input file fits it",
+        "Check SPEC (every problem, one line each); with --input, also check that every column it "
+        "uses exists with a usable type. No request is made. Exit 0 when valid, 2 when not.",
     )
     validate.add_argument("spec", metavar="SPEC", help="the spec file (TOML)")
     validate.add_argument("--input", metavar="FILE", help="an input file (.parquet, .csv, .ndjson)")
@@ -61,11 +107,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.set_defaults(handler=validate_command)
 
-    run = commands.add_parser(
+    trying = _command(
+        commands,
+        "try",
+        "ask the API about one key and show the exchange and the row it makes",
+        "One request for the key KEY=VALUE... gives (no limit, retry or cache), shown as httpie "
+        "shows it: the request, the answer's status, headers, time and body, then the row: each "
+        "column with its type and value, or the row's error class. Secrets show as ***.",
+        exits=True,
+    )
+    trying.add_argument("spec", metavar="SPEC", help="the spec file (TOML)")
+    trying.add_argument(
+        "values",
+        metavar="KEY=VALUE",
+        nargs="+",
+        help="a value for each key column: NAME=TEXT, or NAME:=JSON for a typed value (NAME:=42)",
+    )
+    trying.add_argument("--full", action="store_true", help="show the whole answer (default: 40 lines)")
+    trying.set_defaults(handler=try_command)
+
+    run = _command(
+        commands,
         "run",
-        help="enrich INPUT into OUTPUT",
-        description="Enrich INPUT with SPEC into OUTPUT (format by extension); "
-        "OUTPUT appears only when the job finished.",
+        "enrich INPUT into OUTPUT",
+        "Enrich INPUT with SPEC into OUTPUT (format by extension); OUTPUT appears only when the "
+        "job finished. Run the same command again after a crash or a stop: it resumes.",
+        exits=True,
     )
     run.add_argument(
         "input", metavar="INPUT", help=".parquet, .csv or .ndjson; for Parquet also a directory or a glob"
@@ -77,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-error-ratio",
         type=_share,
         default=1.0,
-        help="exit non-zero when more rows than this share failed (default 1)",
+        help="exit non-zero when more rows than this share failed",
     )
     add_cache_dir_option(run)
     _add_no_cache(run)
@@ -86,34 +153,39 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run the engine directly instead of as the enrich-file Prefect flow (no Prefect start-up)",
     )
+    _add_verbosity(run)
     run.set_defaults(handler=run_command)
 
-    cache = commands.add_parser(
+    cache = _command(
+        commands,
         "cache",
-        help="inspect or clear the response cache",
-        description="Show the response cache's entries and size (stats), or remove them (clear).",
+        "inspect or clear the response cache",
+        "Show the response cache's entries and size (stats), or remove them (clear).",
     )
     cache.add_argument("action", choices=["stats", "clear"], help="stats: entries and size; clear: remove")
     cache.add_argument("--expired", action="store_true", help="with clear: only expired entries")
     add_cache_dir_option(cache)
     cache.set_defaults(handler=cache_command)
 
-    mock = commands.add_parser(
+    mock = _command(
+        commands,
         "mock-api",
-        help="run the built-in mock API (for demos, tests, benchmarks)",
-        description="Serve the built-in mock API on HOST:PORT until SIGTERM or Ctrl-C, with the "
-        "latency and faults asked for; it prints its URL once it listens.",
+        "run the built-in mock API (for demos, tests, benchmarks)",
+        "Serve the built-in mock API on HOST:PORT until SIGTERM or Ctrl-C, with the latency and "
+        "faults asked for; it prints its URL once it listens.",
     )
     add_mock_api_arguments(mock)
     mock.set_defaults(handler=mock_api_command)
 
-    serve = commands.add_parser(
+    serve = _command(
+        commands,
         "serve",
-        help="serve the enrich-file and enrich-inbox deployments (a long-running process)",
-        description="Serve the enrich-file deployment (jobs sent by submit) and enrich-inbox (every "
-        "--interval seconds, each new file of --inbox enriched into --outbox with --spec) until "
-        "SIGTERM or Ctrl-C. Without PREFECT_API_URL it starts a local Prefect server on "
-        "127.0.0.1:--api-port, and stops when that server stops.",
+        "serve the enrich-file and enrich-inbox deployments (a long-running process)",
+        "Serve the enrich-file deployment (jobs sent by submit) and enrich-inbox (every --interval "
+        "seconds, each new file of --inbox enriched into --outbox with --spec) until SIGTERM or "
+        "Ctrl-C. Without PREFECT_API_URL it starts a local Prefect server on 127.0.0.1:--api-port "
+        "(its UI there too), and stops when that server stops.",
+        exits=True,
     )
     serve.add_argument("--inbox", default="inbox", help="folder swept for new input files")
     serve.add_argument("--outbox", default="outbox", help="where the inbox's outputs go")
@@ -127,14 +199,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_cache_dir_option(serve)
     _add_no_cache(serve)
+    _add_verbosity(serve)
     serve.set_defaults(handler=serve_command)
 
-    submit = commands.add_parser(
+    submit = _command(
+        commands,
         "submit",
-        help="run a job on the served enrich-file deployment and wait",
-        description="Run the job on the enrich-file deployment that enrich serve serves, and wait "
-        "for it; the served process reads INPUT and SPEC and writes OUTPUT (paths made absolute). "
-        "The spec and input are checked here first.",
+        "run a job on the served enrich-file deployment and wait",
+        "Run the job on the enrich-file deployment that enrich serve serves, and wait for it, "
+        "showing its progress, then its summary and its page in the Prefect UI; the served "
+        "process reads INPUT and SPEC and writes OUTPUT (paths made absolute). The spec and input "
+        "are checked here first.",
+        exits=True,
     )
     submit.add_argument(
         "input", metavar="INPUT", help=".parquet, .csv or .ndjson; for Parquet also a directory or a glob"
@@ -144,20 +220,33 @@ def build_parser() -> argparse.ArgumentParser:
     add_job_options(submit)
     add_cache_dir_option(submit)
     _add_no_cache(submit)
+    submit.add_argument(
+        "--max-error-ratio",
+        type=_share,
+        default=1.0,
+        help="exit non-zero when more rows than this share failed",
+    )
     submit.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for the result")
+    submit.add_argument(
+        "--no-wait", action="store_true", help="print the run's id and page, and leave it running"
+    )
     submit.add_argument(
         "--api-url",
         help="the Prefect API (default: $PREFECT_API_URL, else enrich serve's local server)",
     )
+    _add_verbosity(submit)
     submit.set_defaults(handler=submit_command)
 
-    demo = commands.add_parser(
+    demo = _command(
+        commands,
         "demo",
-        help="run a job against the mock API on a generated input",
-        description="Start the mock API on loopback, write a spec and an input of --rows rows "
-        "(repeated and a few faulty keys) into --dir, enrich it, print the summary, stop the API.",
+        "run a job against the mock API on a generated input",
+        "Start the mock API on loopback, write a spec and an input of --rows rows (repeated and a "
+        "few faulty keys) into --dir, enrich it, print the summary, stop the API.",
+        exits=True,
     )
     demo.add_argument("--rows", type=_positive_int, default=100_000, help="rows in the input (100,000)")
     demo.add_argument("--dir", default="enrich-demo", help="where the spec, input and output go")
+    _add_verbosity(demo)
     demo.set_defaults(handler=demo_command)
     return parser

@@ -14,7 +14,7 @@ from enrich.cli.exits import EXIT_BAD_INPUT, circuit_opened, error, judge, stopp
 from enrich.cli.job_options import job_options
 from enrich.cli.process import StoppedBySignalError, run_on_fast_loop
 from enrich.cli.progress import console_progress
-from flows.environment import keep_prefect_on_loopback, local_mode_settings
+from flows.environment import console_log_settings, keep_prefect_on_loopback, local_mode_settings
 from flows.parameters import EnrichFileOptions
 from service import (
     CircuitOpenError,
@@ -35,22 +35,31 @@ def run_command(args: argparse.Namespace) -> int:
         options = job_options(args, cache_dir=recorded_cache_dir(args))
         # Checked here, before Prefect starts (~10 s): a bad spec or input is one line at once,
         # and no failed flow run is recorded for a typo. The flow checks again where it runs.
-        check_job(args.input, options.applied_to(load_spec(args.spec, environ=os.environ)), Path(args.output))
-        return _run_as_flow(args.input, args.spec, args.output, options, args.max_error_ratio)
+        spec = options.applied_to(load_spec(args.spec, environ=os.environ))
+        check_job(args.input, spec, Path(args.output), overwrite=options.overwrite)
+        return _run_as_flow(args, options)
     location = None if args.no_cache else cache_location(args)
     options = job_options(args, cache_dir=None if location is None else str(location))
     if options.on_dask:
         error("--dask and --dask-workers run batches as Prefect tasks: drop --no-flow")
         return EXIT_BAD_INPUT
     spec = options.applied_to(load_spec(args.spec, environ=os.environ))
-    return run_and_report(args.input, spec, Path(args.output), options, args.max_error_ratio)
+    return run_and_report(
+        args.input, spec, Path(args.output), options, args.max_error_ratio, quiet=args.quiet
+    )
 
 
 def run_and_report(
-    input_spec: str, spec: Spec, output: Path, options: JobOptions, max_error_ratio: float
+    input_spec: str,
+    spec: Spec,
+    output: Path,
+    options: JobOptions,
+    max_error_ratio: float,
+    *,
+    quiet: bool = False,
 ) -> int:
     """Run the job on the engine alone (no Prefect), showing progress; print the summary."""
-    display, report = console_progress()
+    display, report = console_progress(quiet=quiet)
     try:
         with display:
             stats = run_on_fast_loop(run_job(input_spec, spec, output, options, progress=report))
@@ -58,23 +67,24 @@ def run_and_report(
         return circuit_opened(exc)
     except StoppedBySignalError as exc:
         return stopped(str(exc), exc.signal_number, str(output))
-    return _summarize(stats, output, max_error_ratio)
+    return _summarize(stats, output, max_error_ratio, quiet=quiet)
 
 
-def _run_as_flow(
-    input: str, spec: str, output: str, options: EnrichFileOptions, max_error_ratio: float
-) -> int:
+def _run_as_flow(args: argparse.Namespace, options: EnrichFileOptions) -> int:
     """Run the job as the enrich-file flow (Prefect's local mode unless PREFECT_API_URL is set)."""
     keep_prefect_on_loopback()
     os.environ.update(local_mode_settings(os.environ))
+    os.environ.update(console_log_settings(os.environ, quiet=args.quiet, verbose=args.verbose))
     from flows.enrich_file import enrich_file  # only this path pays for Prefect's import
     from flows.job import progress_reporter
+
+    input, spec, output = args.input, args.spec, args.output
 
     async def run() -> tuple[dict[str, Any] | None, BaseException | None]:
         state = await enrich_file(input=input, spec=spec, output=output, options=options, return_state=True)
         return await _flow_result(state)
 
-    display, report = console_progress()
+    display, report = console_progress(quiet=args.quiet)
     token = progress_reporter.set(report)
     try:
         with display:
@@ -90,7 +100,7 @@ def _run_as_flow(
     if result is None:
         error(f"the job's flow run did not complete: {failure}")
         return 1
-    return _summarize(EnrichStats(**result), Path(output), max_error_ratio)
+    return _summarize(EnrichStats(**result), Path(output), args.max_error_ratio, quiet=args.quiet)
 
 
 async def _flow_result(state: Any) -> tuple[dict[str, Any] | None, BaseException | None]:
@@ -104,7 +114,8 @@ async def _flow_result(state: Any) -> tuple[dict[str, Any] | None, BaseException
     return None, outcome if isinstance(outcome, BaseException) else RuntimeError(str(state.message))
 
 
-def _summarize(stats: EnrichStats, output: Path, max_error_ratio: float) -> int:
-    print(format_summary(stats))
-    print(f"output      {output}")
+def _summarize(stats: EnrichStats, output: Path, max_error_ratio: float, *, quiet: bool) -> int:
+    if not quiet:
+        print(format_summary(stats))
+        print(f"output      {output}")
     return judge(stats, max_error_ratio)

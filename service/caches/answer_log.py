@@ -164,6 +164,20 @@ async def answer_log_open(path: Path) -> AsyncIterator[AnswerLog]:
             await anyio.to_thread.run_sync(log.close)
 
 
+def logged_keys(path: Path) -> int | None:
+    """How many distinct keys the answer log at ``path`` holds (every key a job settled, in any of
+    its runs); None when there is no log there."""
+    if not path.exists():
+        return None
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
+    try:
+        return int(db.execute("SELECT COUNT(*) FROM outcomes").fetchone()[0])
+    except sqlite3.Error:  # no table yet (nothing was logged), or not readable: not known
+        return None
+    finally:
+        db.close()
+
+
 def _row_of(text: str, outcome: Outcome) -> _Row | None:
     body = outcome.raw
     if outcome.error is None and body is None:

@@ -9,8 +9,9 @@ A redirect the spec follows is a further request within the same attempt, under 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from service.calling.answers import answer_of
 from service.calling.circuit import CircuitBreaker
@@ -22,15 +23,31 @@ from service.calling.requests import PreparedRequest
 from service.calling.retry_policy import RetryPolicy
 from service.calling.transport import RawResponse, Sender
 from service.errors import CallError, ErrorClass
-from service.stats import StatsRecorder
+from service.stats import StatsRecorder, WaitSpans
+
+
+class JobWaits(Protocol):
+    """Where the time any attempt waited goes (``CallCounts``): for the rate limit, for a slot."""
+
+    rate_waits: WaitSpans
+    slot_waits: WaitSpans
+
+
+@dataclass
+class _OwnWaits:
+    rate_waits: WaitSpans = field(default_factory=WaitSpans)
+    slot_waits: WaitSpans = field(default_factory=WaitSpans)
 
 
 class Attempts:
     """Makes attempts through ``sender``: at most ``concurrency`` in flight (the oldest batch's
     first, ``service.calling.priority``), paced by ``limiter``.
 
-    Every attempt's latency and outcome go to ``stats`` and ``breaker``; a 429 pauses ``limiter``
-    for the API's ``Retry-After`` (or the backoff), so the whole job slows, not only that key.
+    Every attempt's latency and outcome go to the asking call's ``StatsRecorder`` and to
+    ``breaker``; a 429 pauses ``limiter`` for the API's ``Retry-After`` (or the backoff), so the
+    whole job slows, not only that key. ``rate_waits`` and ``slot_waits`` (``waits``'s) hold the
+    wall-clock time any attempt waited for the rate limit and for a slot (a call's own are in its
+    recorder).
     """
 
     def __init__(
@@ -38,9 +55,9 @@ class Attempts:
         sender: Sender,
         *,
         concurrency: int,
+        waits: JobWaits | None = None,
         limiter: RateLimiter,
         breaker: CircuitBreaker,
-        stats: StatsRecorder,
         policy: RetryPolicy,
         clock: Clock,
         redact: Callable[[str], str],
@@ -51,52 +68,65 @@ class Attempts:
         self._slots = PrioritySlots(concurrency)
         self._limiter = limiter
         self._breaker = breaker
-        self._stats = stats
         self._policy = policy
         self._budget = policy.budget
-        self._sleep = clock.sleep
+        self._clock = clock
         self._redact = redact
+        waits = waits or _OwnWaits()
+        self.rate_waits = waits.rate_waits
+        self.slot_waits = waits.slot_waits
 
-    async def attempt(self, request: PreparedRequest) -> tuple[Any, bytes]:
+    async def attempt(self, request: PreparedRequest, stats: StatsRecorder) -> tuple[Any, bytes]:
         """Send ``request`` once (following redirects as the spec allows, each hop a request of
-        its own): the parsed answer and its body as received, or ``CallError`` (carrying the key
-        and the redacted URL)."""
-        stats, slots, hops = self._stats, self._slots, 0
+        its own), counted in ``stats``: the parsed answer and its body as received, or
+        ``CallError`` (carrying the key and the redacted URL)."""
+        slots, hops = self._slots, 0
         while True:
             if slots.locked():
-                waited_from = time.perf_counter()
-                await slots.acquire()
-                stats.concurrency_wait_s += time.perf_counter() - waited_from
+                await self._waiting(slots.acquire(), self.slot_waits, stats.slot_waits)
             else:
                 await slots.acquire()
             try:
                 wait = self._limiter.reserve()
                 if wait:
-                    await self._sleep(wait)
+                    await self._waiting(self._clock.sleep(wait), self.rate_waits, stats.rate_waits)
                 stats.requests += 1
                 self._budget.attempted()
                 started = time.perf_counter()
                 response = await self._send(request)
             except CallError as exc:
-                self._failed(exc, request, started)
+                self._failed(exc, request, started, stats)
                 raise
             finally:
                 slots.release()
             if response.location is None or response.status not in REDIRECT_STATUSES:
                 break
-            request, hops = self._next_hop(request, response, started, hops), hops + 1
+            request, hops = self._next_hop(request, response, started, hops, stats), hops + 1
         try:
             answer = answer_of(response)
         except CallError as exc:
-            self._failed(exc, request, started)
+            self._failed(exc, request, started, stats)
             if exc.error_class is ErrorClass.RATE_LIMITED:
                 self._limiter.pause(self._policy.delay(exc, 1))
             raise
-        self._record(None, started)
+        self._record(None, started, stats)
         return answer, response.body
 
+    async def _waiting(self, wait: Awaitable[None], job: WaitSpans, call: WaitSpans) -> None:
+        """Await ``wait``, counted as waiting time of the job and of the call."""
+        now = self._clock.now
+        started = now()
+        job.begin(started)
+        call.begin(started)
+        try:
+            await wait
+        finally:
+            ended = now()
+            job.end(ended)
+            call.end(ended)
+
     def _next_hop(
-        self, request: PreparedRequest, response: RawResponse, started: float, hops: int
+        self, request: PreparedRequest, response: RawResponse, started: float, hops: int, stats: StatsRecorder
     ) -> PreparedRequest:
         """The request following ``response``'s redirect; ``CallError(redirect)`` (counted) when the
         spec's policy does not follow it."""
@@ -104,17 +134,19 @@ class Attempts:
         try:
             following = self._redirects.next_hop(request, response.status, response.location, hops)
         except CallError as exc:
-            self._failed(exc, request, started)
+            self._failed(exc, request, started, stats)
             raise
-        self._record(None, started)  # the server answered this hop: it is up
+        self._record(None, started, stats)  # the server answered this hop: it is up
         return following
 
-    def _failed(self, error: CallError, request: PreparedRequest, started: float) -> None:
-        self._record(error.error_class, started)
+    def _failed(
+        self, error: CallError, request: PreparedRequest, started: float, stats: StatsRecorder
+    ) -> None:
+        self._record(error.error_class, started, stats)
         error.key = request.key
         error.url = self._redact(request.url)
 
-    def _record(self, error_class: ErrorClass | None, started: float) -> None:
-        self._stats.record_latency(time.perf_counter() - started)
-        self._stats.record_outcome(error_class)
+    def _record(self, error_class: ErrorClass | None, started: float, stats: StatsRecorder) -> None:
+        stats.record_latency(time.perf_counter() - started)
+        stats.record_outcome(error_class)
         self._breaker.record(error_class)

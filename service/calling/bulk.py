@@ -19,22 +19,26 @@ from service.calling.requests import Key, PreparedRequest
 from service.errors import CallError, ErrorClass
 from service.spec import BulkSpec
 from service.spec.templates import value_text
+from service.stats import StatsRecorder
 
 
 class BulkFetch:
-    """One fetch of ``keys`` in chunks; ``run(workers)`` returns when every key has its outcome."""
+    """One fetch of ``keys`` in chunks, counted in ``stats``; ``run(workers)`` returns when every
+    key has its outcome."""
 
     def __init__(
         self,
         keys: Sequence[Key],
         bulk: BulkSpec,
         tools: FetchTools,
+        stats: StatsRecorder,
         *,
         build: Callable[[Sequence[Key]], PreparedRequest],
     ) -> None:
         self._chunks = iter([list(keys[i : i + bulk.size]) for i in range(0, len(keys), bulk.size)])
         self._bulk = bulk
         self._tools = tools
+        self._stats = stats
         self._build = build
         self.results: dict[Key, Outcome] = {}
 
@@ -49,14 +53,16 @@ class BulkFetch:
         for chunk in self._chunks:
             if self._tools.breaker.is_open:
                 return
-            for key, outcome in (await self._chunk(chunk)).items():
+            outcomes = await self._chunk(chunk)
+            for key, outcome in outcomes.items():
                 self._tools.settle(key, outcome, self.results)
+            self._stats.keys_settled += len(outcomes)
 
     async def _chunk(self, keys: list[Key]) -> dict[Key, Outcome]:
         """One bulk request for ``keys``, retried; after a final failure, each half on its own."""
         request = self._build(keys)
         try:
-            answer, attempts = _exact(*await self._tools.attempt(request)), 1
+            answer, attempts = _exact(*await self._tools.attempt(request, self._stats)), 1
         except CallError as exc:
             outcome = await self._retry(request, exc.with_traceback(None))
             if outcome.ok:
@@ -71,19 +77,19 @@ class BulkFetch:
 
     async def _retry(self, request: PreparedRequest, first_error: CallError) -> Outcome:
         """Attempts 2..N in a row (a chunk's retries are few, and each worth the wait)."""
-        tools = self._tools
+        tools, stats = self._tools, self._stats
         error, attempts = first_error, 1
         while True:
-            delay = tools.policy.next_delay(error, attempts)
+            delay = tools.policy.next_delay(error, attempts, stats)
             if delay is None:
                 return failed_outcome(error, attempts, tools.redact)
             await tools.clock.sleep(delay)
             if tools.breaker.is_open:
                 return Outcome(None, attempts, ErrorClass.CIRCUIT_OPEN, tools.breaker.reason)
             attempts += 1
-            tools.stats.retries += 1
+            stats.retries += 1
             try:
-                return Outcome(_exact(*await tools.attempt(request)), attempts)
+                return Outcome(_exact(*await tools.attempt(request, stats)), attempts)
             except CallError as exc:
                 # Kept across the next sleep: without its traceback it ties up no frame.
                 error = exc.with_traceback(None)

@@ -21,6 +21,7 @@ from service.caches.answer_log import AnswerLog
 from service.caches.store import AnswerStore
 from service.calling.attempts import Attempts
 from service.calling.bulk import BulkFetch
+from service.calling.call_counts import CallCounts
 from service.calling.circuit import CircuitBreaker
 from service.calling.clock import Clock, SystemClock
 from service.calling.fetch_tools import FetchTools
@@ -69,12 +70,10 @@ class Caller:
         limits = spec.limits
         self.limiter = RateLimiter(limits.rate, limits.effective_burst, clock, headroom=RATE_HEADROOM)
         self._breaker = CircuitBreaker(spec.circuit)
-        self._stats = StatsRecorder()
-        self._known = KnownAnswers(answer_log, cache, self._stats)
+        self.counts = CallCounts(clock, self._breaker)  # per call: see outcomes
+        self._known = KnownAnswers(answer_log, cache)
         self._redact = Redactor(spec.secrets)
-        self._policy = RetryPolicy(
-            spec.retry, random=random or _random.random, clock=clock, stats=self._stats
-        )
+        self._policy = RetryPolicy(spec.retry, random=random or _random.random, clock=clock)
         self._builder = RequestBuilder(spec.request, spec.key)
         self._keys = InFlightKeys()
         self._tools = self._fetch_tools(limits.concurrency)
@@ -85,9 +84,9 @@ class Caller:
         attempts = Attempts(
             self._sender,
             concurrency=concurrency,
+            waits=self.counts,
             limiter=self.limiter,
             breaker=self._breaker,
-            stats=self._stats,
             policy=self._policy,
             clock=self._clock,
             redact=self._redact,
@@ -99,7 +98,6 @@ class Caller:
             attempt=attempts.attempt,
             policy=self._policy,
             breaker=self._breaker,
-            stats=self._stats,
             clock=self._clock,
             settle=self._settle,
             redact=self._redact,
@@ -118,56 +116,61 @@ class Caller:
         return self._redact(text)
 
     def statistics(self) -> EnrichStats:
-        """A frozen snapshot of everything this caller has done so far."""
-        return self._stats.snapshot(
-            throttled_s=self.limiter.statistics().throttled_s,
-            elapsed_s=self._clock.now() - self._started,
-            circuit_open=self._breaker.reason,
-        )
+        """A frozen snapshot of everything this caller has done so far, calls still running
+        included (their rows in proportion to their keys answered)."""
+        return self.counts.statistics(started_s=self._started)
 
-    def counters(self) -> StatsRecorder:
-        """A copy of the raw counters, to add this caller's work to a job counted elsewhere."""
-        return self._stats.copy()
-
-    def count_rows(self, *, ok: int, failed_by_class: dict[str, int], distinct_keys: int) -> None:
-        """Count the rows of a frame enriched with this caller's outcomes."""
-        self._stats.add_rows(ok=ok, failed_by_class=failed_by_class, distinct_keys=distinct_keys)
-
-    async def outcomes(self, keys: Sequence[Key]) -> dict[Key, Outcome]:
+    async def outcomes(self, keys: Sequence[Key], stats: StatsRecorder | None = None) -> dict[Key, Outcome]:
         """Every key's outcome: from the job's answer log, from the cache, from a request another
         frame has in flight, or from the API (one key per request, or in bulk, as the spec says).
 
         If anything raises on the way, no key is settled by this call: the keys it had claimed and
         not answered are let go (a frame waiting for one raises too), so asking again asks again.
+        What it did is counted in ``stats`` (from ``counts.counting()``), else in a call of its own.
         """
+        if stats is None:
+            with self.counts.counting() as call:
+                return await self.outcomes(keys, call)
         sendable = [key for key in keys if None not in key] if self.spec.bulk else keys
         mine, waiting = self._keys.claim(sendable)
         try:
-            results = await self._known.lookup(mine)
+            results = await self._known.lookup(mine, stats)
             for key, outcome in results.items():
                 self._keys.settle(key, outcome, results)
+            stats.keys_settled += len(results)
             unknown = [key for key in mine if key not in results] if results else mine
-            fetched = await (self._fetch_bulk(unknown) if self.spec.bulk else self._fetch(unknown))
-            await self._known.store(fetched)
+            fetched = await (
+                self._fetch_bulk(unknown, stats) if self.spec.bulk else self._fetch(unknown, stats)
+            )
+            await self._known.store(fetched, stats)
         except BaseException:
             self._keys.abandon(mine)
             raise
         self._keys.release(mine)
         results.update(fetched)
         if len(sendable) < len(keys):  # a null cannot go in a request: those keys fail unsent
-            invalid = Outcome(None, 0, ErrorClass.INVALID_KEY, "key has a null value")
-            results.update((key, invalid) for key in keys if None in key)
-        return await self._keys.collect(waiting, results)
+            self._fail_unsendable(keys, results)
+        collected = await self._keys.collect(waiting, results)
+        stats.keys_settled += len(waiting) + len(keys) - len(sendable)
+        return collected
+
+    def _fail_unsendable(self, keys: Sequence[Key], results: dict[Key, Outcome]) -> None:
+        invalid = Outcome(None, 0, ErrorClass.INVALID_KEY, "key has a null value")
+        for key in keys:
+            if None in key:
+                results[key] = invalid
+                self._known.remember(key, invalid)  # logged: the job's distinct keys are its log's
 
     def _settle(self, key: Key, outcome: Outcome, results: dict[Key, Outcome]) -> None:
         """``key``'s final outcome: to every frame waiting for it, and into the job's answer log."""
         self._keys.settle(key, outcome, results)
         self._known.remember(key, outcome)
 
-    async def _fetch(self, keys: list[Key]) -> dict[Key, Outcome]:
+    async def _fetch(self, keys: list[Key], stats: StatsRecorder) -> dict[Key, Outcome]:
         fetch = RowFetch(
             keys,
             self._tools,
+            stats,
             build=self._builder.build,
             # This many keys waiting for a retry means the API is failing: no fresh key until
             # some are done (and at least enough to keep every worker busy with retries).
@@ -177,10 +180,10 @@ class Caller:
         self._settle_unanswered(keys, fetch.results)
         return fetch.results
 
-    async def _fetch_bulk(self, keys: list[Key]) -> dict[Key, Outcome]:
+    async def _fetch_bulk(self, keys: list[Key], stats: StatsRecorder) -> dict[Key, Outcome]:
         bulk = self.spec.bulk
         assert bulk is not None
-        fetch = BulkFetch(keys, bulk, self._tools, build=self._builder.build_bulk)
+        fetch = BulkFetch(keys, bulk, self._tools, stats, build=self._builder.build_bulk)
         chunks = (len(keys) + bulk.size - 1) // bulk.size
         await fetch.run(min(self.spec.limits.concurrency, chunks))
         self._settle_unanswered(keys, fetch.results)

@@ -16,14 +16,13 @@ from service.stats import StatsRecorder
 
 @dataclass(frozen=True, slots=True)
 class FetchTools:
-    """The caller's pieces a fetch works with: it makes ``attempt``s, asks ``policy`` after a
-    failed one, stops when ``breaker`` opens, counts retries in ``stats``, waits on ``clock``,
-    hands each outcome to ``settle`` (with the fetch's results) and redacts messages."""
+    """The caller's pieces a fetch works with: it makes ``attempt``s (counted in the call's
+    ``StatsRecorder``), asks ``policy`` after a failed one, stops when ``breaker`` opens, waits on
+    ``clock``, hands each outcome to ``settle`` (with the fetch's results) and redacts messages."""
 
-    attempt: Callable[[PreparedRequest], Awaitable[tuple[Any, bytes]]]
+    attempt: Callable[[PreparedRequest, StatsRecorder], Awaitable[tuple[Any, bytes]]]
     policy: RetryPolicy
     breaker: CircuitBreaker
-    stats: StatsRecorder
     clock: Clock
     settle: Callable[[Key, Outcome, dict[Key, Outcome]], None]
     redact: Callable[[str], str]

@@ -15,24 +15,24 @@ from service.stats import StatsRecorder
 
 
 class KnownAnswers:
-    """A caller's answer log and response cache (either may be None), counted in ``stats``."""
+    """A caller's answer log and response cache (either may be None); what they answer is counted
+    in the asking call's ``StatsRecorder``."""
 
-    def __init__(self, log: AnswerLog | None, cache: AnswerStore | None, stats: StatsRecorder) -> None:
+    def __init__(self, log: AnswerLog | None, cache: AnswerStore | None) -> None:
         self._log = log
         self._cache = cache
-        self._stats = stats
 
-    async def lookup(self, keys: Sequence[Key]) -> dict[Key, Outcome]:
+    async def lookup(self, keys: Sequence[Key], stats: StatsRecorder) -> dict[Key, Outcome]:
         """The outcomes of those of ``keys`` this job already has, or the cache holds."""
         known: dict[Key, Outcome] = {}
         log, cache = self._log, self._cache
         if log is not None and keys:
             known = await anyio.to_thread.run_sync(log.get_many, keys)
-            self._stats.answers_reused += len(known)
+            stats.answers_reused += len(known)
         if cache is not None and len(known) < len(keys):
             asked = [key for key in keys if key not in known] if known else keys
             hits = await anyio.to_thread.run_sync(cache.get_many, asked)
-            self._stats.cache_hits += len(hits)
+            stats.cache_hits += len(hits)
             for key, outcome in hits.items():
                 self.remember(key, outcome)  # the job's rows then stay the same if the cache expires
             known.update(hits)
@@ -43,9 +43,9 @@ class KnownAnswers:
         if self._log is not None:
             self._log.add(key, outcome)
 
-    async def store(self, fetched: dict[Key, Outcome]) -> None:
+    async def store(self, fetched: dict[Key, Outcome], stats: StatsRecorder) -> None:
         """Put the cacheable ones of ``fetched`` in the response cache (without one, nothing)."""
         cache = self._cache
         if cache is not None and fetched:
             stored = await anyio.to_thread.run_sync(store_outcomes, cache, list(fetched.items()))
-            self._stats.uncacheable += stored.unstorable
+            stats.uncacheable += stored.unstorable

@@ -54,22 +54,20 @@ class RetryPolicy:
         *,
         random: Callable[[], float],
         clock: Clock,
-        stats: StatsRecorder | None = None,
     ) -> None:
         self._section = section
         self._random = random
         self._clock = clock
-        self._stats = stats or StatsRecorder()  # where refused retries are counted
         self.budget = RetryBudget(section.budget, clock)
 
-    def next_delay(self, error: CallError, attempts: int) -> float | None:
+    def next_delay(self, error: CallError, attempts: int, stats: StatsRecorder) -> float | None:
         """After ``attempts`` attempts, the last failing with ``error``: the seconds to wait before
         the next one, or None when ``error`` is final (not retryable, no attempt left, or the job's
-        retry budget spent: then its message says so)."""
+        retry budget spent: then its message says so, and ``stats`` counts it)."""
         if attempts >= self._section.attempts or not is_retryable(error, self._section):
             return None
         if not self.budget.allows_retry():
-            self._stats.retries_refused += 1
+            stats.retries_refused += 1
             error.message += " (not retried: the job's retry budget is spent, the API fails too often)"
             return None
         return self.delay(error, attempts)

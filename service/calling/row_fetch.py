@@ -18,6 +18,7 @@ from service.calling.outcome import Outcome, failed_outcome
 from service.calling.requests import Key, PreparedRequest
 from service.calling.retry_schedule import RetrySchedule
 from service.errors import CallError, ErrorClass
+from service.stats import StatsRecorder
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,12 +29,14 @@ class _WaitingRetry:
 
 
 class RowFetch:
-    """One fetch of ``keys``; ``run(workers)`` returns when every key has its outcome in ``results``."""
+    """One fetch of ``keys``, counted in ``stats``; ``run(workers)`` returns when every key has its
+    outcome in ``results``."""
 
     def __init__(
         self,
         keys: Sequence[Key],
         tools: FetchTools,
+        stats: StatsRecorder,
         *,
         build: Callable[[Key], PreparedRequest],
         max_waiting_retries: int,
@@ -41,6 +44,7 @@ class RowFetch:
         self._fresh = iter(keys)
         self._fresh_left = bool(keys)
         self._tools = tools
+        self._stats = stats
         self._attempt = tools.attempt
         self._build = build
         self._max_waiting_retries = max_waiting_retries
@@ -57,9 +61,12 @@ class RowFetch:
         # Not after a failure or a cancellation: what was not answered then is asked again.
         reason = self._tools.breaker.reason or "the job stopped before this key was retried"
         for waiting in self._retries.drain():
-            outcome = Outcome(None, waiting.attempts, ErrorClass.CIRCUIT_OPEN, reason)
-            self._tools.settle(waiting.key, outcome, self.results)
+            self._settle(waiting.key, Outcome(None, waiting.attempts, ErrorClass.CIRCUIT_OPEN, reason))
         return self.results
+
+    def _settle(self, key: Key, outcome: Outcome) -> None:
+        self._tools.settle(key, outcome, self.results)
+        self._stats.keys_settled += 1
 
     async def _worker(self) -> None:
         tools = self._tools
@@ -69,7 +76,7 @@ class RowFetch:
         while not breaker.is_open:
             due = retries.pop_due(clock.now())
             if due is not None:
-                tools.stats.retries += 1
+                self._stats.retries += 1
                 await self._try(due.request, due.key, due.attempts + 1)
                 continue
             if self._fresh_left and len(retries) < self._max_waiting_retries:
@@ -93,19 +100,19 @@ class RowFetch:
         try:
             request = self._build(key)
         except CallError as exc:  # a key that cannot be sent (a null, an empty path segment)
-            self._tools.settle(key, Outcome(None, 0, exc.error_class, exc.message), self.results)
+            self._settle(key, Outcome(None, 0, exc.error_class, exc.message))
             return
         await self._try(request, key, 1)
 
     async def _try(self, request: PreparedRequest, key: Key, attempts: int) -> None:
         try:
-            answer, raw = await self._attempt(request)
+            answer, raw = await self._attempt(request, self._stats)
             outcome = Outcome(answer, attempts, raw=raw)
         except CallError as exc:
             tools = self._tools
-            delay = tools.policy.next_delay(exc, attempts)
+            delay = tools.policy.next_delay(exc, attempts, self._stats)
             if delay is not None:
                 self._retries.push(tools.clock.now() + delay, _WaitingRetry(request, key, attempts))
                 return
             outcome = failed_outcome(exc, attempts, tools.redact)
-        self._tools.settle(key, outcome, self.results)
+        self._settle(key, outcome)

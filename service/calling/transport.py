@@ -40,12 +40,14 @@ TransportChoice = httpx.AsyncBaseTransport | str | None
 
 @dataclass(frozen=True, slots=True)
 class RawResponse:
-    """What the engine needs from an answer (``location`` only of a redirect)."""
+    """What the engine needs from an answer (``location`` only of a redirect); ``headers`` are the
+    HTTP library's own (no copy is made), for whoever shows an exchange (``enrich try``)."""
 
     status: int
     body: bytes
     retry_after: str | None
     location: str | None = None
+    headers: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +167,11 @@ class AiohttpSender:
                 body = await self._read(response)
                 headers = response.headers
                 return RawResponse(
-                    response.status, body, headers.get("Retry-After"), _location(response.status, headers)
+                    response.status,
+                    body,
+                    headers.get("Retry-After"),
+                    _location(response.status, headers),
+                    headers,
                 )
         except TRANSLATED as exc:
             raise translate(exc, self._timeout_s) from exc
@@ -246,7 +252,11 @@ class HttpxSender:
             raise translate(exc, self._timeout_s) from exc
         headers = response.headers
         return RawResponse(
-            response.status_code, body, headers.get("Retry-After"), _location(response.status_code, headers)
+            response.status_code,
+            body,
+            headers.get("Retry-After"),
+            _location(response.status_code, headers),
+            headers,
         )
 
     async def _read(self, response: httpx.Response) -> bytes:
@@ -273,15 +283,21 @@ class HttpxSender:
         await self._client.aclose()
 
 
+def foreign_headers(spec: Spec) -> dict[str, str]:
+    """The spec's headers a request to another origin (a redirect's) may carry: none holding
+    credentials or a secret."""
+    holds_secret = Redactor(spec.secrets).finds_in
+    return {
+        name: value
+        for name, value in request_headers(spec.request).items()
+        if name.lower() not in CREDENTIAL_HEADERS and not holds_secret(value)
+    }
+
+
 def make_sender(spec: Spec, transport: TransportChoice = None, auth: httpx.Auth | None = None) -> Sender:
     """The sender for ``transport``: None or "aiohttp" (default), "httpx", or an httpx transport."""
     headers = request_headers(spec.request)
-    holds_secret = Redactor(spec.secrets).finds_in
-    foreign = {
-        name: value
-        for name, value in headers.items()
-        if name.lower() not in CREDENTIAL_HEADERS and not holds_secret(value)
-    }
+    foreign = foreign_headers(spec)
     limits, request = spec.limits, spec.request
     settings = SenderSettings(
         headers, foreign, limits.concurrency, request.timeout_s, request.max_response_bytes

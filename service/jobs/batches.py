@@ -30,21 +30,23 @@ from service.stats import EnrichStats
 # idles between batches; memory holds three batches, whatever the input's size.
 DEFAULT_BATCHES_IN_FLIGHT = 3
 
-BatchRunner = Callable[[Caller, JobState, int, pl.DataFrame], Awaitable[None]]
+BatchRunner = Callable[[Caller, JobState, int, pl.DataFrame], Awaitable[object]]
 
 
-async def enrich_batch(caller: Caller, state: JobState, index: int, batch: pl.DataFrame) -> None:
-    """Enrich batch ``index`` and write its part file (not yet recorded: not yet done). Its
-    requests go before those of later batches: batches finish in order."""
+async def enrich_batch(caller: Caller, state: JobState, index: int, batch: pl.DataFrame) -> EnrichStats:
+    """Enrich batch ``index`` and write its part file (not yet recorded: not yet done); the
+    batch's own statistics. Its requests go before those of later batches: batches finish in order."""
     with in_order_of(index):
         result = await enrich_frame(batch, caller.spec, caller=caller)
     await anyio.to_thread.run_sync(state.write_part, index, result.frame)
+    return result.stats
 
 
-async def enrich_and_record(caller: Caller, state: JobState, index: int, batch: pl.DataFrame) -> None:
+async def enrich_and_record(caller: Caller, state: JobState, index: int, batch: pl.DataFrame) -> EnrichStats:
     """Enrich batch ``index``, write its part file and record it: after this it counts as done."""
-    await enrich_batch(caller, state, index, batch)
+    stats = await enrich_batch(caller, state, index, batch)
     await anyio.to_thread.run_sync(state.record_done, index)
+    return stats
 
 
 class Batches(Protocol):

@@ -59,9 +59,16 @@ def input_identity(paths: list[Path]) -> list[dict[str, object]]:
     return identity
 
 
-def fingerprint(inputs: list[Path], spec: Spec, batch_size: int) -> str:
-    """A digest of everything a resumed job must share with the interrupted one."""
-    identity = {"inputs": input_identity(inputs), "spec": spec.output_identity(), "batch_size": batch_size}
+def fingerprint(inputs: list[Path], spec: Spec, batch_size: int, limit: int | None = None) -> str:
+    """A digest of everything a resumed job must share with the interrupted one (a row limit
+    only when there is one: the states of jobs without one keep their fingerprint)."""
+    identity: dict[str, object] = {
+        "inputs": input_identity(inputs),
+        "spec": spec.output_identity(),
+        "batch_size": batch_size,
+    }
+    if limit is not None:
+        identity["limit"] = limit
     return digest(identity)
 
 

@@ -37,7 +37,17 @@ class JobOptions(BaseModel):
         ge=1,
         description="rows per batch: the unit of progress, checkpoint and memory",
     )
+    limit: int | None = Field(
+        default=None,
+        ge=1,
+        description="enrich only the first N rows of the input (a dry run on real data)",
+    )
     restart: bool = Field(default=False, description="discard the state of an unfinished job and start over")
+    overwrite: bool = Field(
+        default=False,
+        description="replace OUT if it exists (without it, an existing OUT is refused, but for a "
+        "rerun of the job that wrote it)",
+    )
     keep_state: bool = Field(
         default=False, description="keep OUT.enrich/ (the finished batches) after success"
     )

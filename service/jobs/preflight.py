@@ -10,6 +10,7 @@ from pathlib import Path
 import polars as pl
 
 from service.errors import InputError
+from service.jobs.checkpoint import state_dir_for
 from service.spec import Spec
 from service.tables.formats import output_format
 from service.tables.reading import resolve_inputs, scan_inputs
@@ -25,11 +26,17 @@ class CheckedInput:
     schema: pl.Schema
 
 
-def check_job(input_spec: str | Path, spec: Spec, output_path: Path) -> CheckedInput:
-    """The job's input, checked; a ``SpecError`` or ``InputError`` naming the first problem."""
+def check_job(
+    input_spec: str | Path, spec: Spec, output_path: Path, *, overwrite: bool = False
+) -> CheckedInput:
+    """The job's input, checked; a ``SpecError`` or ``InputError`` naming the first problem. An
+    existing OUT is refused unless ``overwrite``, or unless the job that wrote it left its state
+    (a rerun of that job: it resumes, or restarts, the same output)."""
     output_format(output_path)
     paths = resolve_inputs(input_spec)
     check_output_path(output_path, paths)
+    if not overwrite and output_path.exists() and not state_dir_for(output_path).exists():
+        raise InputError(f"--output {output_path} exists: pass --overwrite to replace it")
     lazy = scan_inputs(paths)
     schema = lazy.collect_schema()
     check_schema(schema, spec)

@@ -32,11 +32,13 @@ class BatchShare:
 
 @dataclass(frozen=True)
 class RemoteBatchDone:
-    """A batch enriched elsewhere: its rows, and the counters of its caller to add to the job's."""
+    """A batch enriched elsewhere: its rows, and the counters and waits of its caller to add to
+    the job's."""
 
     rows: int
     stats: StatsRecorder
     throttled_s: float
+    concurrency_wait_s: float
 
 
 def split_limits(limits: LimitsSection, slots: int) -> tuple[int, int, float | None, int]:
@@ -66,7 +68,10 @@ async def enrich_batch_alone(
             Caller(spec, cache=cache, answer_log=log) as caller,
         ):
             await enrich_batch(caller, state, index, batch)
-            return RemoteBatchDone(batch.height, caller.counters(), caller.limiter.statistics().throttled_s)
+            waited = caller.statistics()
+            return RemoteBatchDone(
+                batch.height, caller.counts.counters(), waited.throttled_s, waited.concurrency_wait_s
+            )
     finally:
         if cache is not None:
             cache.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,20 +12,19 @@ import anyio
 import anyio.to_thread
 import polars as pl
 
+from service.caches.answer_log import logged_keys
 from service.engine import ATTEMPTS, ERROR, MESSAGE, STATUS
 from service.errors import CircuitOpenError, EnrichError, InputError
 from service.jobs.batches import Batches, BatchPlacement, OnThisLoop
 from service.jobs.checkpoint import JobState, fingerprint, state_dir_for
 from service.jobs.options import JobOptions
 from service.jobs.preflight import check_job
-from service.jobs.progress import JobProgress, ProgressReport
+from service.jobs.progress import JobProgress, ProgressReport, report_progress
 from service.spec import Spec
 from service.stats import EnrichStats
-from service.tables.mapping import POLARS_TYPES
+from service.tables.mapping import polars_type
 from service.tables.reading import count_rows, iter_batches
 from service.tables.writing import write_frames_atomically
-
-BatchDone = Callable[[int, int], Awaitable[None]]
 
 
 async def run_job(
@@ -37,21 +36,20 @@ async def run_job(
     batches: BatchPlacement | None = None,
     progress: ProgressReport | None = None,
     progress_every_s: float = 1.0,
-    on_batch_done: BatchDone | None = None,
 ) -> EnrichStats:
     """Enrich the input into ``output_path`` batch by batch; OUT is written only when all are done.
 
     Finished batches are kept in ``OUT.enrich/`` (see ``service.jobs.checkpoint``), so running the
     same job again after a crash resumes where it stopped. ``batches`` says where batches are
-    enriched (default: ``OnThisLoop()``); ``on_batch_done(rows_done, rows_total)`` is awaited after
-    each. Raises ``InputError``/``SpecError`` before any request, ``CircuitOpenError`` if the API
-    kept failing (nothing is written then).
+    enriched (default: ``OnThisLoop()``); ``progress`` is told where the job stands every
+    ``progress_every_s`` and at its end. Raises ``InputError``/``SpecError`` before any request,
+    ``CircuitOpenError`` if the API kept failing (nothing is written then).
     """
     options = options or JobOptions()
     job = _JobInput.open(input_spec, spec, output_path, options)
     try:
         async with (batches or OnThisLoop())(spec, options.cache_dir, job.state) as placed:
-            pipeline = _Pipeline(job.state, placed, job.rows_total, on_batch_done)
+            pipeline = _Pipeline(job.state, placed, job.rows_total)
             stats = await pipeline.run(
                 iter_batches(job.lazy, options.batch_size, job.paths),
                 progress,
@@ -60,9 +58,9 @@ async def run_job(
             )
         pipeline.check_every_batch_recorded()
         write_frames_atomically(_read_parts(job.state), _output_schema(job.schema, spec), output_path)
-        stats = _with_row_counts(stats, job.state)
+        stats = _with_job_counts(stats, job.state)
         if progress is not None:
-            progress(JobProgress(job.rows_total, job.rows_total, stats))
+            await report_progress(progress, JobProgress(job.rows_total, job.rows_total, stats))
         if not options.keep_state:
             job.state.remove()
     finally:
@@ -82,22 +80,25 @@ class _JobInput:
 
     @classmethod
     def open(cls, input_spec: str | Path, spec: Spec, output_path: Path, options: JobOptions) -> _JobInput:
-        checked = check_job(input_spec, spec, output_path)
-        rows_total = count_rows(checked.lazy, checked.paths)
+        checked = check_job(input_spec, spec, output_path, overwrite=options.overwrite)
+        lazy = checked.lazy if options.limit is None else checked.lazy.head(options.limit)
+        rows_total = count_rows(lazy, checked.paths)
         state = JobState(state_dir_for(output_path))
-        state.open(fingerprint(checked.paths, spec, options.batch_size), restart=options.restart)
-        return cls(checked.paths, checked.lazy, checked.schema, rows_total, state)
+        state.open(
+            fingerprint(checked.paths, spec, options.batch_size, options.limit), restart=options.restart
+        )
+        return cls(checked.paths, lazy, checked.schema, rows_total, state)
 
 
 class _Pipeline:
     """Pulls batches on demand and enriches up to ``batches.in_flight`` of them at once."""
 
-    def __init__(self, state: JobState, batches: Batches, rows_total: int, on_done: BatchDone | None) -> None:
+    def __init__(self, state: JobState, batches: Batches, rows_total: int) -> None:
         self.state = state
         self.batches = batches
-        self.on_done = on_done
         self.rows_total = rows_total
-        self.rows_done = 0
+        self.rows_done_before = 0  # in batches an earlier run of the job finished
+        self.rows_reported = 0
         self.slots = anyio.Semaphore(batches.in_flight)
         self.failure: EnrichError | None = None
         self.batches_seen = 0
@@ -148,7 +149,7 @@ class _Pipeline:
                     break
                 self.batches_seen = index + 1
                 if self.state.is_done(index):
-                    self.rows_done += batch.height
+                    self.rows_done_before += batch.height
                     self.slots.release()
                 else:
                     group.start_soon(self._enrich, index, batch)
@@ -157,9 +158,6 @@ class _Pipeline:
     async def _enrich(self, index: int, batch: pl.DataFrame) -> None:
         try:
             await self.batches.enrich(self.state, index, batch)
-            self.rows_done += batch.height
-            if self.on_done is not None:
-                await self.on_done(self.rows_done, self.rows_total)
         except EnrichError as exc:  # kept, not raised: it would come out of the group wrapped
             if self.failure is None:
                 self.failure = exc
@@ -168,8 +166,16 @@ class _Pipeline:
 
     async def _report(self, progress: ProgressReport, every_s: float) -> None:
         while True:
-            progress(JobProgress(self.rows_done, self.rows_total, self.batches.statistics()))
+            await report_progress(progress, self.progress())
             await anyio.sleep(every_s)
+
+    def progress(self) -> JobProgress:
+        """Where the job stands: never fewer rows than last time (a retried batch's rows, or a
+        batch between its last answer and its record, would otherwise count twice or not at all)."""
+        stats = self.batches.statistics()
+        rows = min(self.rows_total, self.rows_done_before + stats.rows_answered)
+        self.rows_reported = max(self.rows_reported, rows)
+        return JobProgress(self.rows_reported, self.rows_total, stats)
 
 
 def _read_parts(state: JobState) -> Iterator[pl.DataFrame]:
@@ -185,20 +191,31 @@ def _read_parts(state: JobState) -> Iterator[pl.DataFrame]:
 
 def _output_schema(input_schema: pl.Schema, spec: Spec) -> pl.Schema:
     columns = dict(input_schema)
-    columns.update({c.name: POLARS_TYPES[c.type] for c in spec.columns})
+    columns.update({c.name: polars_type(c.kind) for c in spec.columns})
     columns.update({STATUS: pl.String(), ERROR: pl.String(), MESSAGE: pl.String(), ATTEMPTS: pl.Int32()})
     return pl.Schema(columns)
 
 
-def _with_row_counts(stats: EnrichStats, state: JobState) -> EnrichStats:
-    """Row counts over every part, those of earlier runs of the job included."""
+def _with_job_counts(stats: EnrichStats, state: JobState) -> EnrichStats:
+    """Row counts over every part, and distinct keys over the job's answer log (each key once
+    however many batches held it), those of earlier runs of the job included."""
+    distinct = logged_keys(state.answer_log_path)
+    if distinct is not None:
+        stats = dataclasses.replace(stats, distinct_keys=distinct)
     parts = list(state.parts())
     if not parts:
-        return dataclasses.replace(stats, rows=0, rows_ok=0, rows_failed=0, rows_failed_by_class={})
+        return dataclasses.replace(
+            stats, rows=0, rows_ok=0, rows_failed=0, rows_failed_by_class={}, rows_answered=0
+        )
     counts = pl.scan_parquet(parts).group_by(ERROR).agg(pl.len()).collect()
     by_class = {str(e): int(n) for e, n in counts.iter_rows() if e is not None}
     ok = int(counts.filter(pl.col(ERROR).is_null())["len"].sum())
     failed = sum(by_class.values())
     return dataclasses.replace(
-        stats, rows=ok + failed, rows_ok=ok, rows_failed=failed, rows_failed_by_class=by_class
+        stats,
+        rows=ok + failed,
+        rows_ok=ok,
+        rows_failed=failed,
+        rows_failed_by_class=by_class,
+        rows_answered=ok + failed,
     )

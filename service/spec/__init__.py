@@ -4,7 +4,8 @@
 ``model``; ``templates``, ``units`` and ``answer_paths`` are the small languages inside it.
 """
 
-from service.spec.compile import compile_spec, load_spec, parse_spec
+from service.spec.column_types import ColumnKind, ListOf, Scalar, StructOf, parse_column_type
+from service.spec.compile import compile_spec, load_spec, parse_spec, spec_from_dict
 from service.spec.model import (
     BulkSpec,
     OutputColumn,
@@ -19,7 +20,6 @@ from service.spec.sections import (
     BackoffSection,
     CacheSection,
     CircuitSection,
-    ColumnType,
     LimitsSection,
     RetrySection,
     SpecFile,
@@ -31,17 +31,22 @@ __all__ = [
     "BulkSpec",
     "CacheSection",
     "CircuitSection",
-    "ColumnType",
+    "ColumnKind",
     "LimitsSection",
+    "ListOf",
     "OutputColumn",
     "RequestSpec",
     "RetrySection",
+    "Scalar",
     "Spec",
     "SpecFile",
+    "StructOf",
     "compile_spec",
     "digest",
     "load_spec",
+    "parse_column_type",
     "parse_spec",
+    "spec_from_dict",
     "with_batch_limits",
     "with_limit_overrides",
 ]

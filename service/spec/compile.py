@@ -7,11 +7,13 @@ error is a ``SpecError`` that names the field (or the TOML line) and what is wro
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 import jmespath.exceptions
@@ -19,8 +21,9 @@ from pydantic import ValidationError
 
 from service.errors import SpecError
 from service.spec.answer_paths import compile_path
+from service.spec.column_types import parse_column_type
 from service.spec.model import BulkSpec, OutputColumn, RequestSpec, Spec
-from service.spec.sections import RESERVED_PREFIX, ApiSection, BulkSection, SpecFile
+from service.spec.sections import RESERVED_PREFIX, ApiSection, BulkSection, ColumnSection, SpecFile
 from service.spec.templates import (
     BULK_KEYS_MARKER,
     ColumnRef,
@@ -30,12 +33,14 @@ from service.spec.templates import (
     value_text,
 )
 
+T = TypeVar("T")
+
 # Stands for a column placeholder while the URL is split: a NUL never appears in a URL.
 _PLACEHOLDER = "\x00"
 
 
 def load_spec(
-    path: str | Path,
+    path: str | os.PathLike[str],
     *,
     environ: Mapping[str, str],
     resolve_secret: SecretResolver | None = None,
@@ -63,6 +68,17 @@ def parse_spec(
         line_match = re.search(r"line (\d+)", str(exc))
         line = int(line_match.group(1)) if line_match else None
         raise SpecError(f"invalid TOML: {exc}", line=line) from None
+    return spec_from_dict(raw, environ=environ, resolve_secret=resolve_secret)
+
+
+def spec_from_dict(
+    data: Mapping[str, Any],
+    *,
+    environ: Mapping[str, str],
+    resolve_secret: SecretResolver | None = None,
+) -> Spec:
+    """Validate and resolve a spec given as a dict, shaped as the TOML file is."""
+    raw = dict(data)
     try:
         source = SpecFile.model_validate(raw)
     except ValidationError as exc:
@@ -76,26 +92,62 @@ def compile_spec(
     environ: Mapping[str, str],
     resolve_secret: SecretResolver | None = None,
 ) -> Spec:
-    """Turn a validated ``SpecFile`` into a ``Spec``: parse templates, compile JMESPath, cross-check."""
+    """Turn a validated ``SpecFile`` into a ``Spec``: parse templates, compile JMESPath, cross-check.
+    Every check runs: the ``SpecError`` names each problem found, one line each."""
     secrets: set[str] = set()
     parser = TemplateParser(environ, resolve_secret, secrets)
-    request = _compile_request(source.api, parser, bulk=source.bulk is not None)
+    problems = _Problems()
+    request = problems.checked(lambda: _compile_request(source.api, parser, bulk=source.bulk is not None))
     key = tuple(source.input.key)
     if len(set(key)) != len(key):
-        raise SpecError("a key column is listed twice", field="input.key")
-    _check_referenced_columns(request, key)
-    columns = tuple(
-        OutputColumn(name, col.path, col.type, _compile_jmespath(col.path, f"output.columns.{name}.path"))
-        for name, col in source.output.columns.items()
+        problems.add(SpecError("a key column is listed twice", field="input.key"))
+    if request is not None:
+        problems.checked(lambda: _check_referenced_columns(request, key))
+    columns = []
+    for name, section in source.output.columns.items():
+        column = problems.checked(functools.partial(_compile_column, name, section))
+        if column is not None:
+            columns.append(column)
+    bulk = (
+        None if source.bulk is None else problems.checked(functools.partial(_compile_bulk, source.bulk, key))
     )
-    for column in columns:
-        if column.name.startswith(RESERVED_PREFIX):
-            raise SpecError(
-                f"names starting with '{RESERVED_PREFIX}' are reserved for Enrich's own columns",
-                field=f"output.columns.{column.name}",
-            )
-    bulk = None if source.bulk is None else _compile_bulk(source.bulk, key)
-    return Spec(source, request, key, columns, bulk, frozenset(secrets))
+    problems.raise_any()
+    assert request is not None
+    return Spec(source, request, key, tuple(columns), bulk, frozenset(secrets))
+
+
+class _Problems:
+    """The mistakes found in a spec so far: each check runs, and all are told together."""
+
+    def __init__(self) -> None:
+        self.found: list[str] = []
+
+    def add(self, problem: SpecError) -> None:
+        self.found.append(str(problem))
+
+    def checked(self, check: Callable[[], T]) -> T | None:
+        """``check()``'s result, or None with its ``SpecError`` kept."""
+        try:
+            return check()
+        except SpecError as exc:
+            self.add(exc)
+            return None
+
+    def raise_any(self) -> None:
+        if len(self.found) == 1:
+            raise SpecError(self.found[0])
+        if self.found:
+            raise SpecError("invalid spec:\n  " + "\n  ".join(self.found))
+
+
+def _compile_column(name: str, section: ColumnSection) -> OutputColumn:
+    if name.startswith(RESERVED_PREFIX):
+        raise SpecError(
+            f"names starting with '{RESERVED_PREFIX}' are reserved for Enrich's own columns",
+            field=f"output.columns.{name}",
+        )
+    expression = _compile_jmespath(section.path, f"output.columns.{name}.path")
+    return OutputColumn(name, section.path, section.type, parse_column_type(section.type), expression)
 
 
 def _compile_bulk(section: BulkSection, key: tuple[str, ...]) -> BulkSpec:

@@ -16,10 +16,10 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from service.errors import SpecError
+from service.spec.column_types import ColumnKind
 from service.spec.sections import (
     CacheSection,
     CircuitSection,
-    ColumnType,
     LimitsSection,
     RetrySection,
     SpecFile,
@@ -29,11 +29,13 @@ from service.spec.templates import Template
 
 @dataclass(frozen=True, slots=True)
 class OutputColumn:
-    """A typed column taken from the answer by a compiled JMESPath expression."""
+    """A typed column taken from the answer by a compiled JMESPath expression: its type as
+    canonical text (``list[i64]``) and as a tree (``kind``)."""
 
     name: str
     path: str
-    type: ColumnType
+    type: str
+    kind: ColumnKind
     expression: Any  # jmespath.parser.ParsedResult
 
 

@@ -10,18 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from service.spec.column_types import parse_column_type
 from service.spec.units import parse_duration, parse_rate, parse_size
-
-ColumnType = Literal["str", "i64", "f64", "bool", "timestamp", "json"]
-
-_TYPE_ALIASES: dict[str, ColumnType] = {
-    "str": "str", "string": "str", "utf8": "str",
-    "i64": "i64", "int": "i64", "int64": "i64", "integer": "i64",
-    "f64": "f64", "float": "f64", "float64": "f64", "double": "f64",
-    "bool": "bool", "boolean": "bool",
-    "timestamp": "timestamp", "datetime": "timestamp",
-    "json": "json",
-}  # fmt: skip
 
 RESERVED_PREFIX = "_enrich_"
 MAX_RESPONSE_BYTES_LIMIT = 1024**3
@@ -68,17 +58,16 @@ class InputSection(_Section):
 
 
 class ColumnSection(_Section):
-    """One output column: a JMESPath into the answer and a type."""
+    """One output column: a JMESPath into the answer and a type (``service.spec.column_types``),
+    kept as its canonical text."""
 
     path: Annotated[str, Field(min_length=1)]
-    type: ColumnType = "str"
+    type: str = "str"
 
     @field_validator("type", mode="before")
     @classmethod
-    def _alias(cls, value: Any) -> Any:
-        if isinstance(value, str) and value.lower() in _TYPE_ALIASES:
-            return _TYPE_ALIASES[value.lower()]
-        return value
+    def _canonical(cls, value: Any) -> Any:
+        return str(parse_column_type(value)) if isinstance(value, str) else value
 
 
 class OutputSection(_Section):

@@ -18,20 +18,30 @@ import orjson
 import polars as pl
 
 from service.redact import shorten
-from service.spec import ColumnType, OutputColumn
+from service.spec import ColumnKind, ListOf, OutputColumn, Scalar, StructOf
 from service.spec.templates import value_text
 
 _INT = re.compile(r"^\s*[+-]?\d+\s*$")
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 
-POLARS_TYPES: dict[ColumnType, pl.DataType] = {
+_SCALAR_TYPES: dict[str, pl.DataType] = {
     "str": pl.String(),
     "i64": pl.Int64(),
     "f64": pl.Float64(),
     "bool": pl.Boolean(),
+    "date": pl.Date(),
     "timestamp": pl.Datetime("us", "UTC"),
     "json": pl.String(),
 }
+
+
+def polars_type(kind: ColumnKind) -> pl.DataType:
+    """The polars type of a column of type ``kind`` (lists and structs nest)."""
+    if isinstance(kind, Scalar):
+        return _SCALAR_TYPES[kind.name]
+    if isinstance(kind, ListOf):
+        return pl.List(polars_type(kind.item))
+    return pl.Struct({name: polars_type(field) for name, field in kind.fields})
 
 
 class _UnconvertibleError(Exception):
@@ -112,6 +122,18 @@ def _to_timestamp(value: Any) -> dt.datetime:
     raise _UnconvertibleError
 
 
+def _to_date(value: Any) -> dt.date:
+    """A ``YYYY-MM-DD`` text, or an ISO 8601 date-time's date as written (no time zone change):
+    numbers are refused, since days and seconds since the epoch look alike."""
+    if not isinstance(value, str):
+        raise _UnconvertibleError
+    text = value.strip()
+    try:
+        return dt.date.fromisoformat(text) if len(text) <= 10 else dt.datetime.fromisoformat(text).date()
+    except ValueError:
+        raise _UnconvertibleError from None
+
+
 def _to_json(value: Any) -> str:
     try:
         return orjson.dumps(value).decode()
@@ -122,14 +144,49 @@ def _to_json(value: Any) -> str:
             raise _UnconvertibleError from None
 
 
-_CONVERTERS: dict[ColumnType, Callable[[Any], Any]] = {
+_SCALAR_CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "str": _to_str,
     "i64": _to_i64,
     "f64": _to_f64,
     "bool": _to_bool,
+    "date": _to_date,
     "timestamp": _to_timestamp,
     "json": _to_json,
 }
+
+
+def converter_for(kind: ColumnKind) -> Callable[[Any], Any]:
+    """What turns a JSON value into a column's value of type ``kind``; ``_UnconvertibleError``
+    for a value that is not one (a JSON null anywhere inside stays a null)."""
+    if isinstance(kind, Scalar):
+        return _SCALAR_CONVERTERS[kind.name]
+    if isinstance(kind, ListOf):
+        return _list_converter(converter_for(kind.item))
+    return _struct_converter(kind)
+
+
+def _list_converter(item: Callable[[Any], Any]) -> Callable[[Any], list[Any]]:
+    def convert(value: Any) -> list[Any]:
+        if not isinstance(value, list):
+            raise _UnconvertibleError
+        return [None if v is None else item(v) for v in value]
+
+    return convert
+
+
+def _struct_converter(kind: StructOf) -> Callable[[Any], dict[str, Any]]:
+    fields = [(name, converter_for(field)) for name, field in kind.fields]
+
+    def convert(value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise _UnconvertibleError
+        converted = {}
+        for name, field in fields:
+            inner = value.get(name)
+            converted[name] = None if inner is None else field(inner)
+        return converted
+
+    return convert
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +213,7 @@ _LARGE_EXPONENT = re.compile(r"e\+?(1[89]|[2-9][0-9]|[0-9]{3})")
 ExactAnswer = Callable[[int], Any]  # answer i read again with every number exact (None: unknown)
 
 
-def _may_have_lost_digits(value: Any, column_type: ColumnType, converted: Any) -> bool:
+def _may_have_lost_digits(value: Any, column_type: str, converted: Any) -> bool:
     if type(value) is float:
         return value.is_integer() and not _INTEGERS_KEPT[0] <= value < _INTEGERS_KEPT[1]
     return column_type == "json" and "e" in converted and _LARGE_EXPONENT.search(converted) is not None
@@ -190,7 +247,7 @@ def _map_column(
     exact: ExactAnswer | None,
 ) -> pl.Series:
     """``column``'s values over every answer; each answer's first error goes into ``errors``."""
-    convert = _CONVERTERS[column.type]
+    convert = converter_for(column.kind)
     search = column.expression.search
     json_text = column.type == "json"  # a json column's value may hide a lost integer anywhere in it
     # Only text can show lost digits: f64 is a float anyway, i64 refuses a value beyond 64 bits.
@@ -219,7 +276,7 @@ def _map_column(
             append(None)
             got = f"{_kind(raw)} {_short(raw, redact)}"
             _note(errors, i, f"column '{column.name}': expected {column.type}, got {got}")
-    return pl.Series(column.name, values, dtype=POLARS_TYPES[column.type])
+    return pl.Series(column.name, values, dtype=polars_type(column.kind))
 
 
 def _note(errors: list[str | None], i: int, message: str) -> None:
@@ -237,4 +294,4 @@ def _exactly(column: OutputColumn, raw: Any, converted: Any, exact: ExactAnswer,
     if answer is None:
         return converted
     value = column.expression.search(answer)
-    return None if value is None else _CONVERTERS[column.type](value)
+    return None if value is None else converter_for(column.kind)(value)

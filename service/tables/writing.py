@@ -33,12 +33,28 @@ def _write_text(frames: Iterable[pl.DataFrame], schema: pl.Schema, path: Path, *
         wrote_any = False
         for frame in frames:
             if csv:
-                frame.write_csv(handle, include_header=not wrote_any)
+                nested_as_json_text(frame).write_csv(handle, include_header=not wrote_any)
             else:
-                frame.write_ndjson(handle)
+                frame.write_ndjson(handle)  # lists and structs as JSON values
             wrote_any = True
         if not wrote_any and csv:
-            pl.DataFrame(schema=schema).write_csv(handle)
+            nested_as_json_text(pl.DataFrame(schema=schema)).write_csv(handle)
+
+
+def nested_as_json_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with each list and struct column as JSON text (CSV has no nested values); a null
+    stays an empty cell."""
+    nested = [name for name, dtype in frame.schema.items() if isinstance(dtype, pl.List | pl.Struct)]
+    if not nested:
+        return frame
+    # polars encodes structs only: each value is wrapped as {"v": ...}, then unwrapped.
+    return frame.with_columns(
+        pl.when(pl.col(name).is_null())
+        .then(None)
+        .otherwise(pl.struct(pl.col(name).alias("v")).struct.json_encode().str.slice(5).str.strip_suffix("}"))
+        .alias(name)
+        for name in nested
+    )
 
 
 def _write_parquet(frames: Iterable[pl.DataFrame], schema: pl.Schema, path: Path) -> None:

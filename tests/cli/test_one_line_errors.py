@@ -3,7 +3,10 @@ the right exit status (2: the input or spec; 1: the machine), never a traceback.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import resource
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -11,7 +14,7 @@ import polars as pl
 import pytest
 
 from service.jobs.checkpoint import state_dir_for
-from tests.helpers import enrich_command, run_cli, server_stats, write_lookup_job
+from tests.helpers import enrich_command, journal, run_cli, server_stats, write_lookup_job
 
 pytestmark = pytest.mark.integration
 
@@ -92,11 +95,11 @@ def test_an_output_folder_that_cannot_be_created_is_an_environment_error(tmp_pat
 
 
 def _small_files() -> None:
-    resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000))
 
 
 def test_a_full_disk_mid_job_is_an_environment_error_and_the_job_resumes(tmp_path: Path, server: str) -> None:
-    """Writes past 200 kB fail (RLIMIT_FSIZE: EFBIG, as a full disk gives ENOSPC): one line, exit
+    """Writes past 1 MB fail (RLIMIT_FSIZE: EFBIG, as a full disk gives ENOSPC): one line, exit
     1; run again with room, the job finishes without asking again what it had answered."""
     keys = [f"full-{i}" for i in range(20_000)]
     source, spec = write_lookup_job(tmp_path, server, keys)
@@ -109,12 +112,25 @@ def test_a_full_disk_mid_job_is_an_environment_error_and_the_job_resumes(tmp_pat
     _one_line(done, 1, "then run the same command again")
     asked = server_stats(server)["requests"]
     assert 0 < asked < 20_000
+    # What the job keeps: its recorded batches, and the answers its log committed before its
+    # write failed; what was buffered or in flight then is lost with the process.
+    logged = _logged(state_dir_for(output) / "answers.sqlite")
+    assert 0 < len(logged) <= asked
+    recorded = {keys[row] for batch in journal(output) for row in range(batch * 2000, batch * 2000 + 2000)}
+    before = server_stats(server)["per_key"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert pl.read_parquet(output).height == 20_000
-    # Asked again: at most what was in flight and the answers not yet committed when the log's
-    # write failed (a commit is due every 1,000 answers).
-    assert server_stats(server)["requests"] <= 20_000 + 2 * 1000 + 64
+    # The rerun asks exactly the keys of unrecorded batches that the log does not hold, once each.
+    after = server_stats(server)["per_key"]
+    asked_again = {key: n - before.get(key, 0) for key, n in after.items() if n != before.get(key, 0)}
+    assert asked_again == dict.fromkeys(set(keys) - recorded - logged, 1)
+
+
+def _logged(path: Path) -> set[str]:
+    """The keys a job's answer log holds."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return {json.loads(text)[0] for (text,) in db.execute("SELECT key FROM outcomes")}
 
 
 def test_a_recorded_part_found_truncated_is_done_again(tmp_path: Path, server: str) -> None:

@@ -11,7 +11,7 @@ import polars as pl
 from enrich.cli.parser import build_parser
 from tests.helpers import run_cli
 
-COMMANDS = ["validate", "run", "cache", "mock-api", "serve", "submit", "demo"]
+COMMANDS = ["validate", "try", "run", "cache", "mock-api", "serve", "submit", "demo"]
 
 SPEC = """
 [api]
@@ -43,6 +43,20 @@ def test_every_command_describes_itself_and_its_arguments() -> None:
     for name, parser in commands.choices.items():
         assert parser.description, name
         assert [a.dest for a in parser._actions if not a.help] == [], name
+
+
+def test_every_default_is_shown_in_help() -> None:
+    """Every option with a default worth showing says it in its help (``(default: ...)``)."""
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name, parser in commands.choices.items():
+        formatter = parser._get_formatter()
+        for action in parser._actions:
+            if action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+                continue
+            shown = formatter._expand_help(action)
+            assert "default" in shown or f"({action.default})" in shown, (name, action.dest, shown)
+    run_help = run_cli("run", "--help").stdout
+    assert "(default: 1.0)" in " ".join(run_help.split())  # --max-error-ratio
 
 
 def test_version_is_the_packages() -> None:
@@ -116,6 +130,34 @@ def test_validate_lists_every_mistake_and_needs_no_secret(tmp_path: Path) -> Non
     done = run_cli("validate", str(spec))
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("ok: ")
+
+
+def test_validate_lists_every_cross_field_mistake_too(tmp_path: Path) -> None:
+    """Mistakes found only once the fields are valid (a URL column that is not a key, a reserved
+    column name, a broken JMESPath, a struct type without its colon) are listed together too."""
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        '[api]\nurl = "https://api.example.com/v1/{ip}/{lang}"\n[input]\nkey = "ip"\n'
+        '[output.columns]\n_enrich_x = { path = "x" }\ncountry = { path = "country.[" }\n'
+        'city = { path = "city", type = "struct{name str}" }\n'
+    )
+    done = run_cli("validate", str(spec))
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    assert lines[0] == "enrich: error: invalid spec:"
+    assert [line.split(":")[0].strip() for line in lines[1:]] == [
+        "output.columns.city.type",
+        "output.columns.country.path",
+    ]
+    spec.write_text(spec.read_text().replace("struct{name str}", "struct{name: str}"))
+    done = run_cli("validate", str(spec))
+    lines = done.stderr.splitlines()
+    assert lines[0] == "enrich: error: invalid spec:"
+    assert [line.split(":")[0].strip() for line in lines[1:]] == [
+        "api.url",
+        "output.columns._enrich_x",
+        "output.columns.country.path",
+    ]
 
 
 def test_validate_never_prints_credentials_from_the_url(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,9 +11,17 @@ from typing import Any
 import polars as pl
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterKey,
+    FlowRunFilter,
+    FlowRunFilterId,
+    LogFilter,
+    LogFilterFlowRunId,
+)
 from prefect.events.filters import EventFilter, EventNameFilter
 
+from flows.artifacts import artifact_key
 from flows.enrich_file import enrich_file
 from flows.events import add_notifier
 from flows.parameters import EnrichFileOptions
@@ -60,6 +69,14 @@ async def read_events(name: str, output: str, expected: int = 1) -> list[Any]:
             await _pause()
 
 
+async def artifacts_of(client: Any, output: str) -> dict[str, Any]:
+    """The latest artifact under each key of the job writing ``output``."""
+    prefix = artifact_key(output)
+    keys = [f"{prefix}-{name}" for name in ("progress", "summary", "table", "output", "failed-rows")]
+    found = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)))
+    return {a.key: a for a in found}
+
+
 async def _pause() -> None:
     import asyncio
 
@@ -93,16 +110,11 @@ async def test_job_is_a_flow_with_one_task_per_batch(
         # One task run per batch and no other: its part write and recording run inside it.
         assert sorted(t.name for t in task_runs) == [f"batch-{i}" for i in range(5)]
         assert all(t.state is not None and t.state.is_completed() for t in task_runs)
-        artifacts = {
-            a.key: a
-            for a in await client.read_artifacts(
-                artifact_filter=ArtifactFilter(
-                    key=ArtifactFilterKey(any_=["enrich-out-parquet-progress", "enrich-out-parquet-summary"])
-                )
-            )
-        }
-    assert artifacts["enrich-out-parquet-progress"].data == 100.0
-    assert "rows        50 (50 ok, 0 failed)" in str(artifacts["enrich-out-parquet-summary"].data)
+        artifacts = await artifacts_of(client, str(output))
+    key = artifact_key(str(output))
+    assert artifacts[f"{key}-progress"].data == 100.0
+    assert "rows        50 (50 ok, 0 failed)" in str(artifacts[f"{key}-summary"].data)
+    assert f"{key}-failed-rows" not in artifacts  # nothing failed
     events = await read_events("enrich.job.completed", str(output))
     assert events, "no enrich.job.completed event"
     assert events[0].payload["rows_ok"] == 50
@@ -186,3 +198,56 @@ async def test_a_batch_that_crashed_inside_the_caller_is_asked_again(
     assert set(requested) == {f"f{i}" for i in range(30)}  # the crashed batch's keys were asked
     payload = notified[0][1]
     assert (payload["rows_ok"], payload["rows_failed"], payload["circuit_open"]) == (30, 0, None)
+
+
+@pytest.mark.asyncio
+async def test_jobs_writing_one_file_name_in_two_folders_show_their_own_artifacts(
+    tmp_path: Path, server: str
+) -> None:
+    """Two jobs writing ``out.csv`` in different folders get artifacts of their own: a summary, a
+    link to their output, a table of their failed rows (key, error class, message), and batch
+    tasks that say what each batch did."""
+    outputs = []
+    for name, failing in (("a", 3), ("b", 5)):
+        folder = tmp_path / name
+        folder.mkdir()
+        keys = [f"{name}{i}" for i in range(20 - failing)] + [f"404-{name}{i}" for i in range(failing)]
+        source, spec = write_lookup_job(folder, server, keys)
+        output = folder / "out.csv"
+        state = await enrich_in_batches_of_10(source, spec, output)
+        assert state.is_completed(), state.message
+        outputs.append((output, failing, state.state_details.flow_run_id))
+    assert artifact_key(str(outputs[0][0])) != artifact_key(str(outputs[1][0]))
+    async with get_client() as client:
+        for output, failing, flow_run_id in outputs:
+            artifacts = await artifacts_of(client, str(output))
+            key = artifact_key(str(output))
+            assert artifacts[f"{key}-output"].data == f"[{output}]({output.as_uri()})"
+            failed = artifacts[f"{key}-failed-rows"].data
+            rows = json.loads(failed) if isinstance(failed, str) else failed
+            assert sorted(row["ip"] for row in rows) == sorted(
+                f"404-{output.parent.name}{i}" for i in range(failing)
+            )
+            assert {row["_enrich_error"] for row in rows} == {"http_4xx"}
+            assert all("404" in row["_enrich_message"] for row in rows)
+            assert f"rows        20 ({20 - failing} ok, {failing} failed" in str(
+                artifacts[f"{key}-summary"].data
+            )
+            logs = await read_logs(client, flow_run_id, "batch ")
+            assert any(f"batch 1: 10 rows ({failing} failed: http_4xx {failing})" in line for line in logs), (
+                logs
+            )
+
+
+async def read_logs(client: Any, flow_run_id: Any, containing: str) -> list[str]:
+    """The flow run's log lines holding ``containing`` (logs reach the server in the background:
+    polled, bounded)."""
+    give_up = time.monotonic() + 30
+    while True:
+        logs = await client.read_logs(
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
+        )
+        lines = [log.message for log in logs if containing in log.message]
+        if lines or time.monotonic() > give_up:
+            return lines
+        await _pause()

@@ -46,7 +46,8 @@ def run_two_jobs(
         keys = [f"{name}{i:03d}" for i in range(keys_per_job)]
         source, spec = write_lookup_job(folder, api, keys, limits)
         command = enrich_command("run", str(source), "--spec", str(spec))
-        command += ["--output", str(folder / "out.parquet"), "--batch-size", "40"]
+        # -v: the job's own log lines (how it shares the limit) are Prefect log lines.
+        command += ["--output", str(folder / "out.parquet"), "--batch-size", "40", "-v"]
         jobs.append(
             subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         )

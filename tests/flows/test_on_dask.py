@@ -48,7 +48,8 @@ def api() -> Iterator[str]:
 def dask_run(source: Path, spec: Path, output: Path) -> list[str]:
     """`enrich run` on a local cluster of 2 workers, no response cache (every key is asked)."""
     command = enrich_command("run", str(source), "--spec", str(spec), "--no-cache")
-    return [*command, "--output", str(output), "--batch-size", "100", "--dask-workers", "2"]
+    # -v: the job's own log lines (how it splits the limits) are Prefect log lines.
+    return [*command, "--output", str(output), "--batch-size", "100", "--dask-workers", "2", "-v"]
 
 
 def local_env(tmp_path: Path) -> dict[str, str]:

@@ -32,20 +32,45 @@ pytestmark = pytest.mark.integration
 
 @pytest.mark.timeout(400)
 def test_serve_submit_inbox_and_sigterm(tmp_path: Path, server: str) -> None:
-    """Health within a bound; submit runs a job; a dropped file is enriched and filed; SIGTERM stops it."""
+    """Health within a bound; serve says what it serves, its UI asks its own API; submit runs a
+    job and shows its page and summary (--no-wait: its id and page only); a dropped file is
+    enriched and filed; SIGTERM stops it."""
     source, spec = write_lookup_job(tmp_path, server, [f"s{i}" for i in range(20)])
     inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
     serving, api_url, runner_port = start_serving(tmp_path, spec, interval_s=2)
     try:
         wait_until(lambda: healthy(f"http://127.0.0.1:{runner_port}/health"), "the runner's health", 180)
+        ui = api_url.removesuffix("/api")
+        # The UI served on a port other than Prefect's default asks its own API, not 4200's.
+        assert httpx.get(f"{ui}/ui-settings", timeout=10).json()["api_url"] == api_url
+        log = (tmp_path / "serve.log").read_text()
+        assert f"  Prefect UI    {ui}\n" in log
+        assert f"  health        http://localhost:{runner_port}/health\n" in log
+        assert "  enrich-inbox/enrich-inbox  every 2 s: each new file of " in log
         output = tmp_path / "submitted.parquet"
         done = run_cli(
             "submit", str(source), "--spec", str(spec), "--output", str(output),
             "--api-url", api_url, "--timeout", "120",
             env={"PREFECT_HOME": str(tmp_path / "prefect")},
         )  # fmt: skip
-        assert done.returncode == 0, done.stdout + done.stderr
+        assert (done.returncode, done.stderr) == (0, ""), done.stdout + done.stderr
         assert pl.read_parquet(output)["row"].to_list() == list(range(20))
+        lines = done.stdout.splitlines()
+        page = lines[0].split(" submitted: ")[1]
+        assert page.startswith(f"{ui}/runs/flow-run/")
+        assert "rows        20 (20 ok, 0 failed)" in lines
+        assert lines[-2:] == [f"output      {output}", f"flow run    {page}"]
+        # --no-wait: the run's id and page at once; the run goes on by itself.
+        later = tmp_path / "later.parquet"
+        done = run_cli(
+            "submit", str(source), "--spec", str(spec), "--output", str(later),
+            "--api-url", api_url, "--no-wait",
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        (line,) = done.stdout.splitlines()
+        flow_run_id = line.split("(")[1].split(")")[0]
+        assert line.endswith(f"submitted: {ui}/runs/flow-run/{flow_run_id}")
+        wait_until(later.exists, "the run submitted without waiting", 120)
         # Written under a hidden name, then renamed into place: sweeps skip hidden files.
         pl.DataFrame({"ip": ["i1", "i2"]}).write_csv(inbox / ".drop.csv")
         (inbox / ".drop.csv").rename(inbox / "drop.csv")
@@ -156,8 +181,9 @@ def start_serving(
 
 @pytest.mark.timeout(400)
 def test_a_run_cut_short_by_shutdown_resumes(tmp_path: Path) -> None:
-    """SIGTERM while a submitted job runs: the run is cancelled, OUT is not written, and running
-    the job again finishes it without asking again for the batches it had recorded."""
+    """SIGTERM while a submitted job runs: the run is cancelled, OUT is not written, submit ends
+    by itself in one line, and running the job again finishes it without asking again for the
+    batches it had recorded."""
     keys = [f"r{i:04d}" for i in range(2000)]
     with running_mock_api("--latency-ms", "20") as api:
         source, spec = write_lookup_job(
@@ -171,15 +197,21 @@ def test_a_run_cut_short_by_shutdown_resumes(tmp_path: Path) -> None:
             submit = subprocess.Popen(
                 enrich_command("submit", str(source), "--spec", str(spec), "--output", str(output),
                                "--batch-size", "100", "--api-url", api_url, "--timeout", "120"),
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             )  # fmt: skip
             wait_until(lambda: len(journal(output)) >= 2, "two recorded batches", 120)
             serving.send_signal(signal.SIGTERM)
             assert serving.wait(timeout=60) == 0, (tmp_path / "serve.log").read_text()[-3000:]
+            # submit sees its run end, or its server go, and says so in one line by itself.
+            _, stderr = submit.communicate(timeout=60)
+            assert submit.returncode == 1, stderr
+            assert len(stderr.splitlines()) == 1, stderr
+            assert stderr.startswith("enrich: error: "), stderr
+            assert "submit again to resume" in stderr or "run the same command again" in stderr, stderr
         finally:
             for process in (serving, submit):
                 if process is not None and process.poll() is None:
-                    process.kill()  # submit waits on the server serve stopped: it cannot finish
+                    process.kill()
                 if process is not None:
                     process.wait(timeout=30)
         recorded = journal(output)

@@ -282,6 +282,22 @@ async def test_key_in_flight_is_awaited_not_requested_again(clock: MockClock) ->
 
 
 @pytest.mark.asyncio
+async def test_calls_on_a_shared_caller_report_their_own_figures(clock: MockClock) -> None:
+    """A second call on a shared caller reports its own rows, keys and requests; the caller's
+    statistics hold both calls."""
+    api = Api()
+    spec = make_spec()
+    async with Caller(spec, transport=api.transport, clock=clock) as caller:
+        first = await enrich_frame(pl.DataFrame({"k": ["a", "b", "c", "a"]}), spec, caller=caller)
+        second = await enrich_frame(pl.DataFrame({"k": ["d", "e"]}), spec, caller=caller)
+        both = caller.statistics()
+    assert (first.stats.rows, first.stats.distinct_keys, first.stats.requests) == (4, 3, 3)
+    assert (second.stats.rows, second.stats.distinct_keys, second.stats.requests) == (2, 2, 2)
+    assert second.stats.outcomes == {"ok": 2}
+    assert (both.rows, both.requests, both.outcomes) == (6, 5, {"ok": 5})
+
+
+@pytest.mark.asyncio
 async def test_circuit_opens_and_stops_the_job(clock: MockClock) -> None:
     """An API that refuses every connection trips the breaker; most keys are never requested."""
     api = Api(lambda key, n: (_ for _ in ()).throw(httpx.ConnectError("refused")))

@@ -10,6 +10,7 @@ from service import CallError, ErrorClass
 from service.calling.backoff import backoff_delay, parse_retry_after
 from service.calling.retry_policy import RetryPolicy, is_retryable, retry_delay
 from service.spec import BackoffSection, RetrySection
+from service.stats import StatsRecorder
 from service.testing import MockClock
 
 POLICY = RetrySection()
@@ -104,10 +105,10 @@ def test_the_policy_says_retry_in_n_seconds_or_stop(clock: MockClock) -> None:
     section = RetrySection(attempts=3, backoff=BackoffSection(initial_s=1, max_s=8, jitter=0))
     policy = RetryPolicy(section, random=lambda: 0.0, clock=clock)
     busy = CallError(ErrorClass.HTTP_5XX, "HTTP 503", status=503)
-    assert policy.next_delay(busy, 1) == 1.0
-    assert policy.next_delay(busy, 2) == 2.0
-    assert policy.next_delay(busy, 3) is None  # the third attempt was the last
+    assert policy.next_delay(busy, 1, StatsRecorder()) == 1.0
+    assert policy.next_delay(busy, 2, StatsRecorder()) == 2.0
+    assert policy.next_delay(busy, 3, StatsRecorder()) is None  # the third attempt was the last
     told = CallError(ErrorClass.HTTP_5XX, "HTTP 503", status=503, retry_after="5")
-    assert policy.next_delay(told, 1) == 5.0
+    assert policy.next_delay(told, 1, StatsRecorder()) == 5.0
     missing = CallError(ErrorClass.HTTP_4XX, "HTTP 404", status=404)
-    assert policy.next_delay(missing, 1) is None
+    assert policy.next_delay(missing, 1, StatsRecorder()) is None

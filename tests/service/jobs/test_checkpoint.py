@@ -45,7 +45,7 @@ class _LosesBatchTwo:
             await anyio.to_thread.run_sync(state.record_done, index)
 
     def statistics(self) -> EnrichStats:
-        return StatsRecorder().snapshot(throttled_s=0, elapsed_s=0, circuit_open=None)
+        return StatsRecorder().snapshot(throttled_s=0, concurrency_wait_s=0, elapsed_s=0, circuit_open=None)
 
 
 @contextlib.asynccontextmanager
