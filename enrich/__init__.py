@@ -19,6 +19,7 @@ deployments and ``serve`` are ``flows``.
 from enrich.api import (
     EnrichNamespace,
     Session,
+    SessionOptions,
     enrich,
     enrich_async,
     load_spec,
@@ -64,6 +65,7 @@ __all__ = [
     "OnThisLoop",
     "Outcome",
     "Session",
+    "SessionOptions",
     "Spec",
     "SpecError",
     "SystemClock",

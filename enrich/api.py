@@ -22,7 +22,7 @@ import os
 from collections.abc import Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 
 import anyio.to_thread
 import httpx
@@ -81,23 +81,25 @@ def cache_place(cache: CacheChoice, environ: Mapping[str, str] | None = None) ->
     return cache_location_of(None if cache is True else cache, environ)
 
 
+class SessionOptions(TypedDict, total=False):
+    """What every entry point takes besides the frame and the spec."""
+
+    cache: CacheChoice  # True (default): the command line's cache; False: none; or a folder / redis:// URL
+    environ: Mapping[str, str] | None  # where the spec's ${NAME} come from (default: os.environ)
+    transport: TransportChoice  # "aiohttp" (default), "httpx", or any httpx transport
+    auth: httpx.Auth | None  # an httpx.Auth (with the httpx sender)
+
+
 class Session:
     """Many calls sharing one connection pool, one set of limits, the response cache, and keys in
     flight (a key two calls ask for at once is requested once); an async context manager."""
 
-    def __init__(
-        self,
-        spec: SpecSource,
-        *,
-        cache: CacheChoice = True,
-        environ: Mapping[str, str] | None = None,
-        transport: TransportChoice = None,
-        auth: httpx.Auth | None = None,
-    ) -> None:
+    def __init__(self, spec: SpecSource, **options: Unpack[SessionOptions]) -> None:
+        environ = options.get("environ")
         self.spec = spec_of(spec, environ)
-        self._cache_place = cache_place(cache, environ)
-        self._transport = transport
-        self._auth = auth
+        self._cache_place = cache_place(options.get("cache", True), environ)
+        self._transport = options.get("transport")
+        self._auth = options.get("auth")
         self._store: AnswerStore | None = None
         self._caller: Caller | None = None
 
@@ -141,34 +143,16 @@ class Session:
         return self._caller.statistics()
 
 
-async def enrich_async(
-    frame: Frame,
-    spec: SpecSource,
-    *,
-    cache: CacheChoice = True,
-    environ: Mapping[str, str] | None = None,
-    transport: TransportChoice = None,
-    auth: httpx.Auth | None = None,
-) -> EnrichResult:
+async def enrich_async(frame: Frame, spec: SpecSource, **options: Unpack[SessionOptions]) -> EnrichResult:
     """``frame`` enriched with ``spec`` (see ``Session.enrich``), on the running event loop."""
-    async with Session(spec, cache=cache, environ=environ, transport=transport, auth=auth) as session:
+    async with Session(spec, **options) as session:
         return await session.enrich(frame)
 
 
-def enrich(
-    frame: Frame,
-    spec: SpecSource,
-    *,
-    cache: CacheChoice = True,
-    environ: Mapping[str, str] | None = None,
-    transport: TransportChoice = None,
-    auth: httpx.Auth | None = None,
-) -> EnrichResult:
+def enrich(frame: Frame, spec: SpecSource, **options: Unpack[SessionOptions]) -> EnrichResult:
     """``frame`` enriched with ``spec`` (see ``Session.enrich``), blocking until done; works in a
     notebook too, whose event loop already runs in this thread."""
-    return run_blocking(
-        enrich_async(frame, spec, cache=cache, environ=environ, transport=transport, auth=auth)
-    )
+    return run_blocking(enrich_async(frame, spec, **options))
 
 
 def run_blocking(main: Coroutine[Any, Any, T]) -> T:
@@ -198,14 +182,6 @@ class EnrichNamespace:
     def __init__(self, frame: pl.DataFrame) -> None:
         self._frame = frame
 
-    def __call__(
-        self,
-        spec: SpecSource,
-        *,
-        cache: CacheChoice = True,
-        environ: Mapping[str, str] | None = None,
-        transport: TransportChoice = None,
-        auth: httpx.Auth | None = None,
-    ) -> pl.DataFrame:
+    def __call__(self, spec: SpecSource, **options: Unpack[SessionOptions]) -> pl.DataFrame:
         """The frame with the spec's columns and ``_enrich_*``."""
-        return enrich(self._frame, spec, cache=cache, environ=environ, transport=transport, auth=auth).frame
+        return enrich(self._frame, spec, **options).frame
