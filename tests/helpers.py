@@ -12,10 +12,11 @@ import textwrap
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import polars as pl
+import pytest
 
 from service import Spec, parse_spec
 from service.testing import start_mock_api, stop_mock_api
@@ -138,3 +139,12 @@ def running(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return status.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def service_missing(reason: str) -> NoReturn:
+    """A test needing a local service (PostgreSQL, Redis) that is not there: skipped, saying why;
+    failed when ``ENRICH_REQUIRE_SERVICES=1`` (CI, where they run: a skip there would hide a
+    broken machine or a broken test)."""
+    if os.environ.get("ENRICH_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{reason} (ENRICH_REQUIRE_SERVICES=1: the service must be there)", pytrace=False)
+    pytest.skip(reason)

@@ -12,7 +12,7 @@ import redis
 
 from enrich.cli.cache import CACHE_PASSWORD_VARIABLE, without_recorded_password
 from service import SpecError, expand_environment
-from tests.helpers import run_cli, server_stats, write_lookup_job
+from tests.helpers import run_cli, server_stats, service_missing, write_lookup_job
 
 REDIS_URL = os.environ.get("ENRICH_TEST_REDIS", "redis://127.0.0.1:6379/15")
 
@@ -42,7 +42,7 @@ def redis_user() -> Iterator[tuple[str, str]]:
     try:
         client.ping()
     except redis.ConnectionError as exc:
-        pytest.skip(f"no Redis at {REDIS_URL} ({exc}); set ENRICH_TEST_REDIS to use another")
+        service_missing(f"no Redis at {REDIS_URL} ({exc}); set ENRICH_TEST_REDIS to use another")
     name, password = f"enrich-test-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
     client.execute_command("ACL", "SETUSER", name, "on", f">{password}", "~*", "+@all")
     host = REDIS_URL.split("://", 1)[1]

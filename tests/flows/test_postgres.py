@@ -1,8 +1,9 @@
 """enrich serve against a Prefect server whose database is PostgreSQL (a real one on 127.0.0.1).
 
-Each run gets its own database, dropped afterwards. Without a reachable PostgreSQL the test is
-skipped, saying why; ENRICH_TEST_POSTGRES (a postgresql:// URL to an existing database whose user
-may create databases) points it elsewhere.
+Each run gets its own database, dropped afterwards. Without a reachable PostgreSQL (or one that
+does not let the test in) it is skipped, saying why, and failed under ENRICH_REQUIRE_SERVICES=1
+(as in CI); ENRICH_TEST_POSTGRES (a postgresql:// URL to an existing database whose user may
+create databases) points it elsewhere.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tests.helpers import (
     free_port,
     healthy,
     run_cli,
+    service_missing,
     stop_serving,
     wait_until,
     write_lookup_job,
@@ -57,10 +59,12 @@ async def _completed_flow_runs(database_url: str) -> int:
 def postgres_database() -> Iterator[str]:
     """A fresh, empty database; its postgresql:// URL."""
     name = f"enrich_test_{uuid.uuid4().hex[:12]}"
+    import asyncpg
+
     try:
         asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    except (TimeoutError, OSError) as exc:
-        pytest.skip(f"no PostgreSQL at {ADMIN_URL} ({exc}); set ENRICH_TEST_POSTGRES to use another")
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:  # no server, or not let in
+        service_missing(f"no PostgreSQL at {ADMIN_URL} ({exc}); set ENRICH_TEST_POSTGRES to use another")
     try:
         yield ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     finally:

@@ -16,7 +16,7 @@ from service.caches.redis_store import RedisResponseCache, without_password
 from service.caches.store import store_outcomes
 from service.calling.outcome import Outcome
 from service.errors import ErrorClass
-from tests.helpers import free_port, run_cli, server_stats, wait_until, write_lookup_job
+from tests.helpers import free_port, run_cli, server_stats, service_missing, wait_until, write_lookup_job
 
 REDIS_URL = os.environ.get("ENRICH_TEST_REDIS", "redis://127.0.0.1:6379/15")
 
@@ -28,7 +28,7 @@ def redis_url() -> Iterator[str]:
     try:
         client.flushdb()
     except redis.ConnectionError as exc:
-        pytest.skip(f"no Redis at {REDIS_URL} ({exc}); set ENRICH_TEST_REDIS to use another")
+        service_missing(f"no Redis at {REDIS_URL} ({exc}); set ENRICH_TEST_REDIS to use another")
     try:
         yield REDIS_URL
     finally:
@@ -125,7 +125,7 @@ def own_redis(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A Redis server of this test's own, to lose mid-job."""
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.skip("no redis-server binary to start a Redis of the test's own")
+        service_missing("no redis-server binary to start a Redis of the test's own")
     port = free_port()
     server = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
