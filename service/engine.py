@@ -69,7 +69,7 @@ async def _enrich_with(frame: pl.DataFrame, caller: Caller) -> EnrichResult:
         outcomes = await caller.outcomes(keys, counts)
         ordered = [outcomes[key] for key in keys]
         answers = distinct.with_columns(**_columns_for(ordered, caller))
-        enriched = frame.join(answers, on=list(spec.key), how="left", nulls_equal=True, maintain_order="left")
+        enriched = _joined(frame, answers, spec.key)
         failed = enriched.filter(pl.col(STATUS) == "failed")[ERROR].value_counts()
         counts.add_rows(
             ok=enriched.height - sum(failed["count"]),
@@ -82,6 +82,16 @@ async def _enrich_with(frame: pl.DataFrame, caller: Caller) -> EnrichResult:
             f"stopped calling the API: {result.stats.circuit_open}; rerun to resume", partial=result
         )
     return result
+
+
+def _joined(frame: pl.DataFrame, answers: pl.DataFrame, key: tuple[str, ...]) -> pl.DataFrame:
+    """Each row of ``frame`` with its key's columns, in ``frame``'s order. Lazy, so the join runs
+    on the polars engine the user configured; polars keeps no order unless told (its streaming
+    engine reorders rows without ``maintain_order``: tests/service/test_engine.py)."""
+    joined = frame.lazy().join(
+        answers.lazy(), on=list(key), how="left", nulls_equal=True, maintain_order="left"
+    )
+    return joined.collect()
 
 
 def _columns_for(ordered: list[Outcome], caller: Caller) -> dict[str, pl.Series]:

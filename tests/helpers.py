@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import socket
@@ -19,6 +20,7 @@ import polars as pl
 import pytest
 
 from service import Spec, parse_spec
+from service.calling.caller import RATE_HEADROOM
 from service.testing import start_mock_api, stop_mock_api
 
 
@@ -148,3 +150,19 @@ def service_missing(reason: str) -> NoReturn:
     if os.environ.get("ENRICH_REQUIRE_SERVICES") == "1":
         pytest.fail(f"{reason} (ENRICH_REQUIRE_SERVICES=1: the service must be there)", pytrace=False)
     pytest.skip(reason)
+
+
+# How much longer one request's trip to the mock API may take than another's on a loaded 2-core
+# machine (a send delayed by the event loop, a scheduling gap, a collection): arrivals bunch up by
+# that much, so a server-side one-second window may see the starts of a window this much longer.
+ARRIVAL_JITTER_S = 0.05
+
+
+def most_per_second_allowed(rate: float, burst: int, senders: int = 1) -> int:
+    """The most requests the mock API may count in any one-second window from ``senders`` paced
+    processes (or batches), each sending at ``rate / senders`` with ``burst``: the client paces
+    at the rate less its headroom (``RATE_HEADROOM``), so starts in a window of ``w`` seconds are
+    at most ``burst + rate * (1 - headroom) * w`` per sender; arrivals, jittered by up to
+    ``ARRIVAL_JITTER_S``, fit in a window that much longer."""
+    paced = rate * (1 - RATE_HEADROOM)
+    return math.floor(senders * burst + paced * (1 + ARRIVAL_JITTER_S))

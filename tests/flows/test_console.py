@@ -61,3 +61,30 @@ def test_serve_checks_its_spec_before_prefect_starts(tmp_path: Path, monkeypatch
     assert len(done.stderr.splitlines()) == 1
     assert not (tmp_path / "p").exists()  # Prefect never started: its home was never made
     assert not Path("inbox").exists()
+
+
+def test_exit_statuses_through_the_flow(tmp_path: Path, server: str, prefect_server: str) -> None:
+    """As a flow, as on the engine alone: 4 when more rows failed than allowed (OUT written), 3
+    when the API kept failing (no OUT), each said in one line."""
+    keys = [f"404-{i}" if i % 2 else f"ok{i}" for i in range(20)]
+    source, spec = write_lookup_job(tmp_path, server, keys)
+    output = tmp_path / "out.parquet"
+    done = run_cli(
+        "run", str(source), "--spec", str(spec), "--output", str(output), "--max-error-ratio", "0.4",
+        env={"PREFECT_API_URL": prefect_server},
+    )  # fmt: skip
+    assert done.returncode == 4, done.stderr
+    assert done.stderr.splitlines()[-1] == "enrich: error: 50.0% of rows failed, over --max-error-ratio 40.0%"
+    assert pl.read_parquet(output).height == 20
+    closed = tmp_path / "closed"
+    closed.mkdir()
+    source, spec = write_lookup_job(
+        closed, "http://127.0.0.1:9", keys, "[retry]\nattempts = 1\n[circuit]\nconsecutive_failures = 3\n"
+    )
+    done = run_cli(
+        "run", str(source), "--spec", str(spec), "--output", str(closed / "out.parquet"),
+        env={"PREFECT_API_URL": prefect_server},
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.splitlines()[-1].startswith("enrich: error: stopped calling the API: ")
+    assert not (closed / "out.parquet").exists()

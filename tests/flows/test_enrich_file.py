@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,13 +20,16 @@ from prefect.client.schemas.filters import (
     LogFilter,
     LogFilterFlowRunId,
 )
+from prefect.client.schemas.objects import FlowRun
 from prefect.events.filters import EventFilter, EventNameFilter
+from prefect.states import Crashed
 
+from flows import batch_task
 from flows.artifacts import artifact_key
 from flows.enrich_file import enrich_file
-from flows.events import add_notifier
+from flows.events import add_notifier, on_crashed
 from flows.parameters import EnrichFileOptions
-from service import JobState
+from service import InputError, JobState
 from service.calling.row_fetch import RowFetch
 from tests.helpers import server_stats, write_lookup_job
 
@@ -142,8 +146,12 @@ async def test_failing_job_runs_the_failure_hook_and_emits_failed(
 async def test_failed_recording_rolls_the_part_back(
     tmp_path: Path, server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Recording batch 1 fails once: its part file is rolled back, the batch task retried, OUT whole."""
-    removed: list[int] = []
+    """Recording batch 1 fails once: its part file is rolled back (gone when the rollback hook has
+    run, before the retry writes it again), the batch task retried, OUT whole.
+
+    What the hooks see is recorded and asserted here, outside Prefect: inside, an assertion in a
+    task would be retried, and one in a rollback hook logged and swallowed."""
+    seen: list[tuple[str, int, bool]] = []  # (step, batch, its part on disk then)
     original_record = JobState.record_done
     original_remove = JobState.remove_part
     failures = {1: 1}
@@ -151,14 +159,13 @@ async def test_failed_recording_rolls_the_part_back(
     def flaky_record(self: JobState, index: int) -> None:
         if failures.get(index):
             failures[index] -= 1
-            assert self.part_path(index).exists()  # written, about to be rolled back
+            seen.append(("recording failed", index, self.part_path(index).exists()))
             raise OSError("disk hiccup while recording")
         original_record(self, index)
 
     def spy_remove(self: JobState, index: int) -> None:
-        removed.append(index)
         original_remove(self, index)
-        assert not self.part_path(index).exists()
+        seen.append(("rolled back", index, self.part_path(index).exists()))
 
     monkeypatch.setattr(JobState, "record_done", flaky_record)
     monkeypatch.setattr(JobState, "remove_part", spy_remove)
@@ -166,8 +173,29 @@ async def test_failed_recording_rolls_the_part_back(
     output = tmp_path / "rolled.parquet"
     state = await enrich_in_batches_of_10(source, spec, output)
     assert state.is_completed(), state.message
-    assert removed == [1]
+    assert seen == [("recording failed", 1, True), ("rolled back", 1, False)]
     assert pl.read_parquet(output)["row"].to_list() == list(range(30))
+
+
+@pytest.mark.asyncio
+async def test_a_batch_failing_for_a_reason_of_its_input_is_not_retried(
+    tmp_path: Path, server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch task that raises an Enrich error (bad input, an open circuit) is not retried: a
+    retry would meet the same error. Every batch task ran once, and the flow failed with it."""
+    runs: list[int] = []
+
+    async def refusing(caller: Any, state: Any, index: int, batch: Any) -> None:
+        runs.append(index)
+        raise InputError(f"batch {index} holds something this spec cannot use")
+
+    monkeypatch.setattr(batch_task, "enrich_and_record", refusing)
+    source, spec = write_job(tmp_path, server, rows=30)
+    state = await enrich_in_batches_of_10(source, spec, tmp_path / "refused.parquet")
+    assert state.is_failed()
+    assert "holds something this spec cannot use" in str(state.message)
+    assert sorted(runs) == sorted(set(runs))  # once each
+    assert runs  # the batches did run
 
 
 @pytest.mark.asyncio
@@ -251,3 +279,29 @@ async def read_logs(client: Any, flow_run_id: Any, containing: str) -> list[str]
         if lines or time.monotonic() > give_up:
             return lines
         await _pause()
+
+
+@pytest.mark.asyncio
+async def test_a_crashed_job_emits_failed_and_tells_the_notifiers(
+    tmp_path: Path, notified: list[tuple[str, dict[str, Any]]]
+) -> None:
+    """The crash hook (a flow run killed or lost, not failed) emits enrich.job.failed, its error
+    saying it crashed, and tells every notifier."""
+    output = str(tmp_path / "crashed-hard.parquet")
+    flow_run = FlowRun(
+        flow_id=uuid.uuid4(), name="lost-run", parameters={"input": "in.csv", "output": output}
+    )
+    on_crashed(enrich_file, flow_run, Crashed(message="Execution was cancelled by the runtime environment."))
+    assert notified == [
+        (
+            "enrich.job.failed",
+            {
+                "input": "in.csv",
+                "output": output,
+                "error": "crashed: Execution was cancelled by the runtime environment.",
+            },
+        )
+    ]
+    events = await read_events("enrich.job.failed", output)
+    assert events, "no enrich.job.failed event"
+    assert events[0].payload["error"].startswith("crashed: ")

@@ -57,3 +57,32 @@ async def test_a_failed_file_is_filed_with_its_reason_and_a_new_drop_starts_afre
     (inbox / "b.csv").write_text("ip\nb1\n")
     assert await enrich_inbox(str(inbox), str(outbox), str(spec)) == {"b.csv": "done"}
     assert pl.read_parquet(output)["_enrich_status"].to_list() == ["ok"]
+
+
+@pytest.mark.asyncio
+async def test_hidden_and_foreign_files_are_left_alone(tmp_path: Path, server: str) -> None:
+    """A hidden file (being written, to be renamed into place) and a file of no table format are
+    neither read nor moved; the sweep enriches the rest."""
+    inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
+    inbox.mkdir()
+    pl.DataFrame({"ip": ["h1"]}).write_csv(inbox / ".half-written.csv")
+    (inbox / "notes.txt").write_text("not a table\n")
+    pl.DataFrame({"ip": ["v1"]}).write_csv(inbox / "visible.csv")
+    results = await enrich_inbox(str(inbox), str(outbox), str(_spec(tmp_path, server)))
+    assert results == {"visible.csv": "done"}
+    assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == [".half-written.csv", "notes.txt"]
+    assert sorted(p.name for p in outbox.iterdir()) == ["visible.csv.enriched.parquet"]
+
+
+def test_a_sweep_due_while_one_runs_is_skipped_not_queued() -> None:
+    """The served inbox deployment lets one sweep run at a time and cancels a new one that comes
+    due meanwhile (Prefect's CANCEL_NEW): a file is swept once, and sweeps never pile up."""
+    from prefect.client.schemas.objects import ConcurrencyLimitStrategy
+
+    from flows.serve import _deployments
+
+    _, sweep = _deployments(Path("inbox"), Path("outbox"), Path("spec.toml"), 5, None)
+    assert sweep.concurrency_limit == 1
+    assert sweep.concurrency_options is not None
+    assert sweep.concurrency_options.collision_strategy is ConcurrencyLimitStrategy.CANCEL_NEW
+    assert [schedule.schedule.interval.total_seconds() for schedule in sweep.schedules] == [5.0]

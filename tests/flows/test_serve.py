@@ -40,6 +40,7 @@ def test_serve_submit_inbox_and_sigterm(tmp_path: Path, server: str) -> None:
     serving, api_url, runner_port = start_serving(tmp_path, spec, interval_s=2)
     try:
         wait_until(lambda: healthy(f"http://127.0.0.1:{runner_port}/health"), "the runner's health", 180)
+        assert healthy(f"{api_url}/health")  # the URL the checks below (and after the stop) use
         ui = api_url.removesuffix("/api")
         # The UI served on a port other than Prefect's default asks its own API, not 4200's.
         assert httpx.get(f"{ui}/ui-settings", timeout=10).json()["api_url"] == api_url

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
@@ -76,14 +77,39 @@ async def test_rows_keep_order_and_each_distinct_key_is_requested_once(clock: Mo
 
 
 @pytest.mark.asyncio
-async def test_concurrency_cap_holds(clock: MockClock) -> None:
-    """No more than limits.concurrency requests are in flight at once."""
-    api = Api()
+async def test_concurrency_cap_holds_and_is_reached(clock: MockClock) -> None:
+    """No more than limits.concurrency requests are in flight at once, frames sharing the caller
+    together, and that many are: the API holds every answer until 4 requests are in flight (with a
+    cap below 4 it would wait for ever, and the test fail on its timeout)."""
+    four_at_once = asyncio.Event()
+    in_flight = most = 0
+    calls: Counter[str] = Counter()
+
+    async def holding(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, most
+        calls[request.url.path] += 1
+        in_flight += 1
+        most = max(most, in_flight)
+        if in_flight == 4:
+            four_at_once.set()
+        try:
+            await four_at_once.wait()
+            for _ in range(3):
+                await asyncio.sleep(0)  # let other requests overlap
+            return httpx.Response(200, json={"name": "x"})
+        finally:
+            in_flight -= 1
+
     spec = make_spec("[limits]\nconcurrency = 4\n")
-    frame = pl.DataFrame({"k": [f"k{i}" for i in range(200)]})
-    await enrich_frame(frame, spec, transport=api.transport, clock=clock)
-    assert 1 <= api.most_in_flight <= 4
-    assert sum(api.calls.values()) == 200
+    frames = [pl.DataFrame({"k": [f"{name}{i}" for i in range(100)]}) for name in "ab"]
+    # Two frames on one caller, as a job's batches are: 8 workers between them, 4 slots.
+    async with (
+        asyncio.timeout(10),
+        Caller(spec, transport=httpx.MockTransport(holding), clock=clock) as caller,
+    ):
+        await asyncio.gather(*(enrich_frame(frame, spec, caller=caller) for frame in frames))
+    assert most == 4
+    assert sum(calls.values()) == 200
 
 
 @pytest.mark.asyncio
@@ -216,21 +242,26 @@ async def test_keys_waiting_for_a_retry_when_the_circuit_opens_keep_their_attemp
 
 @pytest.mark.asyncio
 async def test_retry_after_is_honoured_and_pauses_the_job(clock: MockClock) -> None:
-    """A 429 with Retry-After: 2 waits 2 s before the retry, and the limiter paused everyone."""
-    api = Api(
-        lambda key, n: (
-            httpx.Response(429, headers={"Retry-After": "2"})
-            if n == 1
-            else httpx.Response(200, json={"name": key})
-        )
-    )
-    spec = make_spec(RETRY)
-    async with Caller(spec, transport=api.transport, clock=clock) as caller:
-        result = await enrich_frame(pl.DataFrame({"k": ["a"]}), spec, caller=caller)
+    """A 429 with Retry-After: 2 on key a: every request after it (a's retry, and b and c, which
+    were not refused) goes 2 s later at the earliest: the limiter paused the whole job."""
+    sent: list[tuple[str, float]] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        key = request.url.path.rsplit("/", 1)[-1]
+        sent.append((key, clock.now()))
+        if key == "a" and [k for k, _ in sent].count("a") == 1:
+            return httpx.Response(429, headers={"Retry-After": "2"})
+        return httpx.Response(200, json={"name": key})
+
+    spec = make_spec(RETRY + "[limits]\nconcurrency = 1\n")
+    async with Caller(spec, transport=httpx.MockTransport(handler), clock=clock) as caller:
+        result = await enrich_frame(pl.DataFrame({"k": ["a", "b", "c"]}), spec, caller=caller)
         assert caller.limiter.statistics().pauses == 1
-    assert result.frame["_enrich_attempts"].to_list() == [2]
-    assert 2.0 in clock.sleeps
-    assert result.frame["_enrich_status"].to_list() == ["ok"]
+    refused_at = sent[0][1]
+    assert sorted(key for key, _ in sent[1:]) == ["a", "b", "c"]
+    assert all(at >= refused_at + 2.0 for _, at in sent[1:]), sent
+    assert result.frame["_enrich_attempts"].to_list() == [2, 1, 1]
+    assert result.frame["_enrich_status"].to_list() == ["ok", "ok", "ok"]
 
 
 @pytest.mark.asyncio
@@ -427,3 +458,21 @@ async def test_bulk_failure_is_split_to_isolate_the_bad_key(clock: MockClock) ->
     assert out["_enrich_error"][2] == "http_4xx"
     assert out["name"].to_list() == ["A", "B", None, "C"]
     assert api.requests == [["a", "b", "poison1", "c"], ["a", "b"], ["poison1", "c"], ["poison1"], ["c"]]
+
+
+@pytest.mark.parametrize("engine", ["in-memory", "streaming"])
+@pytest.mark.asyncio
+async def test_rows_keep_their_order_on_every_polars_engine(clock: MockClock, engine: str) -> None:
+    """60,000 rows over 3,000 keys in random order (a null key among them): every row comes back
+    in input order, on polars' in-memory engine and on its streaming one (which reorders a join
+    unless told to keep the order)."""
+    generator = random.Random(7)
+    keys: list[str | None] = [f"k{generator.randrange(3_000)}" for _ in range(60_000)]
+    keys[1234] = None
+    frame = pl.DataFrame({"k": keys, "row": range(60_000)})
+    api = Api()
+    with pl.Config() as config:
+        config.set_engine_affinity(engine)  # type: ignore[arg-type]
+        out = (await enrich_frame(frame, make_spec(), transport=api.transport, clock=clock)).frame
+    assert out["row"].to_list() == list(range(60_000))
+    assert out["k"].to_list() == keys

@@ -102,7 +102,7 @@ def test_a_second_run_is_answered_from_redis(tmp_path: Path, server: str, redis_
     assert "51 keys answered from the response cache" in done.stdout
     stats = run_cli("cache", "stats", "--cache-dir", redis_url)
     assert stats.returncode == 0, stats.stderr
-    assert "51" in stats.stdout
+    assert ": 51 entries (50 answers, 1 cached client errors, 0 expired) for 1 API specs" in stats.stdout
 
 
 def test_an_unreachable_redis_is_one_clear_error_without_its_password(tmp_path: Path) -> None:

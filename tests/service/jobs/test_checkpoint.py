@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 
 from service import Batches, EnrichStats, JobOptions, JobState, Spec, StatsRecorder, run_job, state_dir_for
+from service.jobs.checkpoint import fingerprint
 from tests.helpers import make_spec
 
 
@@ -62,3 +63,23 @@ async def test_a_job_missing_a_batch_writes_no_output_and_keeps_its_state(tmp_pa
         await run_job(source, make_spec(), output, JobOptions(batch_size=10), batches=_losing_placement)
     assert not output.exists()
     assert (state_dir_for(output) / "done.log").read_text().split() == ["0", "1", "3", "4"]
+
+
+def test_the_fingerprint_binds_input_spec_batch_size_and_limit(tmp_path: Path) -> None:
+    """A resumed job must share its input, its output-deciding spec, its batch size and its row
+    limit with the interrupted one; its limits (concurrency, rate) may change."""
+    source = tmp_path / "in.parquet"
+    pl.DataFrame({"k": ["a", "b"]}).write_parquet(source)
+    spec = make_spec()
+    base = fingerprint([source], spec, 100)
+    assert fingerprint([source], spec, 100, None) == base
+    assert fingerprint([source], make_spec("[limits]\nconcurrency = 3\n"), 100) == base
+    changed = {
+        "batch size": fingerprint([source], spec, 50),
+        "limit": fingerprint([source], spec, 100, 10),
+        "spec": fingerprint([source], make_spec('[output.columns]\nname = { path = "other" }\n'), 100),
+    }
+    pl.DataFrame({"k": ["a", "c", "dd"]}).write_parquet(source)  # another size: mtime alone may tie
+    changed["input"] = fingerprint([source], spec, 100)
+    assert base not in changed.values()
+    assert len(set(changed.values())) == len(changed)

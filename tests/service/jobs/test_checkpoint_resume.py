@@ -114,6 +114,10 @@ def test_changed_input_or_spec_refuses_to_resume_unless_restart(tmp_path: Path, 
     assert run_cli(*base, "--keep-state").returncode == 0
     assert state_dir_for(output).exists()
     assert run_cli(*base, "--keep-state", "--concurrency", "2").returncode == 0  # limits: same job
+    for other_size in (("--batch-size", "50"), ("--limit", "10")):  # other batches, other rows
+        resized = run_cli(*base, *other_size)
+        assert resized.returncode == 2, (other_size, resized.stderr)
+        assert "holds the state of a job with a different input, spec or batch size" in resized.stderr
     spec.write_text(spec.read_text().replace('"asn"', '"score"'))
     changed_spec = run_cli(*base)
     assert changed_spec.returncode == 2
