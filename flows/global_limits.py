@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -49,6 +50,10 @@ def process_limits(concurrency: int, rate: float | None, share: int) -> tuple[in
     return share, None if rate is None else rate * share / concurrency
 
 
+# A slot round trip to the server takes about 0.1-0.2 s uncontended (docs/prefect-notes.md).
+WAIT_WORTH_LOGGING_S = 0.5
+
+
 class SharedSlots:
     """Holds ``occupy`` slots of the limit ``name`` while any batch of this process runs.
 
@@ -69,19 +74,33 @@ class SharedSlots:
             acquired.set()
             await release.wait()
 
+    async def _take(self) -> None:
+        """Take the slots (by starting their keeper); a wait for them is logged: other processes
+        held them."""
+        started = time.monotonic()
+        acquired, self._release = asyncio.Event(), asyncio.Event()
+        self._keeper = asyncio.create_task(self._keep(acquired, self._release))
+        waiting = asyncio.create_task(acquired.wait())
+        await asyncio.wait({self._keeper, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        if self._keeper.done():  # the keeper failed before it got the slots
+            keeper, self._keeper = self._keeper, None
+            await keeper
+        waited = time.monotonic() - started
+        if waited >= WAIT_WORTH_LOGGING_S:
+            get_run_logger().info(
+                "waited %.1f s for %d slots of global limit %r (other processes held them)",
+                waited,
+                self._occupy,
+                self._name,
+            )
+
     @contextlib.asynccontextmanager
     async def batch(self) -> AsyncIterator[None]:
         """Run one batch under the process's share of the limit."""
         async with self._lock:
             if self._holders == 0:
-                acquired, self._release = asyncio.Event(), asyncio.Event()
-                self._keeper = asyncio.create_task(self._keep(acquired, self._release))
-                waiting = asyncio.create_task(acquired.wait())
-                await asyncio.wait({self._keeper, waiting}, return_when=asyncio.FIRST_COMPLETED)
-                waiting.cancel()
-                if self._keeper.done():  # the keeper failed before it got the slots
-                    keeper, self._keeper = self._keeper, None
-                    await keeper
+                await self._take()
             self._holders += 1
         try:
             yield

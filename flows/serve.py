@@ -47,7 +47,9 @@ def serve_deployments(
     finally:
         if server is not None:
             if server.poll() is None:
-                _deliver_pending_logs_and_events()
+                from flows.delivery import deliver_pending_logs_and_events  # Prefect's: after its settings
+
+                deliver_pending_logs_and_events()
             stop_local_server(server)
 
 
@@ -100,13 +102,3 @@ def _deployments(
         },
     )
     return on_demand, sweep
-
-
-def _deliver_pending_logs_and_events() -> None:
-    """Send what this process's Prefect log and event workers still hold while the local server
-    runs: at exit they would send it to a stopped server ("Error logging to API"), retrying."""
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
-
-    APILogWorker.drain_all(timeout=5, at_exit=False)
-    EventsWorker.drain_all(timeout=5, at_exit=False)

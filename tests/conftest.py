@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,6 +37,17 @@ def server(mock_url: str) -> str:
     """The session's mock API, its counters reset for this test."""
     httpx.post(f"{mock_url}/_reset", timeout=5).raise_for_status()
     return mock_url
+
+
+@pytest.fixture
+def zone_behind_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """This process's local time five hours behind UTC (the machines here run on UTC, where a
+    local time read as UTC by mistake would pass unseen)."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
 
 
 @pytest.fixture(autouse=True)

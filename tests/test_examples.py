@@ -15,7 +15,7 @@ def test_the_python_api_example_runs() -> None:
         [sys.executable, str(ROOT / "examples" / "from_python.py")],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=50,
         check=False,
     )
     assert done.returncode == 0, done.stderr

@@ -75,6 +75,7 @@ def _run_as_flow(args: argparse.Namespace, options: EnrichFileOptions) -> int:
     keep_prefect_on_loopback()
     os.environ.update(local_mode_settings(os.environ))
     os.environ.update(console_log_settings(os.environ, quiet=args.quiet, verbose=args.verbose))
+    from flows.delivery import deliver_pending_logs_and_events
     from flows.enrich_file import enrich_file  # only this path pays for Prefect's import
     from flows.job import progress_reporter
 
@@ -93,6 +94,7 @@ def _run_as_flow(args: argparse.Namespace, options: EnrichFileOptions) -> int:
         return stopped(str(exc), exc.signal_number, output)
     finally:
         progress_reporter.reset(token)
+        deliver_pending_logs_and_events()  # now, not at exit after the last line printed
     if isinstance(failure, CircuitOpenError):
         return circuit_opened(failure)
     if isinstance(failure, EnrichError):

@@ -102,8 +102,12 @@ class RequestBuilder:
             listed: list[Any] = [_json_value(k[0]) for k in keys]
         else:
             listed = [{c: _json_value(v) for c, v in zip(self._key_columns, k, strict=True)} for k in keys]
-        url = self._static_url if self._static_url is not None else self._url_for(())
-        return PreparedRequest(self.method, url, orjson.dumps(self._fill(self._body, (), listed)))
+        # A bulk request uses no column outside {@keys} (the spec's compile step checks it): its
+        # URL is the same for every chunk.
+        assert self._static_url is not None
+        return PreparedRequest(
+            self.method, self._static_url, orjson.dumps(self._fill(self._body, (), listed))
+        )
 
     def _url_for(self, key: Key) -> str:
         pieces = [self._origin]

@@ -75,9 +75,7 @@ def parse_column_type(text: str) -> ColumnKind:
 
 def _tokens(text: str) -> list[str]:
     tokens, position = [], 0
-    while position < len(text):
-        if not text[position:].strip():
-            break
+    while text[position:].strip():
         found = _TOKEN.match(text, position)
         if found is None:
             raise _error(text, f"unexpected {text[position:].strip()[0]!r}")

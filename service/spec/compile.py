@@ -332,6 +332,7 @@ def _describe_validation_error(exc: ValidationError, more: list[str]) -> str:
             message = "unknown field (check its spelling)"
         elif error["type"] == "missing":
             message = "required field is missing"
+        message = message.removeprefix("Value error, ")  # pydantic's wording for a validator's ValueError
         lines.append(f"{loc}: {message}")
     lines += more
     return "invalid spec:\n  " + "\n  ".join(lines) if len(lines) > 1 else lines[0]

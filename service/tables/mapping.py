@@ -127,9 +127,8 @@ def _to_date(value: Any) -> dt.date:
     numbers are refused, since days and seconds since the epoch look alike."""
     if not isinstance(value, str):
         raise _UnconvertibleError
-    text = value.strip()
     try:
-        return dt.date.fromisoformat(text) if len(text) <= 10 else dt.datetime.fromisoformat(text).date()
+        return dt.datetime.fromisoformat(value.strip()).date()  # a date alone reads as its midnight
     except ValueError:
         raise _UnconvertibleError from None
 

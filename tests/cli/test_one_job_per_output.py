@@ -46,7 +46,7 @@ def test_a_second_job_on_the_same_output_exits_2_naming_the_first(tmp_path: Path
     args = ("run", "--no-flow", str(source), "--spec", str(spec), "--output", str(output), "--no-cache")
     first = subprocess.Popen(enrich_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        wait_until(lambda: _started(first, state_dir_for(output) / "lock"), "the first job's lock", 60)
+        wait_until(lambda: _started(first, state_dir_for(output) / "lock"), "the first job's lock", 25)
         second = run_cli(*args)
         assert second.returncode == 2
         assert second.stderr.startswith(f"enrich: error: another enrich job (pid {first.pid}) is writing")
@@ -91,9 +91,9 @@ def test_a_signal_stops_the_job_cleanly_and_a_rerun_resumes(
     before = server_stats(slow_api)["requests"]
     job = subprocess.Popen(enrich_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        wait_until(lambda: server_stats(slow_api)["requests"] > before + 200, "requests under way", 60)
+        wait_until(lambda: server_stats(slow_api)["requests"] > before + 200, "requests under way", 25)
         job.send_signal(sent)
-        _, stderr = job.communicate(timeout=60)
+        _, stderr = job.communicate(timeout=25)
     finally:
         if job.poll() is None:
             job.kill()

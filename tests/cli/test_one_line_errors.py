@@ -107,7 +107,7 @@ def test_a_full_disk_mid_job_is_an_environment_error_and_the_job_resumes(tmp_pat
     command = enrich_command("run", "--no-flow", str(source), "--spec", str(spec), "--output", str(output),
                              "--no-cache", "--batch-size", "2000")  # fmt: skip
     done = subprocess.run(
-        command, capture_output=True, text=True, timeout=120, preexec_fn=_small_files, check=False
+        command, capture_output=True, text=True, timeout=25, preexec_fn=_small_files, check=False
     )
     _one_line(done, 1, "then run the same command again")
     asked = server_stats(server)["requests"]
@@ -118,7 +118,7 @@ def test_a_full_disk_mid_job_is_an_environment_error_and_the_job_resumes(tmp_pat
     assert 0 < len(logged) <= asked
     recorded = {keys[row] for batch in journal(output) for row in range(batch * 2000, batch * 2000 + 2000)}
     before = server_stats(server)["per_key"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=25, check=False)
     assert done.returncode == 0, done.stderr
     assert pl.read_parquet(output).height == 20_000
     # The rerun asks exactly the keys of unrecorded batches that the log does not hold, once each.

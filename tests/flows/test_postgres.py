@@ -98,7 +98,7 @@ def test_serve_against_a_postgresql_backed_server(
         output = tmp_path / "out.parquet"
         done = run_cli(
             "submit", str(source), "--spec", str(spec), "--output", str(output),
-            "--api-url", api_url, "--timeout", "120",
+            "--api-url", api_url, "--timeout", "120", timeout_s=150,
         )  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr
         assert pl.read_parquet(output)["row"].to_list() == list(range(30))

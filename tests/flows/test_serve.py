@@ -52,7 +52,7 @@ def test_serve_submit_inbox_and_sigterm(tmp_path: Path, server: str) -> None:
         done = run_cli(
             "submit", str(source), "--spec", str(spec), "--output", str(output),
             "--api-url", api_url, "--timeout", "120",
-            env={"PREFECT_HOME": str(tmp_path / "prefect")},
+            env={"PREFECT_HOME": str(tmp_path / "prefect")}, timeout_s=150,
         )  # fmt: skip
         assert (done.returncode, done.stderr) == (0, ""), done.stdout + done.stderr
         assert pl.read_parquet(output)["row"].to_list() == list(range(20))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
+
 import pytest
 
 from service import ErrorClass, Outcome
@@ -11,6 +14,7 @@ from service.caches.entries import (
     UnstorableAnswerError,
     entries_for,
     entry_for,
+    key_text,
     outcome_of,
 )
 
@@ -82,3 +86,33 @@ def test_answers_no_encoder_writes_are_counted_not_stored() -> None:
 def test_an_entry_that_no_longer_reads_as_json_is_a_miss() -> None:
     """A damaged answer entry is not an outcome: the key is asked for again."""
     assert outcome_of(EntryKind.ANSWER, b'{"cut') is None
+
+
+def test_a_kept_client_error_without_a_message_reads_back_as_cached() -> None:
+    """No message: an empty entry, read back as just "(cached)"; bytes that are not UTF-8 are
+    read back replaced, not refused."""
+    entry = entry_for(Outcome(None, 1, ErrorClass.HTTP_4XX, None, 410))
+    assert entry == (EntryKind.CLIENT_ERROR, b"")
+    back = outcome_of(*entry)
+    assert back is not None
+    assert back.message == " (cached)"
+    garbled = outcome_of(EntryKind.CLIENT_ERROR, b"gone \xff")
+    assert garbled is not None
+    assert garbled.message == "gone \ufffd (cached)"
+
+
+def test_every_unstorable_answer_is_counted() -> None:
+    """Two answers too deep to encode among three outcomes: one entry, two counted unstorable."""
+    deep: object = []
+    for _ in range(300):
+        deep = [deep]
+    entries, unstorable = entries_for(
+        [(("a",), Outcome(deep, 1)), (("b",), Outcome({"ok": 1}, 1)), (("c",), Outcome(deep, 1))]
+    )
+    assert ([text for text, _, _ in entries], unstorable) == (['["b"]'], 2)
+
+
+def test_a_keys_text_is_stable_for_every_value_type() -> None:
+    """Strings, numbers, booleans, nulls, dates and decimals each have one text form."""
+    assert key_text(("a", 1, 2.5, True, None)) == '["a",1,2.5,true,null]'
+    assert key_text((dt.date(2024, 3, 1), Decimal("1.50"))) == '["2024-03-01","1.50"]'

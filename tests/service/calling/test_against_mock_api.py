@@ -162,8 +162,10 @@ def test_cli_bad_inputs_fail_clearly_without_output(server: str, tmp_path: Path)
 async def test_reset_hang_and_http_date_faults(server: str, transport: str) -> None:
     """A reset ends as connect, a hang as timeout, and an HTTP-date Retry-After is waited out."""
     spec = parse_spec(
+        # 1.5 s: far beyond a loopback answer on a loaded machine; the hanging key's two
+        # attempts (3 s) overlap the 429's 2 s wait.
         spec_for(server, "[retry]\nattempts = 2\nbackoff = { initial_s = 0.01, max_s = 0.02 }\n").replace(
-            "timeout_s = 5", "timeout_s = 0.5"
+            "timeout_s = 5", "timeout_s = 1.5"
         ),
         environ={},
     )

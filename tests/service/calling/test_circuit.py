@@ -71,3 +71,39 @@ def test_disabled_breaker_never_opens() -> None:
     for _ in range(100):
         breaker.record(ErrorClass.CONNECT)
     assert not breaker.is_open
+
+
+def test_the_reason_names_429s_only_when_they_are_at_least_half_the_failures() -> None:
+    """A full window at the failure ratio stops the job: as rate_limited, naming the 429s, when
+    they are half the failures or more; as failures otherwise."""
+    section = CircuitSection(consecutive_failures=1000, failure_ratio=0.5, window=10)
+    fewer = CircuitBreaker(section)
+    for outcome in [ErrorClass.RATE_LIMITED] * 2 + [ErrorClass.HTTP_5XX] * 3 + [None] * 5:
+        fewer.record(outcome)
+    assert fewer.reason == "5 of the last 10 attempts failed (threshold 50%)"
+    half = CircuitBreaker(section)
+    for outcome in [ErrorClass.RATE_LIMITED] * 3 + [ErrorClass.HTTP_5XX] * 3 + [None] * 4:
+        half.record(outcome)
+    assert half.reason == (
+        "rate_limited: the API kept answering 429 after the job paused for it (3 of the last 10 attempts)"
+    )
+
+
+def test_429s_leaving_the_window_stop_counting() -> None:
+    """Ten 429s, then ten answers: the window holds none of them, and a later burst of 5xx is
+    named as failures, not as 429s."""
+    breaker = CircuitBreaker(CircuitSection(consecutive_failures=1000, failure_ratio=0.5, window=10))
+    for outcome in [ErrorClass.RATE_LIMITED] * 4 + [None] * 16 + [ErrorClass.HTTP_5XX] * 5:
+        breaker.record(outcome)
+    assert breaker.reason == "5 of the last 10 attempts failed (threshold 50%)"
+
+
+def test_the_window_drops_its_oldest_attempt() -> None:
+    """Window 3: a 5xx, then three answers: the 5xx has left the window; one more 5xx is one
+    failure of three, under a ratio of one half: still closed."""
+    breaker = CircuitBreaker(CircuitSection(consecutive_failures=1000, failure_ratio=0.5, window=3))
+    for outcome in (ErrorClass.HTTP_5XX, None, None, None, ErrorClass.HTTP_5XX):
+        breaker.record(outcome)
+    assert breaker.reason is None
+    breaker.record(ErrorClass.HTTP_5XX)  # two of the last three
+    assert breaker.reason == "2 of the last 3 attempts failed (threshold 50%)"

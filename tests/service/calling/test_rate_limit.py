@@ -106,3 +106,34 @@ def test_headroom_paces_under_the_configured_rate(clock: MockClock) -> None:
     limiter = RateLimiter(100.0, 1, clock, headroom=0.02)
     starts = _start_times(limiter, clock, 99)
     assert starts[-1] - starts[0] == pytest.approx(98 / 98.0)
+
+
+def test_a_limiter_counts_what_it_did() -> None:
+    """Acquisitions, those that had to wait and for how long, and pauses, exactly."""
+    clock = MockClock()
+    limiter = RateLimiter(rate=10.0, burst=2, clock=clock)
+    waits = [limiter.reserve() for _ in range(4)]
+    limiter.pause(1.0)
+    limiter.pause(0.5)  # within the first: a pause, not a second slowdown
+    stats = limiter.statistics()
+    assert waits == pytest.approx([0.0, 0.0, 0.1, 0.2])
+    assert (stats.acquisitions, stats.throttled, stats.pauses) == (4, 2, 2)
+    assert stats.throttled_s == pytest.approx(0.3)
+    assert limiter.rate == 5.0
+
+
+def test_after_a_pause_requests_go_evenly_spaced_without_a_burst() -> None:
+    """A pause of 2 s at 10/s with a burst of 5: the first request goes when the pause ends, the
+    next ones the halved rate's interval apart (0.2 s), not five at once."""
+    clock = MockClock()
+    limiter = RateLimiter(rate=10.0, burst=5, clock=clock)
+    limiter.pause(2.0)
+    assert [limiter.reserve() for _ in range(3)] == pytest.approx([2.0, 2.2, 2.4])
+
+
+def test_a_clock_starting_at_zero_holds_no_one_back() -> None:
+    """Monotonic time may start near zero: the first requests still go at once."""
+    limiter = RateLimiter(rate=1.0, burst=1, clock=MockClock(start=0.0))
+    assert limiter.reserve() == 0.0
+    unlimited = RateLimiter(rate=None, burst=1, clock=MockClock(start=0.0))
+    assert unlimited.reserve() == 0.0

@@ -99,8 +99,15 @@ def test_bulk_body_lists_keys() -> None:
         '[bulk]\nsize = 10\nresults = "results"\nmatch = "key"\n'
     )
     request = RequestBuilder(spec.request, spec.key).build_bulk([("a",), ("b/c",)])
-    assert request.url == "http://api.test/v1/bulk"
+    assert (request.method, request.url, request.key) == ("POST", "http://api.test/v1/bulk", None)
     assert orjson.loads(request.body or b"") == {"keys": ["a", "b/c"]}
+    nested = make_spec(
+        '[api]\nmethod = "POST"\nurl = "http://api.test/v1/bulk"\n'
+        'body = { batches = [{ ids = "{@keys}", tag = "t" }] }\n'
+        '[bulk]\nsize = 10\nresults = "results"\nmatch = "key"\n'
+    )
+    request = RequestBuilder(nested.request, nested.key).build_bulk([("a",)])
+    assert orjson.loads(request.body or b"") == {"batches": [{"ids": ["a"], "tag": "t"}]}
     composite = make_spec(
         '[api]\nmethod = "POST"\nurl = "http://api.test/v1/bulk"\nbody = { keys = "{@keys}" }\n'
         '[bulk]\nsize = 10\nresults = "results"\nmatch = ["a", "b"]\n',
@@ -117,3 +124,85 @@ def test_secret_from_environment_is_not_reparsed() -> None:
     )
     request = RequestBuilder(spec.request, spec.key).build(("v",))
     assert parse_qsl(urlsplit(request.url).query) == [("token", "{k}&x=1")]
+
+
+@pytest.mark.parametrize(
+    ("value", "url"),
+    [
+        ("1.2.3.4", "http://api.test/v1/1.2.3.4?q=1.2.3.4&lang=en"),
+        ("a/b", "http://api.test/v1/a%2Fb?q=a%2Fb&lang=en"),
+        ("a b?c#d", "http://api.test/v1/a%20b%3Fc%23d?q=a%20b%3Fc%23d&lang=en"),
+        ("100%", "http://api.test/v1/100%25?q=100%25&lang=en"),
+        ("é", "http://api.test/v1/%C3%A9?q=%C3%A9&lang=en"),
+        (".", "http://api.test/v1/%2E?q=.&lang=en"),
+        ("..", "http://api.test/v1/%2E%2E?q=..&lang=en"),
+        ("a&b=c", "http://api.test/v1/a%26b%3Dc?q=a%26b%3Dc&lang=en"),
+    ],
+)
+def test_urls_are_built_exactly(value: str, url: str) -> None:
+    """The whole URL for a key, path segment and query value each percent-encoded as one (a
+    slash too), dot segments encoded in the path only."""
+    spec = make_spec('[api]\nurl = "http://api.test/v1/{k}?q={k}"\nparams = { lang = "en" }\n')
+    request = RequestBuilder(spec.request, spec.key).build((value,))
+    assert (request.method, request.url, request.body, request.key) == ("GET", url, None, (value,))
+
+
+def test_a_parameter_name_is_encoded_and_a_fixed_url_built_once() -> None:
+    """A parameter's name is encoded whole; a URL with no column in it is the same for every key
+    (the key is still the request's)."""
+    spec = make_spec('[api]\nurl = "http://api.test/v1/all"\nparams = { "a b/c" = "x/y" }\n')
+    builder = RequestBuilder(spec.request, spec.key)
+    first, second = builder.build(("k1",)), builder.build(("k2",))
+    assert first.url == second.url == "http://api.test/v1/all?a%20b%2Fc=x%2Fy"
+    assert (first.key, second.key) == (("k1",), ("k2",))
+
+
+def test_a_key_that_cannot_be_sent_says_why() -> None:
+    """A null anywhere in the key, or an empty value where the path needs one."""
+    spec = make_spec('[api]\nurl = "http://api.test/v1/{k}"\n')
+    builder = RequestBuilder(spec.request, spec.key)
+    with pytest.raises(CallError, match=r"^key has a null value$"):
+        builder.build((None,))
+    with pytest.raises(CallError, match=r"^key is empty where the URL path needs it$"):
+        builder.build(("",))
+
+
+def test_the_headers_every_request_carries() -> None:
+    """Enrich's own defaults, then the spec's (which win); a JSON content type only with a body."""
+    spec = make_spec(
+        '[api]\nurl = "http://api.test/{k}"\nheaders = { Accept = "text/x-json", X-Key = "v" }\n'
+    )
+    assert request_headers(spec.request) == {
+        "User-Agent": "enrich/0.1.0",
+        "Accept": "text/x-json",
+        "Accept-Encoding": "gzip, deflate",
+        "X-Key": "v",
+    }
+    plain = make_spec('[api]\nurl = "http://api.test/{k}"\n')
+    assert request_headers(plain.request) == {
+        "User-Agent": "enrich/0.1.0",
+        "Accept": "application/json",
+        "Accept-Encoding": "gzip, deflate",
+    }
+
+
+def test_a_body_fills_nested_lists_and_objects() -> None:
+    """Columns anywhere in a body's lists and objects; text around a column makes text."""
+    spec = make_spec(
+        '[api]\nmethod = "POST"\nurl = "http://api.test/q"\n'
+        'body = { items = [{ id = "{a}", label = "id-{a}/{b}" }, ["{b}", 3]], fixed = true }\n',
+        key='["a", "b"]',
+    )
+    request = RequestBuilder(spec.request, spec.key).build((7, "x"))
+    assert orjson.loads(request.body or b"") == {
+        "items": [{"id": 7, "label": "id-7/x"}, ["x", 3]],
+        "fixed": True,
+    }
+
+
+def test_a_query_value_with_text_around_its_column() -> None:
+    """The text and the column's value make one value, encoded whole."""
+    spec = make_spec('[api]\nurl = "http://api.test/v1"\nparams = { q = "id:{k}:end" }\n')
+    assert (
+        RequestBuilder(spec.request, spec.key).build(("a b",)).url == "http://api.test/v1?q=id%3Aa%20b%3Aend"
+    )

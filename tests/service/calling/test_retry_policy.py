@@ -112,3 +112,36 @@ def test_the_policy_says_retry_in_n_seconds_or_stop(clock: MockClock) -> None:
     assert policy.next_delay(told, 1, StatsRecorder()) == 5.0
     missing = CallError(ErrorClass.HTTP_4XX, "HTTP 404", status=404)
     assert policy.next_delay(missing, 1, StatsRecorder()) is None
+
+
+def test_a_spent_budget_makes_a_retryable_failure_final_and_says_so(clock: MockClock) -> None:
+    """With no ratio, the budget is its floor (100 retries per 10 s): the 101st and 102nd
+    retryable failures are final, counted, and their message says why."""
+    section = RetrySection(attempts=6, budget=0, backoff=BackoffSection(initial_s=1, max_s=1, jitter=0))
+    policy = RetryPolicy(section, random=lambda: 0.0, clock=clock)
+    stats = StatsRecorder()
+    errors = [CallError(ErrorClass.HTTP_5XX, "HTTP 503", status=503) for _ in range(102)]
+    delays = [policy.next_delay(error, 1, stats) for error in errors]
+    assert delays == [1.0] * 100 + [None, None]
+    assert stats.retries_refused == 2
+    assert [e.message for e in errors[99:]] == ["HTTP 503"] + [
+        "HTTP 503 (not retried: the job's retry budget is spent, the API fails too often)"
+    ] * 2
+
+
+def test_a_retry_after_date_is_read_on_the_policys_clock(clock: MockClock) -> None:
+    """An HTTP-date Retry-After 7 s after the clock's wall time: wait 7 s."""
+    policy = RetryPolicy(RetrySection(attempts=3), random=lambda: 0.0, clock=clock)
+    later = email.utils.formatdate(clock.wall() + 7, usegmt=True)
+    told = CallError(ErrorClass.HTTP_5XX, "HTTP 503", status=503, retry_after=later)
+    assert policy.next_delay(told, 1, StatsRecorder()) == pytest.approx(7.0, abs=1.0)
+    assert policy.delay(told, 1) == pytest.approx(7.0, abs=1.0)
+
+
+@pytest.mark.usefixtures("zone_behind_utc")
+def test_a_retry_after_date_keeps_its_offset_and_a_date_without_one_is_gmt() -> None:
+    """ "+0200" is two hours ahead of GMT; "-0000" (no zone) is GMT, not the machine's local time
+    (read here in a zone five hours behind)."""
+    now = email.utils.parsedate_to_datetime("Sun, 06 Nov 1994 08:49:37 GMT").timestamp()
+    assert parse_retry_after("Sun, 06 Nov 1994 10:49:47 +0200", now) == 10.0
+    assert parse_retry_after("Sun, 06 Nov 1994 08:49:47 -0000", now) == 10.0

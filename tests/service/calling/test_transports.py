@@ -107,7 +107,9 @@ async def test_faults_are_classified_the_same_on_every_transport(
 ) -> None:
     """404, 503, bad JSON, a reset connection and a hang end with the same classes on both senders."""
     api, base = loopback
-    api_section = f'[api]\nurl = "{base}/v1/lookup/{{k}}"\ntimeout_s = 0.3\n'
+    # 1.5 s: far beyond a loopback answer on a loaded machine, where 0.3 s could time a normal
+    # key out; the hanging key's two attempts still cost only 3 s.
+    api_section = f'[api]\nurl = "{base}/v1/lookup/{{k}}"\ntimeout_s = 1.5\n'
     spec = make_spec(api_section + SPEC_TAIL)
     keys = ["ok1", "missing", "broken", "garbled", "reset", "hang", "ok2"] * 3
     out = (await enrich_frame(pl.DataFrame({"k": keys}), spec, transport=transport, clock=MockClock())).frame

@@ -176,7 +176,7 @@ async def test_reader_is_pulled_lazily(tmp_path: Path, monkeypatch: pytest.Monke
     await asyncio.wait_for(anyio.wait_all_tasks_blocked(), timeout=30)
     assert pulled == 2  # one batch per slot; the third waits for a slot before it is read
     release.set()
-    stats = await asyncio.wait_for(job, timeout=60)
+    stats = await asyncio.wait_for(job, timeout=50)
     assert pulled == 100
     assert stats.rows == 1000
 

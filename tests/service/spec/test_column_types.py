@@ -3,6 +3,8 @@ and mistakes named."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from service import SpecError
@@ -34,26 +36,54 @@ def test_the_tree_says_what_each_level_holds() -> None:
     )
 
 
+HOW = " (a type is str, i64, f64, bool, date, timestamp, json, list[TYPE] or struct{name: TYPE, ...})"
+
+
 @pytest.mark.parametrize(
     ("written", "problem"),
     [
-        ("", "empty"),
-        ("list", "expected '\\['"),
-        ("list[str", "expected '\\]'"),
-        ("struct{}", "expected a field name at '}'"),
-        ("struct{a: str, a: i64}", "field 'a' is declared twice"),
-        ("struct{a str}", "expected ':'"),
-        ("map[str]", "expected a type at 'map'"),
-        ("str extra", "unexpected 'extra' after the type"),
-        ("list<str>", "unexpected '<'"),
-        ("list[" * 40 + "str" + "]" * 40, "nested deeper than 32 levels"),
+        ("", "empty in type ''"),
+        ("   ", "empty in type '   '"),
+        ("list", "expected '[' at the end in type 'list'"),
+        ("list[", "expected a type at the end in type 'list['"),
+        ("list[str", "expected ']' at the end in type 'list[str'"),
+        ("list(str)", "unexpected '(' in type 'list(str)'"),
+        ("struct", "expected '{' at the end in type 'struct'"),
+        ("struct{", "a struct needs fields in type 'struct{'"),
+        ("struct{}", "expected a field name at '}' in type 'struct{}'"),
+        ("struct{a: str, a: i64}", "field 'a' is declared twice in type 'struct{a: str, a: i64}'"),
+        ("struct{a str}", "expected ':' at 'str' in type 'struct{a str}'"),
+        ("struct{a: str", "expected '}' at the end in type 'struct{a: str'"),
+        ("struct{a: str,}", "expected a field name at '}' in type 'struct{a: str,}'"),
+        ("map[str]", "expected a type at 'map' in type 'map[str]'"),
+        ("str extra", "unexpected 'extra' after the type in type 'str extra'"),
+        ("list<str>", "unexpected '<' in type 'list<str>'"),
+        ("struct{a: list[str}", "expected ']' at '}' in type 'struct{a: list[str}'"),
     ],
 )
 def test_mistakes_name_the_problem(written: str, problem: str) -> None:
-    """Each mistake is a ValueError saying what is wrong, and what a type looks like."""
-    with pytest.raises(ValueError, match=problem) as raised:
+    """Each mistake is a ValueError saying what is wrong, where, and what a type looks like."""
+    with pytest.raises(ValueError, match=f"^{re.escape(problem + HOW)}$"):
         parse_column_type(written)
-    assert "list[TYPE] or struct{name: TYPE, ...}" in str(raised.value)
+
+
+def test_nesting_is_bounded() -> None:
+    """32 levels of lists and structs read; 33 are refused (a spec cannot exhaust the stack)."""
+    deep = "list[" * 16 + "struct{a: " * 16 + "str" + "}" * 16 + "]" * 16
+    assert str(parse_column_type(deep)) == deep
+    deeper = "list[" + deep + "]"
+    with pytest.raises(
+        ValueError, match=f"^{re.escape(f'nested deeper than 32 levels in type {deeper!r}' + HOW)}$"
+    ):
+        parse_column_type(deeper)
+
+
+def test_field_names_may_start_with_an_underscore_or_be_quoted() -> None:
+    """An identifier (``_id``, ``a1`` too) or any text in double quotes names a field."""
+    assert (
+        str(parse_column_type('struct{_id: i64, a1: bool, "a b": str}'))
+        == "struct{_id: i64, a1: bool, a b: str}"
+    )
 
 
 def test_a_bad_type_in_a_spec_names_its_column() -> None:
