@@ -75,8 +75,7 @@ class SharedSlots:
             await release.wait()
 
     async def _take(self) -> None:
-        """Take the slots (by starting their keeper); a wait for them is logged: other processes
-        held them."""
+        """Take the slots (by starting their keeper); a long wait for them is logged."""
         started = time.monotonic()
         acquired, self._release = asyncio.Event(), asyncio.Event()
         self._keeper = asyncio.create_task(self._keep(acquired, self._release))
@@ -89,7 +88,7 @@ class SharedSlots:
         waited = time.monotonic() - started
         if waited >= WAIT_WORTH_LOGGING_S:
             get_run_logger().info(
-                "waited %.1f s for %d slots of global limit %r (other processes held them)",
+                "waited %.1f s for %d slots of global limit %r (held by other processes, or a slow server)",
                 waited,
                 self._occupy,
                 self._name,
