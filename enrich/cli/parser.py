@@ -36,9 +36,14 @@ def _add_no_cache(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the response cache")
 
 
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Descriptions and epilogs as written; every option's default shown, unless its help says it
-    already or it has none worth showing (None, off)."""
+class HelpFormatter(argparse.HelpFormatter):
+    """Descriptions wrapped, text laid out in lines (the exit statuses) kept as written; every
+    option's default shown, unless its help says it already or it has none worth showing."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
@@ -85,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="enrich",
         description="Add an HTTP/JSON API's answers to a table's rows, as fast as the API allows.",
         epilog=EXIT_STATUSES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"enrich {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
