@@ -15,6 +15,9 @@ from typing import Any
 
 from flows.local_server import start_local_server, stop_local_server
 
+# The first line serve prints once it serves; tests and the image's checks wait for it.
+SERVING_HEADLINE = "serving with spec"
+
 
 def serve_deployments(
     inbox: Path,
@@ -65,7 +68,7 @@ def what_is_served(
     submit = f"enrich submit IN --spec SPEC --output OUT --api-url {api}"
     sweep = f"each new file of {inbox}/ into {outbox}/"
     return [
-        f"serving with spec {spec}:",
+        f"{SERVING_HEADLINE} {spec}:",
         f"  enrich-file/enrich-file    on demand: {submit}",
         f"  enrich-inbox/enrich-inbox  every {interval_s:g} s: {sweep}",
         f"  Prefect UI    {ui}",

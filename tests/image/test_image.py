@@ -17,10 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from flows.serve import SERVING_HEADLINE
 from service.testing.mock_process import READY
 from tests.helpers import wait_until
 
-pytestmark = pytest.mark.integration
+# Each test's own waits (a Prefect server start in a container: up to 240 s) bound it, not the
+# suite's default timeout.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 BUILD_TOOL = Path(os.environ.get("ENRICH_BUILD_IMAGE", REPOSITORY.parent / "shared/tools/build-image"))
@@ -199,4 +202,4 @@ def _write_spec_then(command: str) -> str:
 
 def serving(name: str) -> bool:
     """serve in ``name`` has started serving and its healthcheck passes."""
-    return "serving enrich-file" in logs(name) and healthy(name)
+    return SERVING_HEADLINE in logs(name) and healthy(name)
