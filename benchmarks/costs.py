@@ -19,13 +19,16 @@ from collections.abc import Callable
 import httpx
 import jmespath
 import orjson
+import tenacity
 from yarl import URL
 
 from service import SystemClock, parse_spec
+from service.calling.answer_conditions import judge_for
 from service.calling.answers import answer_of, may_hold_big_integers
 from service.calling.bodies import BoundedBody
 from service.calling.rate_limit import RateLimiter
 from service.calling.requests import RequestBuilder
+from service.calling.retry_policy import RetryPolicy
 from service.calling.transport import RawResponse
 from service.tables.mapping import map_answers
 from service.testing.mock_answers import answer_for
@@ -102,12 +105,40 @@ def _enrich_pieces() -> dict[str, Piece]:
     }
 
 
+def _judging(conditions: str, retry: tenacity.retry_base | None = None) -> Callable[[], None]:
+    """One answer judged by a spec with ``conditions`` (TOML lines of [api] and [retry])."""
+    api, _, retry_lines = conditions.partition("[retry]\n")
+    text = _SPEC.replace("[input]", api + "[input]") + ("[retry]\n" + retry_lines if retry_lines else "")
+    spec = parse_spec(text, environ={})
+    policy = RetryPolicy.for_spec(spec, random=lambda: 0.0, clock=SystemClock(), retry=retry)
+    judge = judge_for(spec.conditions, policy)
+    assert judge is not None
+    answer = orjson.loads(_ANSWER)
+    return lambda: judge.judge(answer, 1, 200, None)
+
+
+def _judge_pieces() -> dict[str, Piece]:
+    """What answer conditions cost per 2xx answer (a job without any has no judge at all)."""
+    return {
+        'enrich: judging an answer, error_when = "error"': (_judging('error_when = "error"\n'), 1),
+        "enrich: judging an answer, retry_when = \"status == 'pending'\"": (
+            _judging("[retry]\nretry_when = \"status == 'pending'\"\n"),
+            1,
+        ),
+        "enrich: judging an answer, retry_if_result(...) from Python": (
+            _judging("", tenacity.retry_if_result(lambda answer: answer.get("status") == "pending")),
+            1,
+        ),
+    }
+
+
 def measure(repeat: int) -> dict[str, float]:
     """Microseconds per call of each piece."""
     loop = asyncio.new_event_loop()
     costs = {}
     try:
-        for name, (call, per_call) in {**_library_pieces(loop), **_enrich_pieces()}.items():
+        pieces = {**_library_pieces(loop), **_enrich_pieces(), **_judge_pieces()}
+        for name, (call, per_call) in pieces.items():
             number = max(1, 20_000 // per_call)
             best = min(timeit.repeat(call, number=number, repeat=repeat))
             costs[name] = best / number / per_call * 1e6

@@ -9,6 +9,7 @@ faster.
     async with enrich.Session(spec) as session:               # one pool, limits and cache for many calls
         result = await session.enrich(frame)
     frame.enrich("spec.toml")                                  # the polars namespace
+    enrich.enrich(frame, spec, retry=enrich.spec_retry(spec) | retry_if_result(pending))  # tenacity
     stats = await enrich.run_job("in.parquet", spec, Path("out.parquet"))  # file to file, resumable
 
 A spec is a path, TOML text, a dict shaped as the file, or a ``Spec``. The command line is
@@ -25,6 +26,7 @@ from enrich.api import (
     load_spec,
     parse_spec,
     spec_of,
+    spec_retry,
 )
 from service import (
     Caller,
@@ -77,4 +79,5 @@ __all__ = [
     "parse_spec",
     "run_job",
     "spec_of",
+    "spec_retry",
 ]

@@ -27,6 +27,8 @@ from typing import Any, TypedDict, TypeVar, Unpack
 import anyio.to_thread
 import httpx
 import polars as pl
+import tenacity
+from tenacity.wait import wait_base
 
 import service
 from enrich.cache_location import cache_location_of
@@ -73,6 +75,13 @@ def spec_of(source: SpecSource, environ: Mapping[str, str] | None = None) -> Spe
     raise TypeError(f"a spec is a Spec, a path, TOML text or a dict, not {type(source).__name__}")
 
 
+def spec_retry(spec: SpecSource, environ: Mapping[str, str] | None = None) -> tenacity.retry_base:
+    """The retry condition ``spec``'s ``[retry]`` section compiles to (its retryable statuses,
+    timeouts and connection errors, and ``retry_when``), as a tenacity object to build on:
+    ``retry=spec_retry(spec) | retry_if_result(...)`` keeps the spec's rules and adds one."""
+    return service.spec_retry(spec_of(spec, environ))
+
+
 def cache_place(cache: CacheChoice, environ: Mapping[str, str] | None = None) -> Path | str | None:
     """Where ``cache=`` puts the response cache: the default place for True, none for False."""
     if cache is False:
@@ -88,6 +97,10 @@ class SessionOptions(TypedDict, total=False):
     environ: Mapping[str, str] | None  # where the spec's ${NAME} come from (default: os.environ)
     transport: TransportChoice  # "aiohttp" (default), "httpx", or any httpx transport
     auth: httpx.Auth | None  # an httpx.Auth (with the httpx sender)
+    # tenacity's vocabulary in place of the spec's retry condition and backoff, e.g.
+    # retry=spec_retry(spec) | retry_if_result(lambda answer: answer.get("status") == "pending")
+    retry: tenacity.retry_base | None
+    wait: wait_base | None  # e.g. wait_exponential_jitter(initial=0.5, max=30)
 
 
 class Session:
@@ -100,13 +113,22 @@ class Session:
         self._cache_place = cache_place(options.get("cache", True), environ)
         self._transport = options.get("transport")
         self._auth = options.get("auth")
+        self._retry = options.get("retry")
+        self._wait = options.get("wait")
         self._store: AnswerStore | None = None
         self._caller: Caller | None = None
 
     async def __aenter__(self) -> Session:
         place = None if self._cache_place is None else str(self._cache_place)
         self._store = await anyio.to_thread.run_sync(open_cache, place, self.spec)
-        self._caller = Caller(self.spec, transport=self._transport, auth=self._auth, cache=self._store)
+        self._caller = Caller(
+            self.spec,
+            transport=self._transport,
+            auth=self._auth,
+            cache=self._store,
+            retry=self._retry,
+            wait=self._wait,
+        )
         try:
             await self._caller.__aenter__()
         except BaseException:

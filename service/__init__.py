@@ -17,6 +17,7 @@ from service.caches.store import AnswerStore, CacheStatistics
 from service.calling.caller import Caller
 from service.calling.clock import Clock, SystemClock
 from service.calling.outcome import Outcome
+from service.calling.retry_rules import spec_retry
 from service.calling.single import Exchange, Hop, ask_once
 from service.calling.transport import TransportChoice
 from service.engine import ATTEMPTS, ERROR, MESSAGE, STATUS, EnrichResult, enrich_frame
@@ -118,6 +119,7 @@ __all__ = [
     "report_progress",
     "run_job",
     "spec_from_dict",
+    "spec_retry",
     "split_limits",
     "state_dir_for",
     "with_limit_overrides",

@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 import polars as pl
+import tenacity
+from tenacity.wait import wait_base
 
 from service.calling.answers import parse_exact
 from service.calling.caller import Caller
@@ -44,18 +46,24 @@ async def enrich_frame(
     auth: httpx.Auth | None = None,
     clock: Clock | None = None,
     random: Callable[[], float] | None = None,
+    retry: tenacity.retry_base | None = None,
+    wait: wait_base | None = None,
 ) -> EnrichResult:
     """Enrich ``frame`` with ``spec``'s columns; every input row comes back once, in input order.
 
     Pass a ``caller`` to share one connection pool, limits and cache between calls (the result's
     statistics are still this call's own); otherwise one is opened for this call (with
-    ``transport``, ``auth``, ``clock`` and ``random``). Raises
+    ``transport``, ``auth``, ``clock``, ``random``, and tenacity's ``retry`` and ``wait`` in place
+    of the spec's retry condition and backoff: ``Caller``). Raises
     ``InputError`` before any request if the frame does not fit the spec, and ``CircuitOpenError``
     (with the partial result) if the API kept failing.
     """
     check_schema(frame.schema, spec)
     if caller is None:
-        async with Caller(spec, transport=transport, auth=auth, clock=clock, random=random) as own:
+        own_caller = Caller(
+            spec, transport=transport, auth=auth, clock=clock, random=random, retry=retry, wait=wait
+        )
+        async with own_caller as own:
             return await _enrich_with(frame, own)
     return await _enrich_with(frame, caller)
 

@@ -37,6 +37,9 @@ class ErrorClass(StrEnum):
     # Beyond the HTTP and mapping classes: a null key, or an empty value in a URL path segment, cannot be
     # requested at all; calling it a mapping or HTTP error would send users looking in the wrong place.
     INVALID_KEY = "invalid_key"
+    # A 2xx answer that says it failed ([api].error_when), or still says "not yet" after the last
+    # attempt ([retry].retry_when): final, never cached, and no sign of an API that is down.
+    API_ERROR = "api_error"
 
 
 # No answer came at all: worth another attempt (``service.calling.retry_policy``), and, in a row,
@@ -83,7 +86,8 @@ class CircuitOpenError(EnrichError):
 
 
 class CallError(EnrichError):
-    """One attempt at a request failed: why (``error_class``, ``status``, ``Retry-After``), and, once
+    """One attempt at a request failed: why (``error_class``, ``status``, ``Retry-After``, whether the
+    retry condition already chose to retry its answer), and, once
     the caller knows them, the ``key`` it was for and its ``url`` with secrets redacted.
 
     The message is short; callers redact it before it reaches a row, a log or a file.
@@ -98,11 +102,14 @@ class CallError(EnrichError):
         retry_after: str | None = None,
         key: tuple[Any, ...] | None = None,
         url: str | None = None,
+        retry_chosen: bool = False,
     ) -> None:
         super().__init__(message)
         self.error_class = error_class
         self.message = message
         self.status = status
         self.retry_after = retry_after
+        # The retry condition read this answer and chose another attempt ([retry].retry_when).
+        self.retry_chosen = retry_chosen
         self.key = key
         self.url = url

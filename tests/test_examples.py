@@ -23,3 +23,24 @@ def test_the_python_api_example_runs() -> None:
     assert "again: 4 rows, 3 ok, from the cache" in done.stdout
     assert "session: 100 rows, 75 requests for 75 distinct keys" in done.stdout
     assert done.stderr == ""
+
+
+def test_the_readmes_spec_examples_are_valid_specs() -> None:
+    """Every TOML block under README's "The spec" compiles (the bulk one completed with the first's
+    other sections): a field renamed in the code cannot stay documented under its old name."""
+    from service.spec import parse_spec
+
+    section = (ROOT / "README.md").read_text().split("\n## The spec\n", 1)[1].split("\n## ", 1)[0]
+    blocks = [part.split("```", 1)[0] for part in section.split("```toml\n")[1:]]
+    assert len(blocks) == 2
+    full = parse_spec(blocks[0], environ={"GEO_TOKEN": "t"})
+    assert full.conditions is not None
+    assert full.conditions.paths == {
+        "error_when": "error",
+        "error_message": "error.message",
+        "retry_when": "status == 'pending'",
+    }
+    rest = blocks[0].split("\n[input]\n", 1)[1]
+    bulk = parse_spec(blocks[1] + "[input]\n" + rest, environ={"GEO_TOKEN": "t"})
+    assert bulk.bulk is not None
+    assert bulk.bulk.size == 100

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from tenacity import retry_if_result, wait_fixed
 
 import enrich
 from tests.helpers import server_stats
@@ -106,3 +107,16 @@ def test_mistakes_are_named(tmp_path: Path, server: str) -> None:
     with pytest.raises(TypeError, match="polars DataFrame or LazyFrame"):
         enrich.enrich({"ip": ["a"]}, spec_text(server))  # type: ignore[arg-type]
     assert server_stats(server)["requests"] == 0
+
+
+def test_tenacity_conditions_and_waits_are_taken_as_they_are(server: str) -> None:
+    """retry= and wait= in tenacity's words, against the mock API's own counts: the spec's rules
+    kept (a 503 retried to the last of 3 attempts), a result condition added (a pending answer
+    asked again until answered), a fixed wait in place of the backoff."""
+    spec = spec_text(server) + "[retry]\nattempts = 3\n"
+    retry = enrich.spec_retry(spec) | retry_if_result(lambda answer: answer.get("status") == "pending")
+    data = frame(["1.2.3.4", "pending-a", "503-a"])
+    result = enrich.enrich(data, spec, cache=False, retry=retry, wait=wait_fixed(0.01))
+    out = result.frame.select("_enrich_status", "_enrich_error", "_enrich_attempts").rows()
+    assert out == [("ok", None, 1), ("ok", None, 3), ("failed", "http_5xx", 3)]
+    assert server_stats(server)["per_key"] == {"1.2.3.4": 1, "pending-a": 3, "503-a": 3}

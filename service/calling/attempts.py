@@ -1,9 +1,10 @@
 """One attempt at a request, under the caller's limits, counted.
 
 The hot path (an attempt that gets a usable answer): a concurrency slot, a rate-limit slot, one
-send, one JSON parse, three counters. Nothing else runs until an attempt fails: retry decisions
-belong to whoever asked for the attempt (``service.calling.row_fetch``, ``service.calling.bulk``).
-A redirect the spec follows is a further request within the same attempt, under the same limits.
+send, one JSON parse (and the answer's judge, when there is one), three counters. Nothing
+else runs until an attempt fails: retry decisions belong to whoever asked for the attempt
+(``service.calling.row_fetch``, ``service.calling.bulk``). A redirect the spec follows is a further
+request within the same attempt, under the same limits.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from service.calling.answer_conditions import AnswerJudge
 from service.calling.answers import answer_of
 from service.calling.circuit import CircuitBreaker
 from service.calling.clock import Clock
@@ -62,8 +64,10 @@ class Attempts:
         clock: Clock,
         redact: Callable[[str], str],
         redirects: Redirects,
+        judge: AnswerJudge | None = None,
     ) -> None:
         self._send = sender.send
+        self._judge = judge
         self._redirects = redirects
         self._slots = PrioritySlots(concurrency)
         self._limiter = limiter
@@ -76,10 +80,13 @@ class Attempts:
         self.rate_waits = waits.rate_waits
         self.slot_waits = waits.slot_waits
 
-    async def attempt(self, request: PreparedRequest, stats: StatsRecorder) -> tuple[Any, bytes]:
+    async def attempt(
+        self, request: PreparedRequest, stats: StatsRecorder, number: int = 1
+    ) -> tuple[Any, bytes]:
         """Send ``request`` once (following redirects as the spec allows, each hop a request of
         its own), counted in ``stats``: the parsed answer and its body as received, or
-        ``CallError`` (carrying the key and the redacted URL)."""
+        ``CallError`` (carrying the key and the redacted URL). ``number`` is which attempt for
+        this request it is (the retry condition may read it)."""
         slots, hops = self._slots, 0
         while True:
             if slots.locked():
@@ -104,6 +111,8 @@ class Attempts:
             request, hops = self._next_hop(request, response, started, hops, stats), hops + 1
         try:
             answer = answer_of(response)
+            if self._judge is not None:
+                self._judge.judge(answer, number, response.status, response.retry_after)
         except CallError as exc:
             self._failed(exc, request, started, stats)
             if exc.error_class is ErrorClass.RATE_LIMITED:

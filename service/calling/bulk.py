@@ -62,7 +62,7 @@ class BulkFetch:
         """One bulk request for ``keys``, retried; after a final failure, each half on its own."""
         request = self._build(keys)
         try:
-            answer, attempts = _exact(*await self._tools.attempt(request, self._stats)), 1
+            answer, attempts = _exact(*await self._tools.attempt(request, self._stats, 1)), 1
         except CallError as exc:
             outcome = await self._retry(request, exc.with_traceback(None))
             if outcome.ok:
@@ -89,7 +89,7 @@ class BulkFetch:
             attempts += 1
             stats.retries += 1
             try:
-                return Outcome(_exact(*await tools.attempt(request, stats)), attempts)
+                return Outcome(_exact(*await tools.attempt(request, stats, attempts)), attempts)
             except CallError as exc:
                 # Kept across the next sleep: without its traceback it ties up no frame.
                 error = exc.with_traceback(None)

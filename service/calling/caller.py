@@ -16,9 +16,12 @@ import random as _random
 from collections.abc import Callable, Sequence
 
 import httpx
+import tenacity
+from tenacity.wait import wait_base
 
 from service.caches.answer_log import AnswerLog
 from service.caches.store import AnswerStore
+from service.calling.answer_conditions import judge_for
 from service.calling.attempts import Attempts
 from service.calling.bulk import BulkFetch
 from service.calling.call_counts import CallCounts
@@ -29,7 +32,7 @@ from service.calling.in_flight import InFlightKeys
 from service.calling.known_answers import KnownAnswers
 from service.calling.outcome import Outcome
 from service.calling.rate_limit import RateLimiter
-from service.calling.redirects import Redirects, origin_of
+from service.calling.redirects import Redirects
 from service.calling.requests import Key, RequestBuilder
 from service.calling.retry_policy import RetryPolicy
 from service.calling.row_fetch import RowFetch
@@ -63,6 +66,8 @@ class Caller:
         random: Callable[[], float] | None = None,
         cache: AnswerStore | None = None,
         answer_log: AnswerLog | None = None,
+        retry: tenacity.retry_base | None = None,
+        wait: wait_base | None = None,
     ) -> None:
         self.spec = spec
         self._clock = clock = clock or SystemClock()
@@ -73,7 +78,9 @@ class Caller:
         self.counts = CallCounts(clock, self._breaker)  # per call: see outcomes
         self._known = KnownAnswers(answer_log, cache)
         self._redact = Redactor(spec.secrets)
-        self._policy = RetryPolicy(spec.retry, random=random or _random.random, clock=clock)
+        self._policy = RetryPolicy.for_spec(
+            spec, random=random or _random.random, clock=clock, retry=retry, wait=wait
+        )
         self._builder = RequestBuilder(spec.request, spec.key)
         self._keys = InFlightKeys()
         self._tools = self._fetch_tools(limits.concurrency)
@@ -90,9 +97,8 @@ class Caller:
             policy=self._policy,
             clock=self._clock,
             redact=self._redact,
-            redirects=Redirects(
-                self.spec.request.redirects, origin_of(self.spec.request.origin), self._redact
-            ),
+            redirects=Redirects.for_request(self.spec.request, self._redact),
+            judge=judge_for(self.spec.conditions, self._policy),
         )
         return FetchTools(
             attempt=attempts.attempt,
@@ -167,14 +173,11 @@ class Caller:
         self._known.remember(key, outcome)
 
     async def _fetch(self, keys: list[Key], stats: StatsRecorder) -> dict[Key, Outcome]:
+        # This many keys waiting for a retry means the API is failing: no fresh key until
+        # some are done (and at least enough to keep every worker busy with retries).
+        most_waiting = max(256, 4 * self.spec.limits.concurrency)
         fetch = RowFetch(
-            keys,
-            self._tools,
-            stats,
-            build=self._builder.build,
-            # This many keys waiting for a retry means the API is failing: no fresh key until
-            # some are done (and at least enough to keep every worker busy with retries).
-            max_waiting_retries=max(256, 4 * self.spec.limits.concurrency),
+            keys, self._tools, stats, build=self._builder.build, max_waiting_retries=most_waiting
         )
         await fetch.run(min(self.spec.limits.concurrency, len(keys)))
         self._settle_unanswered(keys, fetch.results)

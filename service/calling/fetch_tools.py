@@ -20,7 +20,7 @@ class FetchTools:
     ``StatsRecorder``), asks ``policy`` after a failed one, stops when ``breaker`` opens, waits on
     ``clock``, hands each outcome to ``settle`` (with the fetch's results) and redacts messages."""
 
-    attempt: Callable[[PreparedRequest, StatsRecorder], Awaitable[tuple[Any, bytes]]]
+    attempt: Callable[[PreparedRequest, StatsRecorder, int], Awaitable[tuple[Any, bytes]]]
     policy: RetryPolicy
     breaker: CircuitBreaker
     clock: Clock

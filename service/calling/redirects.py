@@ -22,6 +22,7 @@ from yarl import URL
 from service.calling.requests import PreparedRequest
 from service.errors import CallError, ErrorClass
 from service.redact import Redactor
+from service.spec import RequestSpec
 
 RedirectPolicy = Literal["none", "same-origin", "any"]
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -46,6 +47,11 @@ class Redirects:
     policy: RedirectPolicy
     api_origin: Origin
     redact: Redactor
+
+    @classmethod
+    def for_request(cls, request: RequestSpec, redact: Redactor) -> Redirects:
+        """The policy of a spec's ``request``, from its origin."""
+        return cls(request.redirects, origin_of(request.origin), redact)
 
     def next_hop(self, request: PreparedRequest, status: int, location: str, hops: int) -> PreparedRequest:
         """The request following ``status``'s redirect to ``location`` after ``hops`` hops;

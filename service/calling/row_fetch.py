@@ -106,7 +106,7 @@ class RowFetch:
 
     async def _try(self, request: PreparedRequest, key: Key, attempts: int) -> None:
         try:
-            answer, raw = await self._attempt(request, self._stats)
+            answer, raw = await self._attempt(request, self._stats, attempts)
             outcome = Outcome(answer, attempts, raw=raw)
         except CallError as exc:
             tools = self._tools

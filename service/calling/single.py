@@ -8,6 +8,7 @@ job uses. Nothing here is redacted: whoever shows it redacts (``Exchange.redact`
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,11 +16,14 @@ from typing import Any
 
 import httpx
 
+from service.calling.answer_conditions import judge_for
 from service.calling.answers import answer_of
 from service.calling.bulk import match_bulk
+from service.calling.clock import SystemClock
 from service.calling.outcome import Outcome, failed_outcome
-from service.calling.redirects import REDIRECT_STATUSES, Redirects, origin_of
+from service.calling.redirects import REDIRECT_STATUSES, Redirects
 from service.calling.requests import Key, PreparedRequest, RequestBuilder, request_headers
+from service.calling.retry_policy import RetryPolicy
 from service.calling.transport import RawResponse, TransportChoice, foreign_headers, make_sender
 from service.errors import CallError
 from service.redact import Redactor
@@ -82,8 +86,10 @@ async def ask_once(
 async def _follow(spec: Spec, request: PreparedRequest, send: Any, exchange: Exchange) -> Any | None:
     """Send ``request`` and follow its redirects as the spec allows; the answer, or None with the
     exchange's outcome set to the failure."""
-    redirects = Redirects(spec.request.redirects, origin_of(spec.request.origin), Redactor(spec.secrets))
+    redirects = Redirects.for_request(spec.request, Redactor(spec.secrets))
     home, foreign = request_headers(spec.request), foreign_headers(spec)
+    policy = RetryPolicy.for_spec(spec, random=random.random, clock=SystemClock())
+    judge = judge_for(spec.conditions, policy)  # the verdict a job's first attempt would get
     hops = 0
     while True:
         started = time.perf_counter()
@@ -97,7 +103,10 @@ async def _follow(spec: Spec, request: PreparedRequest, send: Any, exchange: Exc
         exchange.hops.append(Hop(request, headers, response, time.perf_counter() - started))
         try:
             if response.location is None or response.status not in REDIRECT_STATUSES:
-                return answer_of(response)
+                answer = answer_of(response)
+                if judge is not None:
+                    judge.judge(answer, 1, response.status, response.retry_after)
+                return answer
             request, hops = redirects.next_hop(request, response.status, response.location, hops), hops + 1
         except CallError as exc:
             exchange.outcome = failed_outcome(exc, 1, exchange.redact)

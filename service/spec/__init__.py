@@ -7,6 +7,7 @@
 from service.spec.column_types import ColumnKind, ListOf, Scalar, StructOf, parse_column_type
 from service.spec.compile import compile_spec, load_spec, parse_spec, spec_from_dict
 from service.spec.model import (
+    AnswerConditions,
     BulkSpec,
     OutputColumn,
     RequestSpec,
@@ -27,6 +28,7 @@ from service.spec.sections import (
 
 __all__ = [
     "RESERVED_PREFIX",
+    "AnswerConditions",
     "BackoffSection",
     "BulkSpec",
     "CacheSection",

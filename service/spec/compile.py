@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from service.errors import SpecError
 from service.spec.answer_paths import compile_path
 from service.spec.column_types import parse_column_type
-from service.spec.model import BulkSpec, OutputColumn, RequestSpec, Spec
+from service.spec.model import AnswerConditions, BulkSpec, OutputColumn, RequestSpec, Spec
 from service.spec.sections import RESERVED_PREFIX, ApiSection, BulkSection, ColumnSection, SpecFile
 from service.spec.templates import (
     BULK_KEYS_MARKER,
@@ -111,9 +111,10 @@ def compile_spec(
     bulk = (
         None if source.bulk is None else problems.checked(functools.partial(_compile_bulk, source.bulk, key))
     )
+    conditions = _compile_conditions(source, problems)
     problems.raise_any()
     assert request is not None
-    return Spec(source, request, key, tuple(columns), bulk, frozenset(secrets))
+    return Spec(source, request, key, tuple(columns), bulk, frozenset(secrets), conditions)
 
 
 class _Problems:
@@ -148,6 +149,38 @@ def _compile_column(name: str, section: ColumnSection) -> OutputColumn:
         )
     expression = _compile_jmespath(section.path, f"output.columns.{name}.path")
     return OutputColumn(name, section.path, section.type, parse_column_type(section.type), expression)
+
+
+def _compile_conditions(source: SpecFile, problems: _Problems) -> AnswerConditions | None:
+    """The answer conditions, compiled; None when the spec sets none, or with a mistake in them
+    (each kept in ``problems``)."""
+    paths = {
+        "error_when": (source.api.error_when, "api.error_when"),
+        "error_message": (source.api.error_message, "api.error_message"),
+        "retry_when": (source.retry.retry_when, "retry.retry_when"),
+    }
+    written = {name: path for name, (path, _) in paths.items() if path is not None}
+    if not written:
+        return None
+    if "error_when" not in written and "retry_when" not in written:
+        problems.add(
+            SpecError(
+                "is only read when error_when or retry_when matches: set one", field="api.error_message"
+            )
+        )
+    compiled = {
+        name: problems.checked(functools.partial(_compile_jmespath, path, field))
+        for name, (path, field) in paths.items()
+        if path is not None
+    }
+    if None in compiled.values():
+        return None
+    return AnswerConditions(
+        error_when=compiled.get("error_when"),
+        error_message=compiled.get("error_message"),
+        retry_when=compiled.get("retry_when"),
+        paths=written,
+    )
 
 
 def _compile_bulk(section: BulkSection, key: tuple[str, ...]) -> BulkSpec:

@@ -64,6 +64,18 @@ class BulkSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class AnswerConditions:
+    """What a 2xx answer may say about itself, as compiled JMESPath (None where the spec is silent):
+    that it failed (``error_when``, its message at ``error_message``), or that it should be asked
+    for again (``retry_when``). ``paths`` holds the three as written, for messages."""
+
+    error_when: Any
+    error_message: Any
+    retry_when: Any
+    paths: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class Spec:
     """A validated spec with its templates parsed and its environment references resolved."""
 
@@ -73,6 +85,8 @@ class Spec:
     columns: tuple[OutputColumn, ...]
     bulk: BulkSpec | None
     secrets: frozenset[str]
+    # None when no condition is set: the hot path then checks nothing.
+    conditions: AnswerConditions | None = None
 
     @property
     def limits(self) -> LimitsSection:
@@ -101,13 +115,20 @@ class Spec:
 
     def answer_identity(self) -> dict[str, Any]:
         """What decides the API's answer for a key: the request as written (secrets unresolved, the
-        timeout and the size cap left out), the key columns, and how bulk answers are matched back."""
+        timeout and the size cap left out), the key columns, how bulk answers are matched back, and
+        which answers are asked again (a cached answer must have passed the same conditions)."""
         source = self.source
-        return {
-            "api": source.api.model_dump(mode="json", exclude={"timeout_s", "max_response_bytes"}),
+        api = source.api
+        # The conditions only when set: the identity of a spec without them stays what it was.
+        unset = {name for name in ("error_when", "error_message") if getattr(api, name) is None}
+        identity: dict[str, Any] = {
+            "api": api.model_dump(mode="json", exclude={"timeout_s", "max_response_bytes", *unset}),
             "key": source.input.key,
             "bulk": None if source.bulk is None else source.bulk.model_dump(mode="json"),
         }
+        if source.retry.retry_when is not None:
+            identity["retry_when"] = source.retry.retry_when
+        return identity
 
     def output_identity(self) -> dict[str, Any]:
         """What decides the output rows: the answers, and the columns taken from them (limits,

@@ -39,6 +39,10 @@ class ApiSection(_Section):
     max_response_bytes: Annotated[int, Field(ge=1, le=MAX_RESPONSE_BYTES_LIMIT)] = 16 * 1024**2
     # Followed or not (service.calling.redirects); none by default: a redirect is never silent.
     redirects: Literal["none", "same-origin", "any"] = "none"
+    # JMESPath over a 2xx answer: truthy -> the row fails as api_error, with error_message's
+    # value (if any) as its message. For APIs that say "failed" inside a 200.
+    error_when: Annotated[str, Field(min_length=1)] | None = None
+    error_message: Annotated[str, Field(min_length=1)] | None = None
 
     @field_validator("method", mode="before")
     @classmethod
@@ -141,6 +145,10 @@ class RetrySection(_Section):
     # Retries over the last 10 s may not exceed this share of the attempts (plus 10 per second):
     # service.calling.retry_budget. 0 allows only the 10 per second.
     budget: Annotated[float, Field(ge=0, le=10)] = 0.2
+    # JMESPath over a 2xx answer: truthy -> retried like a 503 (same backoff, Retry-After and
+    # budget); still truthy after the last attempt -> the row fails as api_error. For APIs that
+    # answer "pending, ask again later" with a 200.
+    retry_when: Annotated[str, Field(min_length=1)] | None = None
 
 
 class CircuitSection(_Section):

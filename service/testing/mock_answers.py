@@ -29,6 +29,9 @@ PREFIX_FAULTS = {
     "hang-": "hang",
     "badjson-": "malformed",
     "ghost-": "bulk_missing",
+    # Answers that say more than their status (200): a failure, or "not ready yet".
+    "apierror-": "error_in_200",
+    "pending-": "pending",
     # Hostile answers (service.testing.hostile).
     "gzip-": "gzip",
     "bomb-": "gzip_bomb",

@@ -34,6 +34,16 @@ from service.testing.mock_answers import (
 )
 
 _MAX_TIMES_PER_KEY = 16
+# Faults answered with a fixed status and body.
+_PLAIN_ANSWERS = {
+    "not_found": (404, b"no such key"),
+    "bad_request": (400, b"malformed key"),
+    "unauthorized": (401, b"invalid credentials"),
+    "http_500": (500, b"internal error"),
+    "http_503": (503, b"service unavailable"),
+    "malformed": (200, b'{"key": "trunc'),
+    "error_in_200": (200, orjson.dumps({"error": {"code": 17, "message": "quota exceeded for this key"}})),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +58,7 @@ class MockConfig:
     hang_s: float = 30.0
     hostile: HostileSizes = field(default_factory=HostileSizes)
     redirect_to: str | None = None  # the other origin redirect- keys point to
+    pending_attempts: int = 2  # pending- keys answer "pending" to this many requests, then for real
     seed: int = 0
 
 
@@ -154,16 +165,11 @@ class MockApi:
             return redirect_response(fault, key, request, self.config.redirect_to)
         if fault in HOSTILE_FAULTS:
             return await hostile_response(fault, key, request, self.config.hostile, self._stopping)
-        if fault == "not_found":
-            return web.Response(status=404, text="no such key")
-        if fault == "bad_request":
-            return web.Response(status=400, text="malformed key")
-        if fault == "unauthorized":
-            return web.Response(status=401, text="invalid credentials")
-        if fault == "http_500":
-            return web.Response(status=500, text="internal error")
-        if fault == "http_503":
-            return web.Response(status=503, text="service unavailable")
+        if fault in _PLAIN_ANSWERS:
+            status, body = _PLAIN_ANSWERS[fault]
+            return web.Response(
+                status=status, body=body, content_type="application/json" if status == 200 else None
+            )
         if fault == "rate_limited":
             return web.Response(status=429, text="slow down", headers={"Retry-After": self._retry_after()})
         if fault == "rate_limited_date":
@@ -178,8 +184,8 @@ class MockApi:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=self.config.hang_s)
             return web.Response(status=504)
-        if fault == "malformed":
-            return web.Response(status=200, body=b'{"key": "trunc', content_type="application/json")
+        if fault == "pending" and self._counters.per_key[key] <= self.config.pending_attempts:
+            return web.Response(body=b'{"status": "pending"}', content_type="application/json")
         return None
 
     async def _lookup(self, request: web.Request) -> web.StreamResponse:

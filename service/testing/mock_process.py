@@ -51,6 +51,12 @@ def add_mock_api_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--drip-s", type=float, default=5.0, help="how long drip- keys take to answer")
     parser.add_argument("--redirect-to", metavar="URL", help="the other origin redirect- keys point to")
     parser.add_argument(
+        "--pending-attempts",
+        type=int,
+        default=2,
+        help='how many requests pending- keys answer 200 {"status": "pending"} before their document',
+    )
+    parser.add_argument(
         "--seed", type=int, default=0, help="seeds the fault draws: the same seed, the same faults (0)"
     )
 
@@ -75,6 +81,7 @@ def mock_config(args: argparse.Namespace) -> MockConfig:
             bomb_bytes=args.bomb_mib * 1024**2, stream_bytes=args.stream_mib * 1024**2, drip_s=args.drip_s
         ),
         redirect_to=args.redirect_to,
+        pending_attempts=args.pending_attempts,
         seed=args.seed,
     )
 

@@ -90,3 +90,29 @@ def test_a_key_given_wrong_is_one_line(tmp_path: Path, server: str, values: list
     assert (status, lines) == (2, [])
     assert stderr == f"enrich: error: {problem}\n"
     assert server_stats(server)["requests"] == 0
+
+
+@pytest.mark.parametrize(
+    ("key", "row"),
+    [
+        ("apierror-a", "row failed: api_error: quota exceeded for this key"),
+        ("pending-a", "row failed: api_error: answer matches [retry].retry_when (status == 'pending')"),
+    ],
+)
+def test_a_200_that_says_it_failed_shows_the_condition(
+    tmp_path: Path, server: str, key: str, row: str
+) -> None:
+    """With answer conditions, try shows the 200 and the verdict a job's attempt would get; exit 4,
+    one request (a pending answer is not asked again here)."""
+    spec = tmp_path / "conditions.toml"
+    spec.write_text(
+        f'[api]\nurl = "{server}/v1/lookup/{{ip}}"\nerror_when = "error"\nerror_message = "error.message"\n'
+        '[input]\nkey = "ip"\n[output.columns]\ncountry = { path = "country.iso_code", type = "str" }\n'
+        "[retry]\nretry_when = \"status == 'pending'\"\n"
+    )
+    done = run_cli("try", str(spec), f"ip={key}")
+    lines = done.stdout.splitlines()
+    assert done.returncode == 4, done.stderr
+    assert any(line.startswith("HTTP 200 OK, ") for line in lines), lines
+    assert lines[-1] == row
+    assert server_stats(server)["requests"] == 1

@@ -286,3 +286,56 @@ def kind_of(thing: object) -> str | None:
         )
     module = type(thing).__module__
     return type(thing).__qualname__ if module.startswith(("service.", "aiohttp.")) else None
+
+
+def conditions_spec(url: str) -> str:
+    """A spec reading the mock's answers that say more than their status: apierror- keys hold an
+    error object in a 200, pending- keys answer "pending" twice before their document."""
+    return f"""
+[api]
+url = "{url}/v1/lookup/{{ip}}"
+timeout_s = 5
+error_when = "error"
+error_message = "error.message"
+[input]
+key = "ip"
+[output.columns]
+country = {{ path = "country.iso_code", type = "str" }}
+[retry]
+attempts = 4
+retry_when = "status == 'pending'"
+backoff = {{ initial_s = 0.01, max_s = 0.05 }}
+"""
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_answer_conditions_as_the_server_counts_them(server: str, transport: str) -> None:
+    """A pending key is asked until it is answered (3 requests), an error inside a 200 once;
+    a plain key once; the server's counts say so on either sender."""
+    spec = parse_spec(conditions_spec(server), environ={})
+    frame = pl.DataFrame({"ip": ["1.2.3.4", "pending-a", "apierror-a"]})
+    result = await enrich_frame(frame, spec, transport=transport)
+    rows = result.frame.select(
+        "_enrich_status", "_enrich_error", "_enrich_message", "_enrich_attempts"
+    ).rows()
+    assert rows == [
+        ("ok", None, None, 1),
+        ("ok", None, None, 3),
+        ("failed", "api_error", "quota exceeded for this key", 1),
+    ]
+    assert server_stats(server)["per_key"] == {"1.2.3.4": 1, "pending-a": 3, "apierror-a": 1}
+
+
+def test_an_error_inside_a_200_is_not_cached(server: str, tmp_path: Path) -> None:
+    """Run twice with the cache: the answers (one of them got after two "pending") come from the
+    cache the second time; the key whose 200 said it failed is asked again, as any failure is."""
+    (tmp_path / "spec.toml").write_text(conditions_spec(server))
+    pl.DataFrame({"ip": ["1.2.3.4", "pending-b", "apierror-b"]}).write_csv(tmp_path / "in.csv")
+    for run in (1, 2):
+        output = tmp_path / f"out{run}.csv"
+        args = ("run", "--no-flow", str(tmp_path / "in.csv"), "--spec", str(tmp_path / "spec.toml"))
+        done = run_cli(*args, "--output", str(output))
+        assert done.returncode == 0, done.stderr
+        assert pl.read_csv(output)["_enrich_error"].to_list() == [None, None, "api_error"]
+    assert server_stats(server)["per_key"] == {"1.2.3.4": 1, "pending-b": 3, "apierror-b": 2}

@@ -8,7 +8,7 @@ import pytest
 
 from service import CallError, ErrorClass
 from service.calling.backoff import backoff_delay, parse_retry_after
-from service.calling.retry_policy import RetryPolicy, is_retryable, retry_delay
+from service.calling.retry_policy import RetryPolicy, is_retryable
 from service.spec import BackoffSection, RetrySection
 from service.stats import StatsRecorder
 from service.testing import MockClock
@@ -69,15 +69,15 @@ def test_unparseable_retry_after_is_ignored(value: str | None) -> None:
     assert parse_retry_after(value, wall_now=0.0) is None
 
 
-def test_retry_after_wins_over_backoff_up_to_the_cap() -> None:
+def test_retry_after_wins_over_backoff_up_to_the_cap(clock: MockClock) -> None:
     """A server's Retry-After is honoured, but never beyond retry_after_cap_s."""
-    policy = RetrySection(retry_after_cap_s=60)
+    policy = RetryPolicy(RetrySection(retry_after_cap_s=60), random=lambda: 0.0, clock=clock)
     told = CallError(ErrorClass.RATE_LIMITED, "x", status=429, retry_after="2")
-    assert retry_delay(told, 5, policy, random=lambda: 0.0, wall_now=0.0) == 2.0
+    assert policy.delay(told, 5) == 2.0
     too_long = CallError(ErrorClass.RATE_LIMITED, "x", status=429, retry_after="3600")
-    assert retry_delay(too_long, 1, policy, random=lambda: 0.0, wall_now=0.0) == 60.0
+    assert policy.delay(too_long, 1) == 60.0
     plain = CallError(ErrorClass.HTTP_5XX, "x", status=503)
-    assert retry_delay(plain, 1, policy, random=lambda: 0.0, wall_now=0.0) == 0.5
+    assert policy.delay(plain, 1) == 0.5
 
 
 def test_backoff_grows_exponentially_up_to_the_cap() -> None:

@@ -16,7 +16,8 @@ KEY = '[input]\nkey = "k"\n'
 BULK = '[bulk]\nsize = 5\nresults = "r"\nmatch = "k"\n'
 POST_BULK = '[api]\nmethod = "POST"\nurl = "http://api.test/x"\nbody = { keys = "{@keys}" }\n'
 NOT_IN_KEY = "which is not in input.key ['k']: a request may depend only on the key columns"
-B_PATH = "output.columns.b.path: invalid JMESPath 'b.[': Invalid jmespath expression: Incomplete expression:"
+INCOMPLETE = "Invalid jmespath expression: Incomplete expression:"
+B_PATH = f"output.columns.b.path: invalid JMESPath 'b.[': {INCOMPLETE}"
 
 MISTAKES = {
     "TOML that does not parse": (
@@ -119,6 +120,21 @@ MISTAKES = {
         '[api]\nurl = "http://api.test/{x}"\n' + KEY + '[output.columns]\n_enrich_x = { path = "x" }\n',
         f"invalid spec:\n  api.url: references column 'x', {NOT_IN_KEY}\n"
         "  output.columns._enrich_x: names starting with '_enrich_' are reserved for Enrich's own columns",
+    ),
+    "answer conditions that do not parse, beside a column that does not": (
+        '[api]\nurl = "http://api.test/{k}"\nerror_when = "a.["\n'
+        + KEY
+        + '[output.columns]\nb = { path = "b.[" }\n[retry]\nretry_when = "c.["\n',
+        f"invalid spec:\n  {B_PATH}\n  api.error_when: invalid JMESPath 'a.[': {INCOMPLETE}\n"
+        f"  retry.retry_when: invalid JMESPath 'c.[': {INCOMPLETE}",
+    ),
+    "an error message without a condition": (
+        '[api]\nurl = "http://api.test/{k}"\nerror_message = "message"\n' + KEY + OUT,
+        "api.error_message: is only read when error_when or retry_when matches: set one",
+    ),
+    "an empty condition": (
+        '[api]\nurl = "http://api.test/{k}"\nerror_when = ""\n' + KEY + OUT,
+        "api.error_when: String should have at least 1 character",
     ),
     "columns that are not a table": (
         '[api]\nurl = "http://api.test/{k}"\n' + KEY + "[output]\ncolumns = 3\n",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from service import SpecError, UnsetAsPlaceholders, parse_spec
-from service.spec import load_spec, with_limit_overrides
+from service.spec import digest, load_spec, with_limit_overrides
 from tests.helpers import make_spec
 
 BASE = """
@@ -227,6 +227,30 @@ def test_what_decides_an_answer_and_an_output() -> None:
     )
     assert other_columns.answer_identity() == base.answer_identity()
     assert other_columns.output_identity() != base.output_identity()
+
+
+def test_answer_conditions_decide_answers_only_when_set() -> None:
+    """A spec without conditions keeps the identity it had before they existed (its cache and
+    checkpoints stay valid); setting error_when or retry_when changes it (a cached answer must
+    have passed the same conditions); error_message changes what failed rows say, so it counts too."""
+    base = make_spec('[api]\nurl = "http://api.test/{k}"\n')
+    assert sorted(base.answer_identity()) == ["api", "bulk", "key"]
+    assert sorted(base.answer_identity()["api"]) == [
+        "body",
+        "headers",
+        "method",
+        "params",
+        "redirects",
+        "url",
+    ]
+    variants = [
+        make_spec('[api]\nurl = "http://api.test/{k}"\nerror_when = "error"\n'),
+        make_spec('[api]\nurl = "http://api.test/{k}"\nerror_when = "error"\nerror_message = "error.text"\n'),
+        make_spec('[api]\nurl = "http://api.test/{k}"\n[retry]\nretry_when = "pending"\n'),
+        make_spec('[api]\nurl = "http://api.test/{k}"\n[retry]\nretry_when = "status"\n'),
+    ]
+    identities = [digest(spec.answer_identity()) for spec in [base, *variants]]
+    assert len(set(identities)) == len(identities)
 
 
 @pytest.mark.parametrize(
