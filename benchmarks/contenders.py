@@ -49,12 +49,15 @@ async def bare_httpx(base: str, keys: list[str], in_flight: int) -> float:
         return time.perf_counter() - started
 
 
-def engine_spec(base: str, in_flight: int, bulk: int = 0) -> str:
-    """The spec the engine runs with: per row, or ``bulk`` keys per request."""
+def engine_spec(base: str, in_flight: int, bulk: int = 0, limits: str = "") -> str:
+    """The spec the engine runs with: per row, or ``bulk`` keys per request; ``limits``: more
+    ``[limits]`` lines."""
     columns = '[output.columns]\ncountry = { path = "country.iso_code", type = "str" }\n'
     columns += 'asn = { path = "asn", type = "i64" }\n'
     # Short backoff: a fault-injected retry should not turn a 2 s measurement into a tail wait.
-    tail = f"[limits]\nconcurrency = {in_flight}\n[retry]\nbackoff = {{ initial_s = 0.05, max_s = 1 }}\n"
+    tail = (
+        f"[limits]\nconcurrency = {in_flight}\n{limits}[retry]\nbackoff = {{ initial_s = 0.05, max_s = 1 }}\n"
+    )
     if bulk:
         head = f'[api]\nmethod = "POST"\nurl = "{base}/v1/lookup"\nbody = {{ keys = "{{@keys}}" }}\n'
         head += f'[input]\nkey = "k"\n[bulk]\nsize = {bulk}\nresults = "results"\nmatch = "key"\n'
@@ -64,11 +67,11 @@ def engine_spec(base: str, in_flight: int, bulk: int = 0) -> str:
 
 
 async def engine(
-    base: str, keys: list[str], in_flight: int, bulk: int = 0, transport: str | None = None
+    base: str, keys: list[str], in_flight: int, bulk: int = 0, transport: str | None = None, limits: str = ""
 ) -> float:
     """``enrich_frame`` over the keys (the engine alone: no files, no Prefect); ``transport``
     "httpx" sends through httpx instead of the default aiohttp sender."""
-    spec = parse_spec(engine_spec(base, in_flight, bulk), environ={})
+    spec = parse_spec(engine_spec(base, in_flight, bulk, limits), environ={})
     frame = pl.DataFrame({"k": keys})
     started = time.perf_counter()
     result = await enrich_frame(frame, spec, transport=transport)

@@ -137,6 +137,26 @@ def faults(bench: Bench) -> None:
         bench.measure("faults", {"in_flight": 64}, mix, {"10% 503 + 5% 429": (base, engine_at(64))})
 
 
+def pacing(bench: Bench) -> None:
+    """A quota-limited API (told in RateLimit headers, 429 past it): the engine paced by the
+    headers against the same engine running into the wall. The requests column shows the 429s."""
+    # Three windows' worth of keys. Quotas announce whole seconds: a 1 s window (the smoke plan's,
+    # only to run the scenario) would be paced on resets rounded up to twice their length.
+    window_s = 1 if bench.plan.seconds < 1 else 5
+    # Well above the 64 in flight: the unpaced job would otherwise trip the breaker on 429s.
+    quota = max(200, int(bench.plan.seconds * 500)) * window_s
+    keys = [f"k{i}" for i in range((3 if window_s > 1 else 1) * quota)]  # the smoke plan: one window
+    with mock_api("--quota", str(quota), "--quota-window-s", str(window_s), "--retry-after", "1") as base:
+        runs: dict[str, tuple[str, Contender]] = {
+            "paced by headers": (base, lambda url, fresh: contenders.engine(url, fresh, 64)),
+            "not paced": (
+                base,
+                lambda url, fresh: contenders.engine(url, fresh, 64, limits="pace_from_headers = false\n"),
+            ),
+        }
+        bench.measure("pacing", {"in_flight": 64, "quota": f"{quota}/{window_s}s"}, keys, runs)
+
+
 def duplicates_and_bulk(bench: Bench) -> None:
     """10x duplicate keys at 0 ms; bulk (100 keys per request) against per row at 20 ms."""
     n = bench.plan.keys_for(0, 64)
@@ -261,6 +281,7 @@ def answer_log(bench: Bench, folder: Path) -> None:
 SCENARIOS: dict[str, Callable[[Bench, Path], None]] = {
     "sweep": lambda bench, scratch: sweep(bench),
     "faults": lambda bench, scratch: faults(bench),
+    "pacing": lambda bench, scratch: pacing(bench),
     "duplicates-bulk": lambda bench, scratch: duplicates_and_bulk(bench),
     "naive": naive_prefect,
     "jobs": whole_jobs,

@@ -20,12 +20,12 @@ from flows.artifacts import ProgressArtifact, publish_summary
 from flows.events import emit_job_event
 from flows.global_limits import share_global_limit
 from flows.parameters import EnrichFileOptions
+from flows.secret_blocks import load_spec_with_blocks
 from service import (
     BatchPlacement,
     JobProgress,
     ProgressReport,
     expand_environment,
-    load_spec,
     report_progress,
     run_job,
 )
@@ -39,7 +39,7 @@ async def enrich_job(
 ) -> dict[str, Any]:
     """Enrich ``input`` with the spec at ``spec_path`` into ``output``; returns the statistics."""
     logger = get_run_logger()
-    spec = options.applied_to(load_spec(spec_path, environ=os.environ))
+    spec = options.applied_to(load_spec_with_blocks(spec_path, os.environ))
     if options.cache_dir is not None:  # ${NAME} (a Redis password) resolved here, never recorded
         cache_dir = expand_environment(options.cache_dir, os.environ, "cache_dir")
         options = options.model_copy(update={"cache_dir": cache_dir})

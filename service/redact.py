@@ -34,6 +34,12 @@ class Redactor:
         # Longest first, so that a form containing another is replaced whole.
         self._forms = tuple(sorted(forms, key=len, reverse=True))
 
+    def learn(self, secret: str) -> None:
+        """Know ``secret`` from now on (one that arrives during a job: an access token)."""
+        if secret:
+            forms = set(self._forms) | forms_of(secret)
+            self._forms = tuple(sorted(forms, key=len, reverse=True))
+
     def finds_in(self, text: str) -> bool:
         """Whether ``text`` holds a secret, in any of its forms."""
         return any(form in text for form in self._forms)

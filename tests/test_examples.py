@@ -27,12 +27,13 @@ def test_the_python_api_example_runs() -> None:
 
 def test_the_readmes_spec_examples_are_valid_specs() -> None:
     """Every TOML block under README's "The spec" compiles (the bulk one completed with the first's
-    other sections): a field renamed in the code cannot stay documented under its old name."""
+    other sections, the [auth] one added to that): a field renamed in the code cannot stay
+    documented under its old name."""
     from service.spec import parse_spec
 
     section = (ROOT / "README.md").read_text().split("\n## The spec\n", 1)[1].split("\n## ", 1)[0]
     blocks = [part.split("```", 1)[0] for part in section.split("```toml\n")[1:]]
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     full = parse_spec(blocks[0], environ={"GEO_TOKEN": "t"})
     assert full.conditions is not None
     assert full.conditions.paths == {
@@ -41,6 +42,9 @@ def test_the_readmes_spec_examples_are_valid_specs() -> None:
         "retry_when": "status == 'pending'",
     }
     rest = blocks[0].split("\n[input]\n", 1)[1]
-    bulk = parse_spec(blocks[1] + "[input]\n" + rest, environ={"GEO_TOKEN": "t"})
+    bulk_text = blocks[1] + "[input]\n" + rest
+    bulk = parse_spec(bulk_text, environ={"GEO_TOKEN": "t"})
     assert bulk.bulk is not None
     assert bulk.bulk.size == 100
+    with_auth = parse_spec(bulk_text + blocks[2], environ={"API_TOKEN": "a"})
+    assert ("Authorization", "Bearer a") in with_auth.request.headers

@@ -16,6 +16,7 @@ from enrich.cli.process import StoppedBySignalError, run_on_fast_loop
 from enrich.cli.progress import console_progress
 from flows.environment import console_log_settings, keep_prefect_on_loopback, local_mode_settings
 from flows.parameters import EnrichFileOptions
+from flows.secret_blocks import load_spec_with_blocks
 from service import (
     CircuitOpenError,
     EnrichError,
@@ -24,7 +25,6 @@ from service import (
     Spec,
     check_job,
     format_summary,
-    load_spec,
     run_job,
 )
 
@@ -35,7 +35,7 @@ def run_command(args: argparse.Namespace) -> int:
         options = job_options(args, cache_dir=recorded_cache_dir(args))
         # Checked here, before Prefect starts (~10 s): a bad spec or input is one line at once,
         # and no failed flow run is recorded for a typo. The flow checks again where it runs.
-        spec = options.applied_to(load_spec(args.spec, environ=os.environ))
+        spec = options.applied_to(load_spec_with_blocks(args.spec, os.environ))
         check_job(args.input, spec, Path(args.output), overwrite=options.overwrite)
         return _run_as_flow(args, options)
     location = None if args.no_cache else cache_location(args)
@@ -43,7 +43,7 @@ def run_command(args: argparse.Namespace) -> int:
     if options.on_dask:
         error("--dask and --dask-workers run batches as Prefect tasks: drop --no-flow")
         return EXIT_BAD_INPUT
-    spec = options.applied_to(load_spec(args.spec, environ=os.environ))
+    spec = options.applied_to(load_spec_with_blocks(args.spec, os.environ))
     return run_and_report(
         args.input, spec, Path(args.output), options, args.max_error_ratio, quiet=args.quiet
     )

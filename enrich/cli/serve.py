@@ -12,7 +12,7 @@ from enrich.cli.process import StoppedBySignalError, stopped_by_signals_while_st
 from enrich.cli.progress import printer
 from flows.environment import console_log_settings, keep_prefect_on_loopback
 from flows.local_server import LocalServerError
-from service import load_spec
+from flows.secret_blocks import load_spec_with_blocks
 
 
 def serve_command(args: argparse.Namespace) -> int:
@@ -27,7 +27,7 @@ def serve_command(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    load_spec(args.spec, environ=os.environ)  # a bad spec fails here, before Prefect's start-up
+    load_spec_with_blocks(args.spec, os.environ, placeholders=True)  # a bad spec fails here, before Prefect
     keep_prefect_on_loopback()
     # A service's log: the runner's INFO lines (runs started, cancelled) stay, unless -q.
     os.environ.update(console_log_settings(os.environ, quiet=args.quiet, verbose=not args.quiet))

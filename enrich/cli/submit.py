@@ -20,7 +20,8 @@ from enrich.cli.job_options import job_options
 from enrich.cli.progress import printer
 from flows.environment import console_log_settings, keep_prefect_on_loopback
 from flows.local_server import LOCAL_PREFECT_PORT
-from service import UnsetAsPlaceholders, check_job, load_spec
+from flows.secret_blocks import load_spec_with_blocks
+from service import UnsetAsPlaceholders, check_job
 
 # Prefect's client retries a lost connection 5 times with growing waits (about 70 s): a submit
 # whose server stopped would sit silent that long. Two retries bridge a hiccup, not an outage.
@@ -33,7 +34,7 @@ def submit_command(args: argparse.Namespace) -> int:
     # Checked here, before Prefect's import and any request to its server: a bad spec or input is
     # one line at once, and no failed flow run is recorded for it. The spec's ${NAME} values are
     # the served process's: this one need not have them.
-    spec = load_spec(args.spec, environ=UnsetAsPlaceholders(os.environ))
+    spec = load_spec_with_blocks(args.spec, UnsetAsPlaceholders(os.environ), placeholders=True)
     check_job(args.input, options.applied_to(spec), Path(args.output), overwrite=options.overwrite)
     # An explicit --api-url wins over the environment; without either, serve's local server.
     if args.api_url:

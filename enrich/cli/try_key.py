@@ -18,7 +18,8 @@ import orjson
 
 from enrich.cli.exits import EXIT_ROW_FAILED, UsageError
 from enrich.cli.process import run_on_fast_loop
-from service import Exchange, Hop, Spec, ask_once, load_spec
+from flows.secret_blocks import load_spec_with_blocks
+from service import Exchange, Hop, Spec, ask_once
 
 BODY_LINES_SHOWN = 40
 _UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -26,7 +27,7 @@ _UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 def try_command(args: argparse.Namespace) -> int:
     """Ask the API about one key and show the exchange; 0 when the row is ok, 4 when it failed."""
-    spec = load_spec(args.spec, environ=os.environ)
+    spec = load_spec_with_blocks(args.spec, os.environ)
     key = key_of(spec, args.values)
     exchange = run_on_fast_loop(ask_once(spec, key))
     for line in show_exchange(exchange, spec, body_lines=None if args.full else BODY_LINES_SHOWN):

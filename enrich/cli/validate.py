@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from service import Redactor, UnsetAsPlaceholders, check_schema, load_spec, read_schema
+from flows.secret_blocks import load_spec_with_blocks
+from service import Redactor, UnsetAsPlaceholders, check_schema, read_schema
 
 
 def validate_command(args: argparse.Namespace) -> int:
@@ -13,7 +14,7 @@ def validate_command(args: argparse.Namespace) -> int:
     # Without --check-env, an unset ${NAME} is not a problem: the spec is checked where its
     # secrets are not (in CI, on a laptop); with it, every variable must be set here.
     environ = os.environ if args.check_env else UnsetAsPlaceholders(os.environ)
-    spec = load_spec(args.spec, environ=environ)
+    spec = load_spec_with_blocks(args.spec, environ, placeholders=not args.check_env)
     if args.input:
         check_schema(read_schema(args.input), spec)
     what = f"{args.spec} and {args.input}" if args.input else args.spec

@@ -19,6 +19,7 @@ from service.calling.answers import answer_of
 from service.calling.circuit import CircuitBreaker
 from service.calling.clock import Clock
 from service.calling.priority import PrioritySlots
+from service.calling.quota_follower import QuotaFollower
 from service.calling.rate_limit import RateLimiter
 from service.calling.redirects import REDIRECT_STATUSES, Redirects
 from service.calling.requests import PreparedRequest
@@ -47,9 +48,11 @@ class Attempts:
 
     Every attempt's latency and outcome go to the asking call's ``StatsRecorder`` and to
     ``breaker``; a 429 pauses ``limiter`` for the API's ``Retry-After`` (or the backoff), so the
-    whole job slows, not only that key. ``rate_waits`` and ``slot_waits`` (``waits``'s) hold the
-    wall-clock time any attempt waited for the rate limit and for a slot (a call's own are in its
-    recorder).
+    whole job slows, not only that key. With ``pacing``, every answer's announced quota paces
+    ``limiter`` (``service.calling.quota_follower``), and a 503's ``Retry-After`` holds it. With
+    ``reauthorizes`` (an OAuth2 sender), a 401 is asked once more, with a fresh token.
+    ``rate_waits`` and ``slot_waits`` (``waits``'s) hold the wall-clock time any attempt waited for
+    the rate limit and for a slot (a call's own are in its recorder).
     """
 
     def __init__(
@@ -65,9 +68,13 @@ class Attempts:
         redact: Callable[[str], str],
         redirects: Redirects,
         judge: AnswerJudge | None = None,
+        pacing: bool = False,
+        reauthorizes: bool = False,
     ) -> None:
         self._send = sender.send
         self._judge = judge
+        self._quota = QuotaFollower(limiter, clock, policy.retry_after_cap_s) if pacing else None
+        self._reauthorizes = reauthorizes
         self._redirects = redirects
         self._slots = PrioritySlots(concurrency)
         self._limiter = limiter
@@ -87,25 +94,14 @@ class Attempts:
         its own), counted in ``stats``: the parsed answer and its body as received, or
         ``CallError`` (carrying the key and the redacted URL). ``number`` is which attempt for
         this request it is (the retry condition may read it)."""
-        slots, hops = self._slots, 0
+        hops, reauthorized = 0, False
         while True:
-            if slots.locked():
-                await self._waiting(slots.acquire(), self.slot_waits, stats.slot_waits)
-            else:
-                await slots.acquire()
-            try:
-                wait = self._limiter.reserve()
-                if wait:
-                    await self._waiting(self._clock.sleep(wait), self.rate_waits, stats.rate_waits)
-                stats.requests += 1
-                self._budget.attempted()
-                started = time.perf_counter()
-                response = await self._send(request)
-            except CallError as exc:
-                self._failed(exc, request, started, stats)
-                raise
-            finally:
-                slots.release()
+            response, started = await self._sent(request, stats)
+            if response.status == 401 and self._reauthorizes and not reauthorized and not request.foreign:
+                # The sender let its token go: once more with a fresh one, then the 401 is final.
+                self._record(ErrorClass.HTTP_4XX, started, stats)
+                reauthorized = True
+                continue
             if response.location is None or response.status not in REDIRECT_STATUSES:
                 break
             request, hops = self._next_hop(request, response, started, hops, stats), hops + 1
@@ -117,22 +113,51 @@ class Attempts:
             self._failed(exc, request, started, stats)
             if exc.error_class is ErrorClass.RATE_LIMITED:
                 self._limiter.pause(self._policy.delay(exc, 1))
+            elif self._quota is not None and exc.status == 503 and exc.retry_after is not None:
+                self._limiter.hold(self._policy.delay(exc, 1))  # unavailable, and said until when
             raise
         self._record(None, started, stats)
         return answer, response.body
 
-    async def _waiting(self, wait: Awaitable[None], job: WaitSpans, call: WaitSpans) -> None:
-        """Await ``wait``, counted as waiting time of the job and of the call."""
-        now = self._clock.now
-        started = now()
-        job.begin(started)
-        call.begin(started)
+    async def _sent(self, request: PreparedRequest, stats: StatsRecorder) -> tuple[RawResponse, float]:
+        """``request`` sent once, through a slot and the rate limit, counted: its response (the
+        quota it announces followed) and when it started (``time.perf_counter``)."""
+        slots = self._slots
+        if slots.locked():
+            await _waiting(self._clock, slots.acquire(), self.slot_waits, stats.slot_waits)
+        else:
+            await slots.acquire()
         try:
-            await wait
+            await self._reserved_start(stats)
+            stats.requests += 1
+            self._budget.attempted()
+            started = time.perf_counter()
+            quota = self._quota
+            sent = 0 if quota is None else quota.sending()
+            response = await self._send(request)
+        except CallError as exc:
+            self._failed(exc, request, started, stats)
+            raise
         finally:
-            ended = now()
-            job.end(ended)
-            call.end(ended)
+            slots.release()
+        if quota is not None and response.headers is not None:
+            quota.heard(response.headers, sent)
+        return response, started
+
+    async def _reserved_start(self, stats: StatsRecorder) -> None:
+        """Wait for a start the rate limit allows (and for a hold that began meanwhile: the quota
+        ran out). Meanwhile the request counts as reserved quota."""
+        quota = self._quota
+        if quota is not None:
+            quota.reserving()
+        try:
+            wait = self._limiter.reserve()
+            while wait:
+                await _waiting(self._clock, self._clock.sleep(wait), self.rate_waits, stats.rate_waits)
+                wait = self._limiter.held_for()
+        finally:
+            if quota is not None:
+                quota.reserved()
 
     def _next_hop(
         self, request: PreparedRequest, response: RawResponse, started: float, hops: int, stats: StatsRecorder
@@ -159,3 +184,17 @@ class Attempts:
         stats.record_latency(time.perf_counter() - started)
         stats.record_outcome(error_class)
         self._breaker.record(error_class)
+
+
+async def _waiting(clock: Clock, wait: Awaitable[None], job: WaitSpans, call: WaitSpans) -> None:
+    """Await ``wait``, counted as waiting time of the job and of the call."""
+    now = clock.now
+    started = now()
+    job.begin(started)
+    call.begin(started)
+    try:
+        await wait
+    finally:
+        ended = now()
+        job.end(ended)
+        call.end(ended)

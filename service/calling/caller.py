@@ -30,6 +30,7 @@ from service.calling.clock import Clock, SystemClock
 from service.calling.fetch_tools import FetchTools
 from service.calling.in_flight import InFlightKeys
 from service.calling.known_answers import KnownAnswers
+from service.calling.oauth import authorized
 from service.calling.outcome import Outcome
 from service.calling.rate_limit import RateLimiter
 from service.calling.redirects import Redirects
@@ -71,19 +72,19 @@ class Caller:
     ) -> None:
         self.spec = spec
         self._clock = clock = clock or SystemClock()
-        self._sender = sender if sender is not None else make_sender(spec, transport, auth)
-        limits = spec.limits
-        self.limiter = RateLimiter(limits.rate, limits.effective_burst, clock, headroom=RATE_HEADROOM)
+        self._redact = Redactor(spec.secrets)
+        sender = sender if sender is not None else make_sender(spec, transport, auth)
+        self._sender = authorized(sender, spec, clock, self._redact, transport)
+        self.limiter = RateLimiter.for_limits(spec.limits, clock, headroom=RATE_HEADROOM)
         self._breaker = CircuitBreaker(spec.circuit)
         self.counts = CallCounts(clock, self._breaker)  # per call: see outcomes
         self._known = KnownAnswers(answer_log, cache)
-        self._redact = Redactor(spec.secrets)
         self._policy = RetryPolicy.for_spec(
             spec, random=random or _random.random, clock=clock, retry=retry, wait=wait
         )
         self._builder = RequestBuilder(spec.request, spec.key)
         self._keys = InFlightKeys()
-        self._tools = self._fetch_tools(limits.concurrency)
+        self._tools = self._fetch_tools(spec.limits.concurrency)
         self._started = 0.0
 
     def _fetch_tools(self, concurrency: int) -> FetchTools:
@@ -99,6 +100,8 @@ class Caller:
             redact=self._redact,
             redirects=Redirects.for_request(self.spec.request, self._redact),
             judge=judge_for(self.spec.conditions, self._policy),
+            pacing=self.spec.limits.pace_from_headers,
+            reauthorizes=self.spec.oauth is not None,
         )
         return FetchTools(
             attempt=attempts.attempt,

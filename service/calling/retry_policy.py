@@ -71,6 +71,11 @@ class RetryPolicy:
         ``retry`` and ``wait``, when given, in place of the spec's condition and backoff."""
         return cls(spec.retry, random=random, clock=clock, conditions=spec.conditions, retry=retry, wait=wait)
 
+    @property
+    def retry_after_cap_s(self) -> float:
+        """The longest wait the API may ask for (``Retry-After``, an exhausted quota)."""
+        return self._section.retry_after_cap_s
+
     def retries_answer(self, answer: Any, attempt: int) -> bool:
         """Whether the condition wants attempt ``attempt``, which got ``answer``, made again."""
         state = tenacity.RetryCallState(self.retrying, None, (), {})

@@ -20,6 +20,7 @@ from service.calling.answer_conditions import judge_for
 from service.calling.answers import answer_of
 from service.calling.bulk import match_bulk
 from service.calling.clock import SystemClock
+from service.calling.oauth import authorized
 from service.calling.outcome import Outcome, failed_outcome
 from service.calling.redirects import REDIRECT_STATUSES, Redirects
 from service.calling.requests import Key, PreparedRequest, RequestBuilder, request_headers
@@ -72,7 +73,7 @@ async def ask_once(
     except CallError as exc:  # a key that cannot be sent: no request at all
         exchange.outcome = failed_outcome(exc, 0, redact)
         return exchange
-    sender = make_sender(spec, transport, auth)
+    sender = authorized(make_sender(spec, transport, auth), spec, SystemClock(), redact, transport)
     await sender.open()
     try:
         answer = await _follow(spec, request, sender.send, exchange)

@@ -74,8 +74,10 @@ class Sender(Protocol):
         """Create the connection pool (inside the running event loop)."""
         ...
 
-    async def send(self, request: PreparedRequest) -> RawResponse:
-        """Send ``request`` and read the whole answer."""
+    async def send(
+        self, request: PreparedRequest, extra_headers: Mapping[str, str] | None = None
+    ) -> RawResponse:
+        """Send ``request`` (with ``extra_headers`` besides the spec's) and read the whole answer."""
         ...
 
     async def aclose(self) -> None:
@@ -154,7 +156,9 @@ class AiohttpSender:
             session._retry_connection = False
         return session
 
-    async def send(self, request: PreparedRequest) -> RawResponse:
+    async def send(
+        self, request: PreparedRequest, extra_headers: Mapping[str, str] | None = None
+    ) -> RawResponse:
         """Send with aiohttp; the URL is already percent-encoded, so yarl must not re-encode it.
         Redirects are answers here: the caller decides whether to follow them."""
         session = self._foreign if request.foreign else self._session
@@ -162,7 +166,11 @@ class AiohttpSender:
             raise RuntimeError("AiohttpSender.send() before open()")
         try:
             async with session.request(
-                request.method, URL(request.url, encoded=True), data=request.body, allow_redirects=False
+                request.method,
+                URL(request.url, encoded=True),
+                data=request.body,
+                headers=extra_headers,
+                allow_redirects=False,
             ) as response:
                 body = await self._read(response)
                 headers = response.headers
@@ -234,29 +242,34 @@ class HttpxSender:
     async def open(self) -> None:
         """Nothing to do: httpx opens connections on first use."""
 
-    async def send(self, request: PreparedRequest) -> RawResponse:
+    async def send(
+        self, request: PreparedRequest, extra_headers: Mapping[str, str] | None = None
+    ) -> RawResponse:
         """Send with httpx, the whole exchange within ``timeout_s``: httpx's own timeouts bound each
         read, so a server sending a byte a second would otherwise hold a request for ever."""
         foreign = request.foreign
+        headers = None if foreign else self._home_headers
+        if extra_headers:
+            headers = {**(headers or {}), **extra_headers}
         try:
             with anyio.fail_after(self._timeout_s):
                 async with self._client.stream(
                     request.method,
                     request.url,
                     content=request.body,
-                    headers=None if foreign else self._home_headers,
+                    headers=headers,
                     auth=None if foreign else self._auth,
                 ) as response:
                     body = await self._read(response)
         except TRANSLATED as exc:
             raise translate(exc, self._timeout_s) from exc
-        headers = response.headers
+        answer_headers = response.headers
         return RawResponse(
             response.status_code,
             body,
-            headers.get("Retry-After"),
-            _location(response.status_code, headers),
-            headers,
+            answer_headers.get("Retry-After"),
+            _location(response.status_code, answer_headers),
+            answer_headers,
         )
 
     async def _read(self, response: httpx.Response) -> bytes:

@@ -9,6 +9,7 @@ from service.spec.compile import compile_spec, load_spec, parse_spec, spec_from_
 from service.spec.model import (
     AnswerConditions,
     BulkSpec,
+    ClientCredentials,
     OutputColumn,
     RequestSpec,
     Spec,
@@ -33,6 +34,7 @@ __all__ = [
     "BulkSpec",
     "CacheSection",
     "CircuitSection",
+    "ClientCredentials",
     "ColumnKind",
     "LimitsSection",
     "ListOf",

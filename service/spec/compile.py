@@ -7,6 +7,8 @@ error is a ``SpecError`` that names the field (or the TOML line) and what is wro
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import functools
 import os
 import re
@@ -22,8 +24,24 @@ from pydantic import ValidationError
 from service.errors import SpecError
 from service.spec.answer_paths import compile_path
 from service.spec.column_types import parse_column_type
-from service.spec.model import AnswerConditions, BulkSpec, OutputColumn, RequestSpec, Spec
-from service.spec.sections import RESERVED_PREFIX, ApiSection, BulkSection, ColumnSection, SpecFile
+from service.spec.model import (
+    AnswerConditions,
+    BulkSpec,
+    ClientCredentials,
+    OutputColumn,
+    RequestSpec,
+    Spec,
+)
+from service.spec.sections import (
+    RESERVED_PREFIX,
+    ApiSection,
+    BasicAuth,
+    BearerAuth,
+    BulkSection,
+    ColumnSection,
+    OAuth2ClientCredentialsAuth,
+    SpecFile,
+)
 from service.spec.templates import (
     BULK_KEYS_MARKER,
     ColumnRef,
@@ -112,9 +130,11 @@ def compile_spec(
         None if source.bulk is None else problems.checked(functools.partial(_compile_bulk, source.bulk, key))
     )
     conditions = _compile_conditions(source, problems)
+    auth = None if source.auth is None else problems.checked(functools.partial(_compile_auth, source, parser))
     problems.raise_any()
     assert request is not None
-    return Spec(source, request, key, tuple(columns), bulk, frozenset(secrets), conditions)
+    sent, oauth = (request, None) if auth is None else _with_auth(request, auth)
+    return Spec(source, sent, key, tuple(columns), bulk, frozenset(secrets), conditions, oauth)
 
 
 class _Problems:
@@ -181,6 +201,64 @@ def _compile_conditions(source: SpecFile, problems: _Problems) -> AnswerConditio
         retry_when=compiled.get("retry_when"),
         paths=written,
     )
+
+
+def _compile_auth(source: SpecFile, parser: TemplateParser) -> tuple[str, str] | ClientCredentials:
+    """``[auth]``: the header it adds to every request, or the OAuth2 client's credentials, its
+    ``${NAME}`` resolved (and kept as secrets, the encoded forms too)."""
+    auth = source.auth
+    assert auth is not None
+    if isinstance(auth, OAuth2ClientCredentialsAuth):
+        return _client_credentials(auth, parser)
+    if isinstance(auth, BearerAuth):
+        header = ("Authorization", f"Bearer {_resolved(parser, auth.token, 'token')}")
+    elif isinstance(auth, BasicAuth):
+        pair = (
+            f"{_resolved(parser, auth.username, 'username')}:{_resolved(parser, auth.password, 'password')}"
+        )
+        encoded = base64.b64encode(pair.encode()).decode()
+        if parser.secrets is not None:
+            parser.secrets.add(encoded)  # a server echoing the header may echo this part alone
+        header = ("Authorization", f"Basic {encoded}")
+    else:
+        header = (auth.name, _resolved(parser, auth.value, "value"))
+    if parser.secrets is not None:
+        parser.secrets.add(header[1])
+    clash = [name for name in source.api.headers if name.lower() == header[0].lower()]
+    if clash:
+        raise SpecError(f"[api].headers sets {clash[0]} too: keep one of them", field="auth")
+    return header
+
+
+def _client_credentials(auth: OAuth2ClientCredentialsAuth, parser: TemplateParser) -> ClientCredentials:
+    token_url = _resolved(parser, auth.token_url, "token_url")
+    if urlsplit(token_url).scheme not in ("http", "https") or not urlsplit(token_url).netloc:
+        problem = f"must be an absolute http(s) URL, got {auth.token_url!r}"
+        raise SpecError(problem, field="auth.token_url")
+    return ClientCredentials(
+        token_url,
+        _resolved(parser, auth.client_id, "client_id"),
+        _resolved(parser, auth.client_secret, "client_secret"),
+        None if auth.scope is None else _resolved(parser, auth.scope, "scope"),
+        None if auth.audience is None else _resolved(parser, auth.audience, "audience"),
+        {name: _resolved(parser, value, f"extra.{name}") for name, value in auth.extra.items()},
+    )
+
+
+def _resolved(parser: TemplateParser, text: str, name: str) -> str:
+    """``[auth]`` field ``name``'s text with its ``${NAME}`` resolved (no column may appear)."""
+    template = parser.parse(text, f"auth.{name}")
+    if not template.is_literal:
+        raise SpecError("cannot reference columns", field=f"auth.{name}")
+    return template.literal()
+
+
+def _with_auth(
+    request: RequestSpec, auth: tuple[str, str] | ClientCredentials
+) -> tuple[RequestSpec, ClientCredentials | None]:
+    if isinstance(auth, ClientCredentials):
+        return request, auth
+    return dataclasses.replace(request, headers=(*request.headers, auth)), None
 
 
 def _compile_bulk(section: BulkSection, key: tuple[str, ...]) -> BulkSpec:

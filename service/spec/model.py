@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -75,6 +75,28 @@ class AnswerConditions:
     paths: dict[str, str]
 
 
+@dataclass(frozen=True)
+class ClientCredentials:
+    """``[auth] type = "oauth2_client_credentials"``, its ``${NAME}`` resolved."""
+
+    token_url: str
+    client_id: str
+    client_secret: str
+    scope: str | None = None
+    audience: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def form(self) -> dict[str, str]:
+        """The token request's form (RFC 6749 4.4.2, credentials in the body: 2.3.1)."""
+        fields = {"grant_type": "client_credentials", "client_id": self.client_id}
+        fields["client_secret"] = self.client_secret
+        if self.scope:
+            fields["scope"] = self.scope
+        if self.audience:
+            fields["audience"] = self.audience
+        return {**fields, **self.extra}
+
+
 @dataclass(frozen=True, slots=True)
 class Spec:
     """A validated spec with its templates parsed and its environment references resolved."""
@@ -87,6 +109,7 @@ class Spec:
     secrets: frozenset[str]
     # None when no condition is set: the hot path then checks nothing.
     conditions: AnswerConditions | None = None
+    oauth: ClientCredentials | None = None  # [auth] type = "oauth2_client_credentials"
 
     @property
     def limits(self) -> LimitsSection:
@@ -128,6 +151,8 @@ class Spec:
         }
         if source.retry.retry_when is not None:
             identity["retry_when"] = source.retry.retry_when
+        if source.auth is not None:  # another account may get other answers (as written: no secret)
+            identity["auth"] = source.auth.model_dump(mode="json")
         return identity
 
     def output_identity(self) -> dict[str, Any]:

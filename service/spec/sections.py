@@ -90,6 +90,9 @@ class LimitsSection(_Section):
     global_share: Annotated[int, Field(ge=1)] | None = None
     # How long a job may run before it stops cleanly (finished batches kept; a rerun resumes).
     deadline_s: Annotated[float, Field(gt=0)] | None = None
+    # Slow down to the quota the API announces in its answers' headers (RateLimit, X-RateLimit-*),
+    # and hold every request for a 503's Retry-After: service.calling.rate_headers.
+    pace_from_headers: bool = True
 
     @field_validator("rate", mode="before")
     @classmethod
@@ -181,6 +184,47 @@ class BulkSection(_Section):
     match: Annotated[OneOrMany, Field(min_length=1)]
 
 
+class BearerAuth(_Section):
+    """``[auth] type = "bearer"``: ``Authorization: Bearer <token>``."""
+
+    type: Literal["bearer"]
+    token: Annotated[str, Field(min_length=1)]
+
+
+class BasicAuth(_Section):
+    """``[auth] type = "basic"``: ``Authorization: Basic <base64 of username:password>``."""
+
+    type: Literal["basic"]
+    username: Annotated[str, Field(min_length=1)]
+    password: str
+
+
+class HeaderAuth(_Section):
+    """``[auth] type = "header"``: one header of the API's own (``X-Api-Key``, say)."""
+
+    type: Literal["header"]
+    name: Annotated[str, Field(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")]
+    value: Annotated[str, Field(min_length=1)]
+
+
+class OAuth2ClientCredentialsAuth(_Section):
+    """``[auth] type = "oauth2_client_credentials"``: a token from ``token_url``, per job."""
+
+    type: Literal["oauth2_client_credentials"]
+    token_url: str
+    client_id: Annotated[str, Field(min_length=1)]
+    client_secret: Annotated[str, Field(min_length=1)]
+    scope: str | None = None
+    audience: str | None = None
+    # More form fields the token endpoint wants (resource = "...", say).
+    extra: dict[str, str] = Field(default_factory=dict)
+
+
+AuthSection = Annotated[
+    BearerAuth | BasicAuth | HeaderAuth | OAuth2ClientCredentialsAuth, Field(discriminator="type")
+]
+
+
 class SpecFile(_Section):
     """The whole file, as written."""
 
@@ -192,3 +236,4 @@ class SpecFile(_Section):
     circuit: CircuitSection = CircuitSection()
     cache: CacheSection = CacheSection()
     bulk: BulkSection | None = None
+    auth: AuthSection | None = None

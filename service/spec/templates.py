@@ -110,20 +110,27 @@ class TemplateParser:
         return Template(tuple(_merge_literals(parts)))
 
     def _substitute(self, name: str, field: str) -> str:
-        if name.startswith("secret:"):
-            secret_name = name.removeprefix("secret:").strip()
+        if name.startswith(("prefect:", "secret:")):  # secret: the name it had first
+            secret_name = name.partition(":")[2].strip()
             if self.resolve_secret is None:
                 raise SpecError(
-                    f"'${{secret:{secret_name}}}' needs a secret store (run the job as a flow)",
-                    field=field,
+                    f"'${{prefect:{secret_name}}}' needs Prefect's API to read the Secret block", field=field
                 )
-            value = self.resolve_secret(secret_name)
+            try:
+                value = self.resolve_secret(secret_name)
+            except SpecError as exc:
+                raise SpecError(str(exc), field=field) from None
         else:
             if not name or name not in self.environ:
                 raise SpecError(f"environment variable '{name}' is not set", field=field)
             value = self.environ[name]
         if any(c in value for c in "\r\n\x00"):  # would split a header, or end a request line
-            what = f"secret '{name}'" if name.startswith("secret:") else f"environment variable '{name}'"
+            secret = name.startswith(("prefect:", "secret:"))
+            what = (
+                f"Prefect Secret block '{name.partition(':')[2]}'"
+                if secret
+                else f"environment variable '{name}'"
+            )
             raise SpecError(f"{what} holds a line break or a NUL, which no request can carry", field=field)
         if self.secrets is not None and value:
             self.secrets.add(value)

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import email.utils
 import random
+import secrets
 import signal
 import time
 from collections import Counter, deque
@@ -32,8 +33,11 @@ from service.testing.mock_answers import (
     fault_for,
     unit_draw,
 )
+from service.testing.mock_oauth import TokenIssuer, oauth_routes
+from service.testing.mock_quota import QuotaHeaders, QuotaWindows
 
 _MAX_TIMES_PER_KEY = 16
+_JSON = "application/json"
 # Faults answered with a fixed status and body.
 _PLAIN_ANSWERS = {
     "not_found": (404, b"no such key"),
@@ -59,6 +63,13 @@ class MockConfig:
     hostile: HostileSizes = field(default_factory=HostileSizes)
     redirect_to: str | None = None  # the other origin redirect- keys point to
     pending_attempts: int = 2  # pending- keys answer "pending" to this many requests, then for real
+    # Quota mode (0: off): this many requests per window, told in headers, 429 past it.
+    quota: int = 0
+    quota_window_s: float = 1.0
+    quota_headers: QuotaHeaders = "ietf"
+    # OAuth2 mode ("client_id:client_secret"; None: off): POST /oauth/token, lookups need a token.
+    oauth_client: str | None = None
+    token_ttl_s: float = 3600.0
     seed: int = 0
 
 
@@ -94,6 +105,15 @@ class _Counters:
             window.popleft()
         self.most_per_second = max(self.most_per_second, len(window))
 
+    async def receive(self, key: str, request: web.Request) -> None:
+        """Keep what ``request`` for ``key`` brought: method, headers, query and body."""
+        self.received[key] = {
+            "method": request.method,
+            "headers": {str(name): value for name, value in request.headers.items()},
+            "query": request.query_string,
+            "body": (await request.read()).decode("utf-8", "replace"),
+        }
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "requests": self.requests,
@@ -116,6 +136,7 @@ class MockApi:
         self._port = port
         self._counters = _Counters()
         self._rng = random.Random(self.config.seed)
+        self._quota, self._issuer = _modes(self.config)
         self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()
         self.url = ""
@@ -125,6 +146,8 @@ class MockApi:
         app.router.add_get("/v1/lookup/{key}", self._lookup)
         app.router.add_post("/v1/lookup/{key}", self._lookup)  # where a 307 re-sends a POST
         app.router.add_post("/v1/lookup", self._bulk)
+        if self._issuer is not None:
+            app.add_routes(oauth_routes(self._issuer, lambda name: self._counters.faults.update([name])))
         app.router.add_get("/_stats", self._stats)
         app.router.add_post("/_reset", self._reset)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
@@ -152,11 +175,6 @@ class MockApi:
         if delay > 0:
             await asyncio.sleep(delay / 1000)
 
-    def _retry_after(self, as_date: bool = False) -> str:
-        if as_date or self.config.retry_after_as_date:
-            return email.utils.formatdate(time.time() + self.config.retry_after_s, usegmt=True)
-        return str(self.config.retry_after_s)
-
     async def _fault_response(self, fault: str, request: web.Request) -> web.StreamResponse | None:
         """The response for ``fault``, or None to answer normally."""
         self._counters.faults[fault] += 1
@@ -167,14 +185,16 @@ class MockApi:
             return await hostile_response(fault, key, request, self.config.hostile, self._stopping)
         if fault in _PLAIN_ANSWERS:
             status, body = _PLAIN_ANSWERS[fault]
-            return web.Response(
-                status=status, body=body, content_type="application/json" if status == 200 else None
-            )
+            if status == 200:
+                return web.Response(body=body, content_type=_JSON)
+            return web.Response(status=status, text=body.decode())
         if fault == "rate_limited":
-            return web.Response(status=429, text="slow down", headers={"Retry-After": self._retry_after()})
+            return web.Response(
+                status=429, text="slow down", headers={"Retry-After": _retry_after(self.config)}
+            )
         if fault == "rate_limited_date":
             return web.Response(
-                status=429, text="slow down", headers={"Retry-After": self._retry_after(True)}
+                status=429, text="slow down", headers={"Retry-After": _retry_after(self.config, as_date=True)}
             )
         if fault == "reset":
             if request.transport is not None:
@@ -194,19 +214,23 @@ class MockApi:
         counters.start([key])
         try:
             if key.startswith("landed-"):  # where redirects land: what arrived, secrets or not
-                counters.received[key] = {
-                    "method": request.method,
-                    "headers": {str(name): value for name, value in request.headers.items()},
-                    "query": request.query_string,
-                    "body": (await request.read()).decode("utf-8", "replace"),
-                }
+                await counters.receive(key, request)
             await self._delay()
+            if self._issuer is not None and not self._issuer.admits(request.headers.get("Authorization")):
+                counters.faults["unauthorized_token"] += 1
+                return web.Response(status=401, text="invalid or expired token")
+            quota_headers = None
+            if self._quota is not None:
+                allowed, quota_headers = self._quota.take()
+                if not allowed:
+                    counters.faults["quota"] += 1
+                    return web.Response(status=429, text="quota exceeded", headers=quota_headers)
             fault = fault_for(key, counters.per_key[key], self.config.faults, self.config.seed)
             if fault is not None and fault != "bulk_missing":
                 response = await self._fault_response(fault, request)
                 if response is not None:
                     return response
-            return web.Response(body=answer_bytes(key), content_type="application/json")
+            return web.Response(body=answer_bytes(key), content_type=_JSON, headers=quota_headers)
         finally:
             counters.in_flight -= 1
 
@@ -247,11 +271,25 @@ class MockApi:
             counters.in_flight -= 1
 
     async def _stats(self, request: web.Request) -> web.Response:
-        return web.Response(body=orjson.dumps(self._counters.snapshot()), content_type="application/json")
+        return web.Response(body=orjson.dumps(self._counters.snapshot()), content_type=_JSON)
 
     async def _reset(self, request: web.Request) -> web.Response:
         self._counters.reset()
         return web.Response(body=b'{"reset": true}', content_type="application/json")
+
+
+def _modes(config: MockConfig) -> tuple[QuotaWindows | None, TokenIssuer | None]:
+    """The quota and the token issuer ``config`` asks for (None: that mode is off)."""
+    quota = QuotaWindows(config.quota, config.quota_window_s, config.quota_headers) if config.quota else None
+    if config.oauth_client is None:
+        return quota, None
+    return quota, TokenIssuer(config.oauth_client, config.token_ttl_s, nonce=secrets.token_hex(4))
+
+
+def _retry_after(config: MockConfig, *, as_date: bool = False) -> str:
+    if as_date or config.retry_after_as_date:
+        return email.utils.formatdate(time.time() + config.retry_after_s, usegmt=True)
+    return str(config.retry_after_s)
 
 
 async def serve_forever(config: MockConfig, host: str, port: int, *, ready: str) -> None:

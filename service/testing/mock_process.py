@@ -51,14 +51,30 @@ def add_mock_api_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--drip-s", type=float, default=5.0, help="how long drip- keys take to answer")
     parser.add_argument("--redirect-to", metavar="URL", help="the other origin redirect- keys point to")
     parser.add_argument(
+        "--seed", type=int, default=0, help="seeds the fault draws: the same seed, the same faults (0)"
+    )
+    _add_api_behaviours(parser)
+
+
+def _add_api_behaviours(parser: argparse.ArgumentParser) -> None:
+    """What real APIs do that tests need: pending answers, a quota, OAuth2."""
+    parser.add_argument(
         "--pending-attempts",
         type=int,
         default=2,
         help='how many requests pending- keys answer 200 {"status": "pending"} before their document',
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="seeds the fault draws: the same seed, the same faults (0)"
+        "--quota", type=int, default=0, help="quota mode: requests per window, told in headers, 429 past it"
     )
+    parser.add_argument("--quota-window-s", type=float, default=1.0, help="the quota's window (1)")
+    parser.add_argument(
+        "--quota-headers", choices=("ietf", "x"), default="ietf", help="RateLimit or X-RateLimit-*"
+    )
+    parser.add_argument(
+        "--oauth-client", metavar="ID:SECRET", help="OAuth2 mode: POST /oauth/token, lookups need its token"
+    )
+    parser.add_argument("--token-ttl-s", type=float, default=3600.0, help="how long a token lives (3600)")
 
 
 def mock_config(args: argparse.Namespace) -> MockConfig:
@@ -82,6 +98,11 @@ def mock_config(args: argparse.Namespace) -> MockConfig:
         ),
         redirect_to=args.redirect_to,
         pending_attempts=args.pending_attempts,
+        quota=args.quota,
+        quota_window_s=args.quota_window_s,
+        quota_headers=args.quota_headers,
+        oauth_client=args.oauth_client,
+        token_ttl_s=args.token_ttl_s,
         seed=args.seed,
     )
 

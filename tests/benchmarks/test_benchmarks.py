@@ -21,7 +21,9 @@ def test_smoke_plan_writes_results_table_and_plots(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
     scenarios = {figure["scenario"] for figure in results["figures"]}
-    assert scenarios == {"sweep", "faults", "duplicates", "bulk", "baselines", "jobs", "memory", "answer-log"}
+    assert scenarios == {
+        "sweep", "faults", "pacing", "duplicates", "bulk", "baselines", "jobs", "memory", "answer-log"
+    }  # fmt: skip
     names = {figure["name"] for figure in results["figures"]}
     assert {"bare aiohttp", "bare httpx", "enrich engine", "naive Prefect (task per row)"} <= names
     assert {"enrich run (flow)", "enrich run --no-flow", "job, answer log", "job, no answer log"} <= names

@@ -339,3 +339,47 @@ def test_an_error_inside_a_200_is_not_cached(server: str, tmp_path: Path) -> Non
         assert done.returncode == 0, done.stderr
         assert pl.read_csv(output)["_enrich_error"].to_list() == [None, None, "api_error"]
     assert server_stats(server)["per_key"] == {"1.2.3.4": 1, "pending-b": 3, "apierror-b": 2}
+
+
+@pytest.fixture(scope="module")
+def quota_api_processes() -> Iterator[dict[str, str]]:
+    """Two mock APIs allowing 10 requests a second, telling it in RateLimit and in X-RateLimit-*."""
+    with (
+        running_mock_api("--quota", "10", "--quota-window-s", "1", "--quota-headers", "ietf") as ietf,
+        running_mock_api("--quota", "10", "--quota-window-s", "1", "--quota-headers", "x") as x,
+    ):
+        yield {"ietf": ietf, "x": x}
+
+
+@pytest.fixture
+def quota_apis(quota_api_processes: dict[str, str]) -> dict[str, str]:
+    for url in quota_api_processes.values():
+        httpx.post(f"{url}/_reset", timeout=5).raise_for_status()
+    return quota_api_processes
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("transport", "form"), [("aiohttp", "ietf"), ("httpx", "x")])
+async def test_a_quota_told_in_headers_is_never_exceeded(
+    quota_apis: dict[str, str], transport: str, form: str
+) -> None:
+    """25 keys, 8 in flight, no rate in the spec, against 10 requests a second: paced by the quota
+    the answers announce, the server refuses none (it counts its own 429s)."""
+    server = quota_apis[form]
+    spec = parse_spec(spec_for(server, "[limits]\nconcurrency = 8\n"), environ={})
+    result = await enrich_frame(pl.DataFrame({"ip": [f"q{i}" for i in range(25)]}), spec, transport=transport)
+    stats = server_stats(server)
+    assert stats["faults"].get("quota", 0) == 0, stats["faults"]
+    assert result.stats.rows_ok == 25
+    assert stats["requests"] == 25
+
+
+@pytest.mark.asyncio
+async def test_without_pacing_the_same_job_meets_the_quota(quota_apis: dict[str, str]) -> None:
+    """The same job with pace_from_headers = false runs into the quota (429s, then their
+    Retry-After): what the pacing avoids."""
+    server = quota_apis["ietf"]
+    spec = parse_spec(spec_for(server, "[limits]\nconcurrency = 8\npace_from_headers = false\n"), environ={})
+    result = await enrich_frame(pl.DataFrame({"ip": [f"q{i}" for i in range(25)]}), spec)
+    assert server_stats(server)["faults"]["quota"] > 0
+    assert result.stats.rows_ok == 25

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from service.calling.rate_headers import Quota
 from service.calling.rate_limit import RateLimiter
 from service.testing import MockClock
 
@@ -137,3 +138,76 @@ def test_a_clock_starting_at_zero_holds_no_one_back() -> None:
     assert limiter.reserve() == 0.0
     unlimited = RateLimiter(rate=None, burst=1, clock=MockClock(start=0.0))
     assert unlimited.reserve() == 0.0
+
+
+def _offsets(limiter: RateLimiter, clock: MockClock, count: int) -> list[float]:
+    return [round(start - clock.now(), 9) for start in _start_times(limiter, clock, count)]
+
+
+def test_an_announced_quota_spreads_what_remains_until_its_reset(clock: MockClock) -> None:
+    """No rate of its own; the API says 10 left for 10 s: one a second, no burst (the quota
+    binds), and the statistics count the paced starts."""
+    limiter = RateLimiter(None, 5, clock)
+    limiter.follow_quota(Quota(10, 10.0), uncounted=0, reserved=0, hold_cap_s=120)
+    assert _offsets(limiter, clock, 4) == [0.0, 1.0, 2.0, 3.0]
+    assert limiter.statistics().quota_paced == 4
+
+
+def test_requests_the_api_has_not_counted_are_spent_quota(clock: MockClock) -> None:
+    """10 left, but 4 sent after the answer that said so and 1 waiting for its start: 5 left
+    for new ones over 10 s."""
+    limiter = RateLimiter(None, 1, clock)
+    limiter.follow_quota(Quota(10, 10.0), uncounted=4, reserved=1, hold_cap_s=120)
+    assert _offsets(limiter, clock, 3) == [0.0, 2.0, 4.0]
+
+
+def test_never_faster_than_the_configured_rate(clock: MockClock) -> None:
+    limiter = RateLimiter(2.0, 1, clock)
+    limiter.follow_quota(Quota(1000, 10.0), uncounted=0, reserved=0, hold_cap_s=120)
+    assert _offsets(limiter, clock, 3) == [0.0, 0.5, 1.0]
+    assert limiter.statistics().quota_paced == 0
+
+
+def test_the_quota_s_pace_ends_with_its_window(clock: MockClock) -> None:
+    limiter = RateLimiter(None, 1, clock)
+    limiter.follow_quota(Quota(2, 4.0), uncounted=0, reserved=0, hold_cap_s=120)
+    clock.t += 4.0
+    assert _offsets(limiter, clock, 3) == [0.0, 0.0, 0.0]
+
+
+def test_a_spent_quota_holds_every_request_until_its_reset(clock: MockClock) -> None:
+    """None left (or all of it spent by requests sent since): every request waits for the reset,
+    those that had reserved a start too (held_for); at most the cap."""
+    limiter = RateLimiter(None, 1, clock)
+    limiter.follow_quota(Quota(3, 5.0), uncounted=3, reserved=0, hold_cap_s=120)
+    assert limiter.held_for() == 5.0
+    assert _offsets(limiter, clock, 2) == [5.0, 5.0]
+    assert limiter.statistics().quota_holds == 1
+    capped = RateLimiter(None, 1, clock)
+    capped.follow_quota(Quota(0, 3600.0), uncounted=0, reserved=0, hold_cap_s=120)
+    assert capped.held_for() == 120.0
+
+
+def test_newer_word_that_quota_remains_lifts_a_hold(clock: MockClock) -> None:
+    limiter = RateLimiter(None, 1, clock)
+    limiter.follow_quota(Quota(0, 5.0), uncounted=0, reserved=0, hold_cap_s=120)
+    limiter.follow_quota(Quota(4, 4.0), uncounted=0, reserved=0, hold_cap_s=120)
+    assert limiter.held_for() == 0.0
+    assert _offsets(limiter, clock, 2) == [0.0, 1.0]
+
+
+def test_what_remains_already_reserved_sends_new_reservations_past_the_reset(clock: MockClock) -> None:
+    """3 left and 3 waiting for their start: those go (no hold), a new one waits for the reset."""
+    limiter = RateLimiter(None, 1, clock)
+    limiter.follow_quota(Quota(3, 5.0), uncounted=0, reserved=3, hold_cap_s=120)
+    assert limiter.held_for() == 0.0
+    assert _offsets(limiter, clock, 1) == [5.0]
+
+
+def test_a_hold_is_not_a_slowdown(clock: MockClock) -> None:
+    """A 503's Retry-After holds every request, then the configured rate resumes unhalved."""
+    limiter = RateLimiter(10.0, 1, clock)
+    limiter.hold(2.0)
+    assert _offsets(limiter, clock, 2) == [2.0, 2.1]
+    assert limiter.rate == 10.0
+    assert limiter.statistics().pauses == 0

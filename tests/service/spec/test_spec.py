@@ -110,9 +110,9 @@ def test_missing_environment_variable_names_field_and_variable() -> None:
 
 
 def test_secret_reference_without_a_store_is_an_error() -> None:
-    """${secret:NAME} needs a resolver (the flows pass Prefect's)."""
-    text = BASE.replace("[input]", '[api.headers]\nX-Key = "${secret:geo}"\n[input]')
-    with pytest.raises(SpecError, match="secret store"):
+    """${prefect:NAME} needs a resolver (the command line and the flows pass Prefect's)."""
+    text = BASE.replace("[input]", '[api.headers]\nX-Key = "${prefect:geo}"\n[input]')
+    with pytest.raises(SpecError, match="needs Prefect's API to read the Secret block"):
         parse_spec(text, environ={})
     spec = parse_spec(text, environ={}, resolve_secret=lambda name: f"value-of-{name}")
     assert ("X-Key", "value-of-geo") in spec.request.headers

@@ -62,7 +62,8 @@ def test_what_a_template_tells() -> None:
         ("/v1/ip}", "api.url: unbalanced '}' in '/v1/ip}': write '}}' for a literal brace"),
         ("${MISSING}", "api.url: environment variable 'MISSING' is not set"),
         ("${}", "api.url: environment variable '' is not set"),
-        ("${secret:geo}", "api.url: '${secret:geo}' needs a secret store (run the job as a flow)"),
+        ("${secret:geo}", "api.url: '${prefect:geo}' needs Prefect's API to read the Secret block"),
+        ("${prefect:geo}", "api.url: '${prefect:geo}' needs Prefect's API to read the Secret block"),
         ("${BROKEN}",
          "api.url: environment variable 'BROKEN' holds a line break or a NUL, which no request can carry"),
     ],
@@ -82,7 +83,7 @@ def test_secrets_come_from_the_resolver_and_every_value_put_in_is_remembered() -
     assert parser.parse("${TOKEN}:${secret: geo }:${EMPTY}", "api.headers.X").parts == ("t0k:<geo>:",)
     assert secrets == {"t0k", "<geo>"}
     broken = TemplateParser({}, lambda name: "line\r\nbreak")
-    with pytest.raises(SpecError, match=r"^api\.body: secret 'secret:x' holds a line break or a NUL"):
+    with pytest.raises(SpecError, match=r"^api\.body: Prefect Secret block 'x' holds a line break or a NUL"):
         broken.parse("${secret:x}", "api.body")
 
 
