@@ -206,7 +206,8 @@ def whole_jobs(bench: Bench, folder: Path) -> None:
         tiny = jobs.write_input(folder, 10)
         # The first flow run in a new PREFECT_HOME also creates Prefect's database, once per
         # machine: paid here, untimed, or it would count as every job's start-up.
-        jobs.run_job(base, tiny, folder, flow=True, bulk=100)
+        if bench.plan.warm_prefect_first:
+            jobs.run_job(base, tiny, folder, flow=True, bulk=100)
         for flow in (False, True):
             runs = [jobs.run_job(base, tiny, folder, flow=flow, bulk=100) for _ in range(bench.plan.repeats)]
             name = "start-up, flow" if flow else "start-up, no flow"

@@ -96,12 +96,13 @@ def test_two_workers_give_the_single_process_output_within_the_limits(tmp_path: 
 
 @pytest.mark.timeout(400)
 def test_a_killed_cluster_run_resumes_to_the_same_output(tmp_path: Path, api: str) -> None:
-    """SIGKILL the job and its workers after two recorded batches; the rerun's OUT is a clean run's."""
+    """SIGKILL the job and its workers after two recorded batches; the rerun's OUT is a clean run's
+    (one process: the test above shows a cluster's OUT is the same, and it costs no cluster)."""
     keys = [f"k{i:04d}" for i in range(ROWS)]
     source, spec = write_lookup_job(tmp_path, api, keys, LIMITS)
     clean = tmp_path / "clean.parquet"
-    done = subprocess.run(dask_run(source, spec, clean), env=local_env(tmp_path),
-                          capture_output=True, text=True, timeout=240, check=False)  # fmt: skip
+    done = run_cli("run", str(source), "--spec", str(spec), "--output", str(clean),
+                   "--batch-size", "100", "--no-flow", "--no-cache")  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     output = tmp_path / "out.parquet"
     recorded = _killed_after_two_batches(source, spec, output, tmp_path)
