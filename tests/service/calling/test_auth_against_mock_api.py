@@ -152,3 +152,16 @@ def test_a_refusing_token_endpoint_is_one_line_before_any_request(oauth_api: str
     )
     assert not out.exists()
     assert server_stats(oauth_api)["requests"] == 0
+
+
+def test_try_asks_with_a_token_and_shows_none(oauth_api: str, tmp_path: Path) -> None:
+    """enrich try fetches a token too: the key is answered with one request, and neither the
+    token nor the client secret is printed."""
+    (tmp_path / "spec.toml").write_text(oauth_spec(oauth_api))
+    done = run_cli("try", str(tmp_path / "spec.toml"), "ip=1.2.3.4", env={"CLIENT_SECRET": SECRET})
+    assert done.returncode == 0, done.stderr
+    assert "row ok" in done.stdout.splitlines()
+    assert "tok-" not in done.stdout + done.stderr
+    assert SECRET not in done.stdout + done.stderr
+    stats = server_stats(oauth_api)
+    assert (stats["requests"], stats["faults"]["tokens_issued"]) == (1, 1)
