@@ -23,9 +23,10 @@ from tests.helpers import (
 # Two flow runs of about 5-15 s each, every wait for them bounded at 240 s.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
-# 160 keys at 100 ms, 4 at a time: 4 s of work per job, long enough that two jobs started together
-# overlap despite Prefect's start-up; without the shared limit the server sees 8 in flight.
-KEYS = 160
+# 360 keys at 100 ms, 4 at a time: 9 s of work per job, long enough that two jobs started together
+# overlap despite Prefect's start-up (with 4 s, a loaded machine once started the second job after
+# the first had finished: no wait to see); without the shared limit the server sees 8 in flight.
+KEYS = 360
 LIMITS = '[limits]\nconcurrency = 4\nglobal_limit = "geo"\n'
 RATE_KEYS = 120  # 240 requests at 20/s together: 12 s
 
