@@ -21,7 +21,7 @@ import pytest
 
 from service import Spec, parse_spec
 from service.calling.caller import RATE_HEADROOM
-from service.testing import start_mock_api, stop_mock_api
+from service.testing import MockClock, start_mock_api, stop_mock_api
 
 
 def make_spec(
@@ -174,3 +174,19 @@ def most_per_second_allowed(rate: float, burst: int, senders: int = 1) -> int:
     ``ARRIVAL_JITTER_S``, fit in a window that much longer."""
     paced = rate * (1 - RATE_HEADROOM)
     return math.floor(senders * burst + paced * (1 + ARRIVAL_JITTER_S))
+
+
+def scripted_transport(
+    answer: Callable[[str, int], httpx.Response], clock: MockClock
+) -> tuple[httpx.MockTransport, dict[str, list[float]]]:
+    """A transport answering ``answer(key, n)`` to the n-th request for a key (the URL's last
+    segment); when each key was asked, on ``clock``."""
+    asked: dict[str, list[float]] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        key = request.url.path.rsplit("/", 1)[-1]
+        times = asked.setdefault(key, [])
+        times.append(clock.now())
+        return answer(key, len(times))
+
+    return httpx.MockTransport(handler), asked

@@ -21,7 +21,7 @@ import jmespath.exceptions
 import orjson
 
 from service.calling.retry_policy import RetryPolicy
-from service.calling.retry_rules import is_truthy, retry_if_answer_matches
+from service.calling.retry_rules import condition_holds, retry_if_answer_matches
 from service.errors import CallError, ErrorClass
 from service.spec import AnswerConditions
 
@@ -58,20 +58,11 @@ class AnswerJudge:
             raise CallError(
                 ErrorClass.API_ERROR, message, status=status, retry_after=retry_after, retry_chosen=True
             )
-        if self._error_when is not None and self._failed(answer, status):
+        if self._error_when is not None and condition_holds(
+            self._error_when, answer, "[api].error_when", status
+        ):
             message = self._message(answer, f"answer matches [api].error_when ({self._paths['error_when']})")
             raise CallError(ErrorClass.API_ERROR, message, status=status)
-
-    def _failed(self, answer: Any, status: int) -> bool:
-        try:
-            return is_truthy(self._error_when.search(answer))  # type: ignore[union-attr]
-        except (jmespath.exceptions.JMESPathError, RecursionError) as exc:
-            detail = str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__
-            raise CallError(
-                ErrorClass.MAPPING,
-                f"[api].error_when cannot be evaluated on this answer: {detail}",
-                status=status,
-            ) from None
 
     def _message(self, answer: Any, fallback: str) -> str:
         """The answer's own message at ``error_message`` (text as it is, anything else as JSON), or

@@ -46,6 +46,17 @@ def is_truthy(value: Any) -> bool:
     return True
 
 
+def condition_holds(expression: Any, answer: Any, field: str, status: int | None = None) -> bool:
+    """Whether the compiled JMESPath ``expression`` (spec field ``field``) is truthy on ``answer``;
+    ``CallError(mapping)`` when it cannot be evaluated on it (``length()`` of a number)."""
+    try:
+        return is_truthy(expression.search(answer))
+    except (jmespath.exceptions.JMESPathError, RecursionError) as exc:
+        detail = str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__
+        message = f"{field} cannot be evaluated on this answer: {detail}"
+        raise CallError(ErrorClass.MAPPING, message, status=status) from None
+
+
 class retry_if_retryable_error(tenacity.retry_if_exception):  # noqa: N801 - tenacity's naming
     """``[retry].retry_on_status``, timeouts and connection errors: ``is_retryable``."""
 
@@ -61,13 +72,7 @@ class retry_if_answer_matches(tenacity.retry_if_result):  # noqa: N801 - tenacit
         self.path = path
 
         def matches(answer: Any) -> bool:
-            try:
-                return is_truthy(expression.search(answer))
-            except (jmespath.exceptions.JMESPathError, RecursionError) as exc:
-                detail = str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__
-                raise CallError(
-                    ErrorClass.MAPPING, f"[retry].retry_when cannot be evaluated on this answer: {detail}"
-                ) from None
+            return condition_holds(expression, answer, "[retry].retry_when")
 
         super().__init__(matches)
 

@@ -4,7 +4,6 @@ httpx.MockTransport on a fake clock."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -19,7 +18,7 @@ from service.calling.retry_rules import is_truthy
 from service.errors import CallError, ErrorClass
 from service.stats import StatsRecorder
 from service.testing import MockClock
-from tests.helpers import make_spec
+from tests.helpers import make_spec, scripted_transport
 
 URL = "http://api.test/v1/lookup/{k}"
 CONDITIONS = (
@@ -157,22 +156,6 @@ def test_a_condition_that_cannot_be_evaluated_fails_the_row_as_mapping(condition
     assert next_delay(error) is None
 
 
-Script = Callable[[str, int], httpx.Response]
-
-
-def scripted(answer: Script, clock: MockClock) -> tuple[httpx.MockTransport, dict[str, list[float]]]:
-    """A transport answering by ``answer(key, n)``; when each key was asked, on ``clock``."""
-    asked: dict[str, list[float]] = {}
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        key = request.url.path.rsplit("/", 1)[-1]
-        times = asked.setdefault(key, [])
-        times.append(clock.now())
-        return answer(key, len(times))
-
-    return httpx.MockTransport(handler), asked
-
-
 def api_answer(key: str, n: int) -> httpx.Response:
     if key == "pending2" and n <= 2:
         return httpx.Response(200, json={"status": "pending"})
@@ -187,7 +170,7 @@ def api_answer(key: str, n: int) -> httpx.Response:
 async def test_the_engine_retries_what_asks_and_fails_what_says_so(clock: MockClock) -> None:
     """pending twice then answered: 3 attempts, ok, after the backoff's 1 s and 2 s; pending for
     ever: 3 attempts then api_error; an error inside a 200: api_error at once, its message kept."""
-    transport, asked = scripted(api_answer, clock)
+    transport, asked = scripted_transport(api_answer, clock)
     frame = pl.DataFrame({"k": ["plain", "pending2", "stuck", "refused"]})
     result = await enrich_frame(frame, make_spec(CONDITIONS), transport=transport, clock=clock)
     rows = result.frame.select("k", "name", "_enrich_status", "_enrich_error", "_enrich_attempts").rows()
@@ -220,7 +203,7 @@ async def test_a_pending_answer_with_retry_after_waits_as_told(clock: MockClock)
             return httpx.Response(200, json={"status": "pending"}, headers={"Retry-After": "5"})
         return httpx.Response(200, json={"name": "ready"})
 
-    transport, asked = scripted(answer, clock)
+    transport, asked = scripted_transport(answer, clock)
     result = await enrich_frame(
         pl.DataFrame({"k": ["a"]}), make_spec(CONDITIONS), transport=transport, clock=clock
     )
@@ -234,7 +217,9 @@ async def test_errors_inside_answers_do_not_open_the_circuit(clock: MockClock) -
     """The API answers (it is up): 40 refusals in a row, against a breaker opening after 5
     failures, still end as 40 api_error rows, every key asked."""
     spec = make_spec(CONDITIONS + "[circuit]\nconsecutive_failures = 5\n")
-    transport, asked = scripted(lambda key, n: httpx.Response(200, json={"error": {"message": "no"}}), clock)
+    transport, asked = scripted_transport(
+        lambda key, n: httpx.Response(200, json={"error": {"message": "no"}}), clock
+    )
     keys = [f"k{i}" for i in range(40)]
     async with Caller(spec, transport=transport, clock=clock) as caller:
         result = await enrich_frame(pl.DataFrame({"k": keys}), spec, caller=caller)
@@ -246,7 +231,7 @@ async def test_errors_inside_answers_do_not_open_the_circuit(clock: MockClock) -
 @pytest.mark.asyncio
 async def test_without_conditions_an_error_inside_a_200_is_an_answer(clock: MockClock) -> None:
     """The default stays what it was: every 200 that parses is ok."""
-    transport, _ = scripted(api_answer, clock)
+    transport, _ = scripted_transport(api_answer, clock)
     result = await enrich_frame(
         pl.DataFrame({"k": ["refused", "stuck"]}), make_spec(), transport=transport, clock=clock
     )

@@ -5,7 +5,6 @@ test_against_mock_api.py."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -32,7 +31,7 @@ from service.calling.retry_rules import (
 )
 from service.stats import StatsRecorder
 from service.testing import MockClock
-from tests.helpers import make_spec
+from tests.helpers import make_spec, scripted_transport
 
 RETRY = "[retry]\nattempts = 4\nbackoff = { initial_s = 1, max_s = 8, jitter = 0 }\n"
 
@@ -78,22 +77,6 @@ def test_only_conditions_that_read_answers_see_successful_attempts(retry: Any, r
     assert reads_answers(retry) is reads
 
 
-Script = Callable[[str, int], httpx.Response]
-
-
-def scripted(answer: Script, clock: MockClock) -> tuple[httpx.MockTransport, dict[str, list[float]]]:
-    """A transport answering by ``answer(key, n)``; when each key was asked, on ``clock``."""
-    asked: dict[str, list[float]] = {}
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        key = request.url.path.rsplit("/", 1)[-1]
-        times = asked.setdefault(key, [])
-        times.append(clock.now())
-        return answer(key, len(times))
-
-    return httpx.MockTransport(handler), asked
-
-
 def pending_twice(key: str, n: int) -> httpx.Response:
     if n <= 2:
         return httpx.Response(200, json={"status": "pending"})
@@ -106,10 +89,10 @@ async def test_a_result_condition_from_python_changes_what_is_retried(clock: Moc
     request, no name); with retry_if_result it is asked again until answered, on the spec's
     backoff (1 s, 2 s)."""
     spec = make_spec(RETRY)
-    transport, asked = scripted(pending_twice, clock)
+    transport, asked = scripted_transport(pending_twice, clock)
     taken = await enrich_frame(pl.DataFrame({"k": ["a"]}), spec, transport=transport, clock=clock)
     assert taken.frame.select("name", "_enrich_status", "_enrich_attempts").row(0) == (None, "ok", 1)
-    transport, asked = scripted(pending_twice, clock)
+    transport, asked = scripted_transport(pending_twice, clock)
     retry = spec_retry(spec) | retry_if_result(pending)
     result = await enrich_frame(
         pl.DataFrame({"k": ["a"]}), spec, transport=transport, clock=clock, retry=retry
@@ -120,7 +103,9 @@ async def test_a_result_condition_from_python_changes_what_is_retried(clock: Moc
 
 @pytest.mark.asyncio
 async def test_a_result_condition_still_true_after_the_last_attempt_fails_the_row(clock: MockClock) -> None:
-    transport, asked = scripted(lambda key, n: httpx.Response(200, json={"status": "pending"}), clock)
+    transport, asked = scripted_transport(
+        lambda key, n: httpx.Response(200, json={"status": "pending"}), clock
+    )
     spec = make_spec(RETRY)
     frame = pl.DataFrame({"k": ["a"]})
     result = await enrich_frame(frame, spec, transport=transport, clock=clock, retry=retry_if_result(pending))
@@ -139,7 +124,7 @@ async def test_an_error_condition_from_python_replaces_the_spec_s(clock: MockClo
     """Only 500s retried (the spec would retry 503 and not 404), after a fixed 0.25 s; the
     exception a condition sees is the attempt's CallError."""
     only_500 = retry_if_exception(lambda error: isinstance(error, CallError) and error.status == 500)
-    transport, asked = scripted(by_status, clock)
+    transport, asked = scripted_transport(by_status, clock)
     frame = pl.DataFrame({"k": ["500", "503", "404"]})
     result = await enrich_frame(
         frame, make_spec(RETRY), transport=transport, clock=clock, retry=only_500, wait=wait_fixed(0.25)
@@ -157,7 +142,7 @@ async def test_retry_after_and_the_attempts_hold_whatever_the_python_wait(clock:
     def answer(key: str, n: int) -> httpx.Response:
         return httpx.Response(503, headers={"Retry-After": "3"})
 
-    transport, asked = scripted(answer, clock)
+    transport, asked = scripted_transport(answer, clock)
     result = await enrich_frame(
         pl.DataFrame({"k": ["a"]}),
         make_spec(RETRY),
@@ -204,13 +189,13 @@ async def test_a_condition_on_errors_is_asked_only_after_a_failed_attempt(clock:
 
     keys = [f"k{i}" for i in range(100)] + ["busy"]
     on_errors = CountingErrorCondition()
-    transport, _ = scripted(answer, clock)
+    transport, _ = scripted_transport(answer, clock)
     await enrich_frame(
         pl.DataFrame({"k": keys}), make_spec(RETRY), transport=transport, clock=clock, retry=on_errors
     )
     assert on_errors.asked == 1
     on_answers = CountingResultCondition()
-    transport, _ = scripted(answer, clock)
+    transport, _ = scripted_transport(answer, clock)
     await enrich_frame(
         pl.DataFrame({"k": keys}), make_spec(RETRY), transport=transport, clock=clock, retry=on_answers
     )
