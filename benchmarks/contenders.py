@@ -7,6 +7,7 @@ the caller counts requests on the server.
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import tempfile
 import time
@@ -49,14 +50,15 @@ async def bare_httpx(base: str, keys: list[str], in_flight: int) -> float:
         return time.perf_counter() - started
 
 
-def engine_spec(base: str, in_flight: int, bulk: int = 0, limits: str = "") -> str:
+def engine_spec(base: str, in_flight: int | str, bulk: int = 0, limits: str = "") -> str:
     """The spec the engine runs with: per row, or ``bulk`` keys per request; ``limits``: more
-    ``[limits]`` lines."""
+    ``[limits]`` lines; ``in_flight`` "auto": the concurrency found by the engine."""
     columns = '[output.columns]\ncountry = { path = "country.iso_code", type = "str" }\n'
     columns += 'asn = { path = "asn", type = "i64" }\n'
     # Short backoff: a fault-injected retry should not turn a 2 s measurement into a tail wait.
     tail = (
-        f"[limits]\nconcurrency = {in_flight}\n{limits}[retry]\nbackoff = {{ initial_s = 0.05, max_s = 1 }}\n"
+        f"[limits]\nconcurrency = {json.dumps(in_flight)}\n{limits}"
+        "[retry]\nbackoff = { initial_s = 0.05, max_s = 1 }\n"
     )
     if bulk:
         head = f'[api]\nmethod = "POST"\nurl = "{base}/v1/lookup"\nbody = {{ keys = "{{@keys}}" }}\n'
@@ -67,7 +69,12 @@ def engine_spec(base: str, in_flight: int, bulk: int = 0, limits: str = "") -> s
 
 
 async def engine(
-    base: str, keys: list[str], in_flight: int, bulk: int = 0, transport: str | None = None, limits: str = ""
+    base: str,
+    keys: list[str],
+    in_flight: int | str,
+    bulk: int = 0,
+    transport: str | None = None,
+    limits: str = "",
 ) -> float:
     """``enrich_frame`` over the keys (the engine alone: no files, no Prefect); ``transport``
     "httpx" sends through httpx instead of the default aiohttp sender."""

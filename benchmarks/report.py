@@ -79,9 +79,17 @@ def evaluate(figures: list[Figure]) -> list[Target]:
             _find(figures, "faults", "no faults"),
             0.85,
         ),
+        _auto_target(figures),
         *_memory_targets(figures),
         _flow_overhead(figures),
     ]
+
+
+def _auto_target(figures: list[Figure]) -> Target:
+    fixed = [figure for figure in figures if figure.scenario == "auto" and figure.name.startswith("fixed")]
+    best = max(fixed, key=lambda figure: figure.median, default=None)
+    goal = 'concurrency = "auto": >= 0.9x the best fixed concurrency (capacity 32, 40 ms)'
+    return _ratio_target(goal, _find(figures, "auto", "auto (max 256)"), best, 0.9)
 
 
 def _throughput_targets(figures: list[Figure]) -> list[Target]:

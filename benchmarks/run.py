@@ -157,6 +157,21 @@ def pacing(bench: Bench) -> None:
         bench.measure("pacing", {"in_flight": 64, "quota": f"{quota}/{window_s}s"}, keys, runs)
 
 
+def adaptive_concurrency(bench: Bench) -> None:
+    """An API of 32 workers (the mock's capacity mode: past 32 in flight its 40 ms grow with the
+    queue, past 64 it answers 503): concurrency = "auto" against fixed levels around the capacity.
+    The requests column shows the 503s."""
+    capacity, latency_ms = 32, 40
+    keys = [f"k{i}" for i in range(bench.plan.keys_for(latency_ms, capacity))]
+    with mock_api("--capacity", str(capacity), "--latency-ms", str(latency_ms)) as base:
+        runs: dict[str, tuple[str, Contender]] = {
+            "auto (max 256)": (base, lambda url, fresh: contenders.engine(url, fresh, "auto")),
+        }
+        for fixed in (16, 32, 48, 64):  # past 64 in flight, 503s (at 128, half: the breaker stops it)
+            runs[f"fixed {fixed}"] = (base, engine_at(fixed))
+        bench.measure("auto", {"capacity": capacity, "latency_ms": latency_ms}, keys, runs)
+
+
 def duplicates_and_bulk(bench: Bench) -> None:
     """10x duplicate keys at 0 ms; bulk (100 keys per request) against per row at 20 ms."""
     n = bench.plan.keys_for(0, 64)
@@ -283,6 +298,7 @@ SCENARIOS: dict[str, Callable[[Bench, Path], None]] = {
     "sweep": lambda bench, scratch: sweep(bench),
     "faults": lambda bench, scratch: faults(bench),
     "pacing": lambda bench, scratch: pacing(bench),
+    "auto": lambda bench, scratch: adaptive_concurrency(bench),
     "duplicates-bulk": lambda bench, scratch: duplicates_and_bulk(bench),
     "naive": naive_prefect,
     "jobs": whole_jobs,

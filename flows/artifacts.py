@@ -133,4 +133,6 @@ def summary_table(stats: EnrichStats) -> list[dict[str, Any]]:
         {"figure": "elapsed (s)", "value": round(stats.elapsed_s, 3)},
         {"figure": "rows/s", "value": round(stats.rows_per_s, 1)},
     ]
+    if stats.concurrency_chosen:
+        rows.append({"figure": "concurrency settled on (auto)", "value": stats.concurrency_settled})
     return rows

@@ -53,6 +53,13 @@ class EnrichStats:
     # Rows whose keys have an outcome so far: ``rows`` once every frame is done, and, while frames
     # are in flight, their rows in proportion to their keys answered (it moves as answers arrive).
     rows_answered: int = 0
+    # With concurrency = "auto": (seconds since the start, the concurrency from then on).
+    concurrency_chosen: tuple[tuple[float, int], ...] = ()
+
+    @property
+    def concurrency_settled(self) -> int | None:
+        """With concurrency = "auto": the concurrency it settled on (``settled_limit``)."""
+        return settled_limit(self.concurrency_chosen, self.elapsed_s)
 
     @property
     def rows_per_s(self) -> float:
@@ -163,6 +170,7 @@ class StatsRecorder:
         elapsed_s: float,
         circuit_open: str | None,
         rows_in_flight: int = 0,
+        concurrency_chosen: tuple[tuple[float, int], ...] = (),
     ) -> EnrichStats:
         """A frozen copy of the counters, with the figures kept elsewhere passed in: the wall-clock
         waits, the time, the breaker's reason, and rows answered in calls still running."""
@@ -188,6 +196,7 @@ class StatsRecorder:
             answers_reused=self.answers_reused,
             retries_refused=self.retries_refused,
             rows_answered=self.rows_ok + failed + rows_in_flight,
+            concurrency_chosen=concurrency_chosen,
         )
 
     def record_latency(self, seconds: float) -> None:
@@ -216,3 +225,27 @@ class StatsRecorder:
 def milliseconds(seconds: float | None) -> float | None:
     """``seconds`` in milliseconds, rounded to 0.01 ms (None stays None)."""
     return None if seconds is None else round(seconds * 1000, 2)
+
+
+def settled_limit(
+    points: tuple[tuple[float, int], ...] | list[tuple[float, int]], end_s: float
+) -> int | None:
+    """The limit held longest over the second half of ``[0, end_s]`` (the time-weighted median):
+    what the job settled on. None without points."""
+    if not points:
+        return None
+    half = end_s / 2
+    held: dict[int, float] = {}
+    ends = [since for since, _ in points[1:]] + [end_s]
+    for (since, limit), until in zip(points, ends, strict=True):
+        span = until - max(since, half)
+        if span > 0:
+            held[limit] = held.get(limit, 0.0) + span
+    if not held:
+        return points[-1][1]
+    total, seen = sum(held.values()), 0.0
+    for limit in sorted(held):
+        seen += held[limit]
+        if seen >= total / 2:
+            return limit
+    return points[-1][1]

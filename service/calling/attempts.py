@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from service.calling.adaptive_limit import AdaptiveLimit
 from service.calling.answer_conditions import AnswerJudge
 from service.calling.answers import answer_of
 from service.calling.circuit import CircuitBreaker
@@ -43,8 +44,8 @@ class _OwnWaits:
 
 
 class Attempts:
-    """Makes attempts through ``sender``: at most ``concurrency`` in flight (the oldest batch's
-    first, ``service.calling.priority``), paced by ``limiter``.
+    """Makes attempts through ``sender``: at most ``concurrency`` in flight, or what ``adaptive``
+    finds below it (the oldest batch's first, ``service.calling.priority``), paced by ``limiter``.
 
     Every attempt's latency and outcome go to the asking call's ``StatsRecorder`` and to
     ``breaker``; a 429 pauses ``limiter`` for the API's ``Retry-After`` (or the backoff), so the
@@ -70,13 +71,13 @@ class Attempts:
         judge: AnswerJudge | None = None,
         pacing: bool = False,
         reauthorizes: bool = False,
+        adaptive: AdaptiveLimit | None = None,
     ) -> None:
-        self._send = sender.send
-        self._judge = judge
+        self._send, self._adaptive, self._judge = sender.send, adaptive, judge
         self._quota = QuotaFollower(limiter, clock, policy.retry_after_cap_s) if pacing else None
         self._reauthorizes = reauthorizes
         self._redirects = redirects
-        self._slots = PrioritySlots(concurrency)
+        self._slots = PrioritySlots(adaptive.limit if adaptive is not None else concurrency)
         self._limiter = limiter
         self._breaker = breaker
         self._policy = policy
@@ -181,9 +182,13 @@ class Attempts:
         error.url = self._redact(request.url)
 
     def _record(self, error_class: ErrorClass | None, started: float, stats: StatsRecorder) -> None:
-        stats.record_latency(time.perf_counter() - started)
+        latency = time.perf_counter() - started
+        stats.record_latency(latency)
         stats.record_outcome(error_class)
         self._breaker.record(error_class)
+        adaptive = self._adaptive
+        if adaptive is not None and adaptive.observe(latency, error_class, self._slots.held):
+            self._slots.resize(adaptive.limit_since(self._clock.now()))
 
 
 async def _waiting(clock: Clock, wait: Awaitable[None], job: WaitSpans, call: WaitSpans) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from service.calling.adaptive_limit import AdaptiveLimit
 from service.calling.circuit import CircuitBreaker
 from service.calling.clock import Clock
 from service.stats import EnrichStats, StatsRecorder, WaitSpans
@@ -16,9 +17,10 @@ from service.stats import EnrichStats, StatsRecorder, WaitSpans
 class CallCounts:
     """The counters of every call a caller served, and the caller's own waits."""
 
-    def __init__(self, clock: Clock, breaker: CircuitBreaker) -> None:
+    def __init__(self, clock: Clock, breaker: CircuitBreaker, adaptive: AdaptiveLimit | None = None) -> None:
         self._clock = clock
         self._breaker = breaker
+        self.adaptive = adaptive  # with concurrency = "auto": the concurrency it chose, and when
         self._totals = StatsRecorder()  # of every call that ended
         self._running: list[StatsRecorder] = []
         self.rate_waits = WaitSpans()
@@ -52,7 +54,11 @@ class CallCounts:
             elapsed_s=now - started_s,
             circuit_open=self._breaker.reason,
             rows_in_flight=sum(call.rows_answered_in_flight() for call in self._running),
+            concurrency_chosen=self._concurrency_since(started_s),
         )
+
+    def _concurrency_since(self, started_s: float) -> tuple[tuple[float, int], ...]:
+        return () if self.adaptive is None else self.adaptive.history.since(started_s)
 
     def call_statistics(self, call: StatsRecorder) -> EnrichStats:
         """One call's own figures (``counting``'s recorder)."""
@@ -62,4 +68,5 @@ class CallCounts:
             concurrency_wait_s=call.slot_waits.seconds(now),
             elapsed_s=now - call.started_s,
             circuit_open=self._breaker.reason,
+            concurrency_chosen=self._concurrency_since(call.started_s),
         )

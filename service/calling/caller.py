@@ -21,6 +21,7 @@ from tenacity.wait import wait_base
 
 from service.caches.answer_log import AnswerLog
 from service.caches.store import AnswerStore
+from service.calling.adaptive_limit import AdaptiveLimit
 from service.calling.answer_conditions import judge_for
 from service.calling.attempts import Attempts
 from service.calling.bulk import BulkFetch
@@ -77,7 +78,7 @@ class Caller:
         self._sender = authorized(sender, spec, clock, self._redact, transport)
         self.limiter = RateLimiter.for_limits(spec.limits, clock, headroom=RATE_HEADROOM)
         self._breaker = CircuitBreaker(spec.circuit)
-        self.counts = CallCounts(clock, self._breaker)  # per call: see outcomes
+        self.counts = CallCounts(clock, self._breaker, AdaptiveLimit.for_limits(spec.limits, clock.now()))
         self._known = KnownAnswers(answer_log, cache)
         self._policy = RetryPolicy.for_spec(
             spec, random=random or _random.random, clock=clock, retry=retry, wait=wait
@@ -102,6 +103,7 @@ class Caller:
             judge=judge_for(self.spec.conditions, self._policy),
             pacing=self.spec.limits.pace_from_headers,
             reauthorizes=self.spec.oauth is not None,
+            adaptive=self.counts.adaptive,
         )
         return FetchTools(
             attempt=attempts.attempt,
@@ -176,8 +178,7 @@ class Caller:
         self._known.remember(key, outcome)
 
     async def _fetch(self, keys: list[Key], stats: StatsRecorder) -> dict[Key, Outcome]:
-        # This many keys waiting for a retry means the API is failing: no fresh key until
-        # some are done (and at least enough to keep every worker busy with retries).
+        # This many keys awaiting a retry (enough for every worker) means the API fails: no fresh key.
         most_waiting = max(256, 4 * self.spec.limits.concurrency)
         fetch = RowFetch(
             keys, self._tools, stats, build=self._builder.build, max_waiting_retries=most_waiting

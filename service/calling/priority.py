@@ -30,21 +30,39 @@ def in_order_of(priority: int) -> Iterator[None]:
 
 
 class PrioritySlots:
-    """At most ``slots`` holders; a free slot goes to the waiter of lowest priority, then the
-    longest waiting. Uncontended, ``acquire`` costs what a semaphore's does."""
+    """At most ``slots`` holders (``resize`` changes how many); a free slot goes to the waiter of
+    lowest priority, then the longest waiting. Uncontended, ``acquire`` costs what a semaphore's
+    does."""
 
     def __init__(self, slots: int) -> None:
-        self._free = slots
+        self._slots = slots
+        self._free = slots  # below 0 after a shrink: holders beyond the new count, still out
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._arrivals = itertools.count()
 
+    @property
+    def held(self) -> int:
+        """Slots taken now."""
+        return self._slots - self._free
+
     def locked(self) -> bool:
         """True when an ``acquire`` now would wait."""
-        return self._free == 0
+        return self._free <= 0
+
+    def resize(self, slots: int) -> None:
+        """Hand out at most ``slots`` from now on: more wake waiters at once; fewer take effect as
+        holders release (none is interrupted)."""
+        self._free += slots - self._slots
+        self._slots = slots
+        while self._free > 0 and self._waiters:
+            future = heapq.heappop(self._waiters)[2]
+            if not future.done():
+                self._free -= 1
+                future.set_result(None)
 
     async def acquire(self) -> None:
         """Take a slot, waiting behind every waiter of lower priority number."""
-        if self._free:
+        if self._free > 0:
             self._free -= 1
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -58,6 +76,9 @@ class PrioritySlots:
 
     def release(self) -> None:
         """Give the slot back: to the first waiter still waiting, or to the pool."""
+        if self._free < 0:  # one fewer beyond a shrunk count
+            self._free += 1
+            return
         waiters = self._waiters
         while waiters:
             future = heapq.heappop(waiters)[2]

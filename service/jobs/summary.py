@@ -33,6 +33,12 @@ def format_summary(stats: EnrichStats) -> str:
         f"p99 {_ms(stats.latency_p99_s)}",
         f"throughput  {stats.rows_per_s:,.0f} rows/s over {stats.elapsed_s:.1f} s",
     ]
+    if stats.concurrency_chosen:
+        chosen = stats.concurrency_chosen
+        lines.append(
+            f"concurrency auto: settled at {stats.concurrency_settled} in flight (from {chosen[0][1]},"
+            f" {chosen[-1][1]} at the end)"
+        )
     return "\n".join(lines)
 
 

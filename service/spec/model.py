@@ -164,8 +164,10 @@ class Spec:
 def with_limit_overrides(spec: Spec, *, concurrency: int | None = None, rate: str | None = None) -> Spec:
     """``spec`` with ``[limits]`` concurrency and rate replaced (validated like the file's own)."""
     update: dict[str, Any] = {}
-    if concurrency is not None:
-        update["concurrency"] = concurrency
+    if concurrency is not None:  # a number in place of "auto" too: a fixed level, no search
+        update.update(
+            concurrency=concurrency, adaptive_concurrency=False, max_concurrency=None, target_latency_ms=None
+        )
     if rate is not None:
         update["rate"] = rate
     if not update:

@@ -80,10 +80,19 @@ class OutputSection(_Section):
     columns: Annotated[dict[str, ColumnSection], Field(min_length=1)]
 
 
+DEFAULT_MAX_CONCURRENCY = 256
+
+
 class LimitsSection(_Section):
     """``[limits]``: how hard the API may be pushed."""
 
+    # With concurrency = "auto": ``concurrency`` holds max_concurrency, the most ever in flight, and
+    # ``adaptive_concurrency`` is set (service.calling.adaptive_limit finds the level below it).
     concurrency: Annotated[int, Field(ge=1, le=10_000)] = 64
+    adaptive_concurrency: bool = False
+    max_concurrency: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    # A latency the job accepts while finding the concurrency (default: 1.25x the lowest seen).
+    target_latency_ms: Annotated[float, Field(gt=0)] | None = None
     rate: float | None = None
     burst: Annotated[int, Field(ge=1)] | None = None
     global_limit: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")] | None = None
@@ -93,6 +102,31 @@ class LimitsSection(_Section):
     # Slow down to the quota the API announces in its answers' headers (RateLimit, X-RateLimit-*),
     # and hold every request for a 503's Retry-After: service.calling.rate_headers.
     pace_from_headers: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _auto(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("concurrency"), str):
+            return data
+        if data["concurrency"] != "auto":
+            raise ValueError(
+                f'concurrency must be a number of requests or "auto", not {data["concurrency"]!r}'
+            )
+        most = data.get("max_concurrency", DEFAULT_MAX_CONCURRENCY)
+        return {**data, "concurrency": most, "adaptive_concurrency": True}
+
+    @model_validator(mode="after")
+    def _adaptive_fields(self) -> LimitsSection:
+        if not self.adaptive_concurrency:
+            for name in ("max_concurrency", "target_latency_ms"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f'{name} needs concurrency = "auto"')
+        elif self.max_concurrency is not None and self.max_concurrency != self.concurrency:
+            raise ValueError(
+                f"max_concurrency ({self.max_concurrency}) and concurrency ({self.concurrency}) differ:"
+                ' with concurrency = "auto", give max_concurrency only'
+            )
+        return self
 
     @field_validator("rate", mode="before")
     @classmethod

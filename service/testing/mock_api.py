@@ -71,6 +71,9 @@ class MockConfig:
     # OAuth2 mode ("client_id:client_secret"; None: off): POST /oauth/token, lookups need a token.
     oauth_client: str | None = None
     token_ttl_s: float = 3600.0
+    # Capacity mode (0: off): a server of this many workers. Past it in flight, requests queue (the
+    # latency grows as in_flight / capacity); past twice as many, 503 at once.
+    capacity: int = 0
     seed: int = 0
 
 
@@ -170,14 +173,6 @@ class MockApi:
         """The server's own counts."""
         return self._counters.snapshot()
 
-    async def _delay(self) -> None:
-        config = self.config
-        delay = config.latency_ms + (
-            self._rng.random() * config.latency_jitter_ms if config.latency_jitter_ms else 0
-        )
-        if delay > 0:
-            await asyncio.sleep(delay / 1000)
-
     async def _fault_response(self, fault: str, request: web.Request) -> web.StreamResponse | None:
         """The response for ``fault``, or None to answer normally."""
         self._counters.faults[fault] += 1
@@ -218,7 +213,10 @@ class MockApi:
         try:
             if key.startswith("landed-"):  # where redirects land: what arrived, secrets or not
                 await counters.receive(key, request)
-            await self._delay()
+            if self.config.capacity and counters.in_flight > 2 * self.config.capacity:
+                counters.faults["over_capacity"] += 1
+                return web.Response(status=503, text="over capacity")
+            await _delay(self.config, self._rng, counters.in_flight)
             if self._issuer is not None and not self._issuer.admits(request.headers.get("Authorization")):
                 counters.faults["unauthorized_token"] += 1
                 return web.Response(status=401, text="invalid or expired token")
@@ -246,7 +244,7 @@ class MockApi:
         counters = self._counters
         counters.start(keys)
         try:
-            await self._delay()
+            await _delay(self.config, self._rng, counters.in_flight)
             if any(k.startswith("400-") for k in keys):
                 counters.faults["bad_request"] += 1
                 return web.Response(status=400, text="malformed key in request")
@@ -280,6 +278,15 @@ class MockApi:
     async def _reset(self, request: web.Request) -> web.Response:
         self._counters.reset()
         return web.Response(body=b'{"reset": true}', content_type="application/json")
+
+
+async def _delay(config: MockConfig, rng: random.Random, in_flight: int) -> None:
+    """The configured latency; in capacity mode, grown by the queue ``in_flight`` makes."""
+    delay = config.latency_ms + (rng.random() * config.latency_jitter_ms if config.latency_jitter_ms else 0)
+    if config.capacity and in_flight > config.capacity:
+        delay *= in_flight / config.capacity
+    if delay > 0:
+        await asyncio.sleep(delay / 1000)
 
 
 def _modes(config: MockConfig) -> tuple[QuotaWindows | None, TokenIssuer | None]:

@@ -57,7 +57,7 @@ def add_mock_api_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_api_behaviours(parser: argparse.ArgumentParser) -> None:
-    """What real APIs do that tests need: pending answers, a quota, OAuth2."""
+    """What real APIs do that tests need: pending answers, a quota, OAuth2, a capacity."""
     parser.add_argument(
         "--pending-attempts",
         type=int,
@@ -75,6 +75,13 @@ def _add_api_behaviours(parser: argparse.ArgumentParser) -> None:
         "--oauth-client", metavar="ID:SECRET", help="OAuth2 mode: POST /oauth/token, lookups need its token"
     )
     parser.add_argument("--token-ttl-s", type=float, default=3600.0, help="how long a token lives (3600)")
+    parser.add_argument(
+        "--capacity",
+        type=int,
+        default=0,
+        help="capacity mode: past this many requests in flight the latency grows with them, past twice"
+        " as many it answers 503",
+    )
 
 
 def mock_config(args: argparse.Namespace) -> MockConfig:
@@ -103,6 +110,7 @@ def mock_config(args: argparse.Namespace) -> MockConfig:
         quota_headers=args.quota_headers,
         oauth_client=args.oauth_client,
         token_ttl_s=args.token_ttl_s,
+        capacity=args.capacity,
         seed=args.seed,
     )
 

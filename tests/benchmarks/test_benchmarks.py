@@ -22,10 +22,16 @@ def test_smoke_plan_writes_results_table_and_plots(tmp_path: Path) -> None:
     results = json.loads((tmp_path / "results.json").read_text())
     scenarios = {figure["scenario"] for figure in results["figures"]}
     assert scenarios == {
-        "sweep", "faults", "pacing", "duplicates", "bulk", "baselines", "jobs", "memory", "answer-log"
+        "sweep", "faults", "pacing", "auto", "duplicates", "bulk", "baselines", "jobs", "memory", "answer-log"
     }  # fmt: skip
     names = {figure["name"] for figure in results["figures"]}
-    assert {"bare aiohttp", "bare httpx", "enrich engine", "naive Prefect (task per row)"} <= names
+    assert {
+        "bare aiohttp",
+        "bare httpx",
+        "enrich engine",
+        "naive Prefect (task per row)",
+        "auto (max 256)",
+    } <= names
     assert {"enrich run (flow)", "enrich run --no-flow", "job, answer log", "job, no answer log"} <= names
     assert results["machine"]["versions"]["prefect"]
     # Counted by the mock API: ten copies of each key cost one request per distinct key.

@@ -44,3 +44,14 @@ async def test_progress_is_reported_at_most_every_two_seconds_never_backwards(
         await artifact(progress(rows))
     assert PROGRESS_EVERY_S == 2.0
     assert updates == [(10.0, "10/100"), (40.0, "40/100"), (100.0, "100/100")]
+
+
+def test_the_summary_table_shows_the_concurrency_auto_settled_on_and_only_then() -> None:
+    def table(chosen: tuple[tuple[float, int], ...]) -> dict[str, Any]:
+        stats = StatsRecorder().snapshot(
+            throttled_s=0, concurrency_wait_s=0, elapsed_s=10.0, circuit_open=None, concurrency_chosen=chosen
+        )
+        return {row["figure"]: row["value"] for row in artifacts.summary_table(stats)}
+
+    assert table(((0.0, 4), (1.0, 40), (9.0, 41)))["concurrency settled on (auto)"] == 40
+    assert "concurrency settled on (auto)" not in table(())

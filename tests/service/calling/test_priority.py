@@ -49,6 +49,28 @@ async def test_a_cancelled_waiter_takes_no_slot() -> None:
 
 
 @pytest.mark.asyncio
+async def test_growing_wakes_waiters_at_once_and_shrinking_waits_for_holders() -> None:
+    slots = PrioritySlots(1)
+    await slots.acquire()
+    waiters = [asyncio.create_task(slots.acquire()) for _ in range(3)]
+    await asyncio.sleep(0)
+    slots.resize(3)  # two more: two waiters go now, the third still waits
+    await asyncio.sleep(0)
+    assert [w.done() for w in waiters] == [True, True, False]
+    assert slots.held == 3
+    slots.resize(1)  # three out, one allowed: the next two releases free nothing
+    slots.release()
+    slots.release()
+    await asyncio.sleep(0)
+    assert not waiters[2].done()
+    assert slots.held == 1
+    slots.release()  # now below the count: the last waiter gets the slot
+    await asyncio.wait_for(waiters[2], timeout=5)
+    assert slots.held == 1
+    assert slots.locked()
+
+
+@pytest.mark.asyncio
 async def test_batches_of_a_job_are_requested_oldest_first(tmp_path: Path, server: str) -> None:
     """Six batches of 200 new keys, three in flight, 8 requests at once: a batch's keys are
     requested before the batch two behind it starts (with a plain semaphore the three batches

@@ -298,3 +298,34 @@ def test_unset_variables_can_be_placeholders_for_checking_a_spec() -> None:
     assert spec.request.origin == "http://api.test:10101"
     with pytest.raises(SpecError, match="invalid JMESPath"):
         parse_spec(text.replace('path = "name"', 'path = "name.["'), environ=UnsetAsPlaceholders({}))
+
+
+def test_auto_concurrency_searches_below_a_most_in_flight() -> None:
+    auto = parse_spec(BASE + '[limits]\nconcurrency = "auto"\n', environ={}).limits
+    assert (auto.adaptive_concurrency, auto.concurrency) == (True, 256)
+    bounded = parse_spec(
+        BASE + '[limits]\nconcurrency = "auto"\nmax_concurrency = 40\ntarget_latency_ms = 250\n', environ={}
+    ).limits
+    assert (bounded.concurrency, bounded.target_latency_ms) == (40, 250)
+    assert not parse_spec(BASE + "[limits]\nconcurrency = 8\n", environ={}).limits.adaptive_concurrency
+
+
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        ('concurrency = "fast"', r'concurrency must be a number of requests or "auto", not \'fast\''),
+        ("max_concurrency = 40", 'max_concurrency needs concurrency = "auto"'),
+        ("target_latency_ms = 100", 'target_latency_ms needs concurrency = "auto"'),
+        ('concurrency = "auto"\ntarget_latency_ms = 0', "target_latency_ms"),
+    ],
+)
+def test_auto_concurrency_s_fields_are_checked(limits: str, message: str) -> None:
+    with pytest.raises(SpecError, match=message):
+        parse_spec(BASE + f"[limits]\n{limits}\n", environ={})
+
+
+def test_a_number_given_for_an_auto_spec_fixes_the_concurrency() -> None:
+    """--concurrency 12 on a spec that says "auto": 12 in flight, no search."""
+    spec = parse_spec(BASE + '[limits]\nconcurrency = "auto"\nmax_concurrency = 40\n', environ={})
+    fixed = with_limit_overrides(spec, concurrency=12).limits
+    assert (fixed.concurrency, fixed.adaptive_concurrency, fixed.max_concurrency) == (12, False, None)
