@@ -183,8 +183,17 @@ def with_limit_overrides(spec: Spec, *, concurrency: int | None = None, rate: st
 
 def with_batch_limits(spec: Spec, *, concurrency: int, rate: float | None, burst: int) -> Spec:
     """``spec`` with limits of its own for one batch among several running at once elsewhere (no
-    global limit: the process that hands out the batches holds it)."""
-    limits = LimitsSection(concurrency=concurrency, rate=rate, burst=burst)
+    global limit: the process that hands out the batches holds it). With concurrency = "auto",
+    each batch finds its level below ``concurrency``, its share of max_concurrency."""
+    own = spec.limits
+    limits = LimitsSection(
+        concurrency=concurrency,
+        rate=rate,
+        burst=burst,
+        adaptive_concurrency=own.adaptive_concurrency,
+        target_latency_ms=own.target_latency_ms,
+        pace_from_headers=own.pace_from_headers,
+    )
     return dataclasses.replace(spec, source=spec.source.model_copy(update={"limits": limits}))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from service import SpecError, UnsetAsPlaceholders, parse_spec
-from service.spec import digest, load_spec, with_limit_overrides
+from service.spec import digest, load_spec, with_batch_limits, with_limit_overrides
 from tests.helpers import make_spec
 
 BASE = """
@@ -329,3 +329,18 @@ def test_a_number_given_for_an_auto_spec_fixes_the_concurrency() -> None:
     spec = parse_spec(BASE + '[limits]\nconcurrency = "auto"\nmax_concurrency = 40\n', environ={})
     fixed = with_limit_overrides(spec, concurrency=12).limits
     assert (fixed.concurrency, fixed.adaptive_concurrency, fixed.max_concurrency) == (12, False, None)
+
+
+def test_a_batch_s_share_of_the_limits_keeps_auto_and_pacing() -> None:
+    """A batch enriched on a Dask worker searches its own level below its share of
+    max_concurrency, and keeps the spec's word on pacing."""
+    spec = parse_spec(
+        BASE + '[limits]\nconcurrency = "auto"\nmax_concurrency = 64\ntarget_latency_ms = 300\n'
+        "pace_from_headers = false\n",
+        environ={},
+    )
+    share = with_batch_limits(spec, concurrency=16, rate=None, burst=1).limits
+    assert (share.concurrency, share.adaptive_concurrency, share.target_latency_ms) == (16, True, 300)
+    assert share.pace_from_headers is False
+    fixed = with_batch_limits(parse_spec(BASE, environ={}), concurrency=16, rate=None, burst=1).limits
+    assert (fixed.adaptive_concurrency, fixed.pace_from_headers) == (False, True)
