@@ -30,6 +30,23 @@ print(json.dumps(report))
 """
 
 
+# A Prefect server the flow runs share instead of each starting a temporary one (--prefect-api-url:
+# the test suite's smoke run). Their start-up figures then measure connecting, not starting.
+SHARED_PREFECT_API = "ENRICH_BENCH_PREFECT_API_URL"
+
+
+def flow_environment(prefect_home: Path) -> dict[str, str]:
+    """The environment of a process running flows: Prefect's local mode with ``prefect_home``, as
+    a user's first `enrich run` has it, unless a shared server was given."""
+    env = prefect_environment(os.environ, PREFECT_HOME=str(prefect_home))
+    shared = os.environ.get(SHARED_PREFECT_API)
+    if shared:
+        env["PREFECT_API_URL"] = shared
+    else:
+        env.pop("PREFECT_API_URL", None)
+    return env
+
+
 @dataclass(frozen=True)
 class JobRun:
     seconds: float
@@ -79,8 +96,7 @@ def run_job(
         command.append("--no-flow")
     if batch_rows is not None:
         command += ["--batch-size", str(batch_rows)]
-    env = prefect_environment(os.environ, PREFECT_HOME=str(folder / "prefect-home"))
-    env.pop("PREFECT_API_URL", None)  # local mode, as a user's first `enrich run` would have
+    env = flow_environment(folder / "prefect-home")
     done = subprocess.run(
         [sys.executable, "-c", _WRAPPER, *command], capture_output=True, text=True, env=env, check=True
     )

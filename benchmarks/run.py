@@ -29,7 +29,6 @@ from benchmarks import contenders, jobs
 from benchmarks.plan import PLANS, Plan
 from benchmarks.report import Figure, write_report
 from enrich.cli.process import collect_garbage_less_often
-from flows.environment import prefect_environment
 from service import DEFAULT_BATCH_SIZE
 from service.testing import start_mock_api, stop_mock_api
 
@@ -191,8 +190,7 @@ def naive_prefect(bench: Bench, home: Path) -> None:
     with mock_api() as base:
         values = []
         for _ in range(bench.plan.repeats):
-            env = prefect_environment(os.environ, PREFECT_HOME=str(home / "naive"))
-            env.pop("PREFECT_API_URL", None)
+            env = jobs.flow_environment(home / "naive")
             done = subprocess.run(
                 [sys.executable, "-m", "benchmarks.naive_prefect", base, str(bench.plan.naive_rows)],
                 capture_output=True,
@@ -319,7 +317,14 @@ def main(argv: list[str] | None = None) -> int:
         choices=sorted(SCENARIOS),
         help="run only this scenario (repeatable); targets needing others read 'not measured'",
     )
+    parser.add_argument(
+        "--prefect-api-url",
+        help="flow runs report to this Prefect server instead of each starting a temporary one"
+        " (their start-up figures then measure connecting to it)",
+    )
     args = parser.parse_args(argv)
+    if args.prefect_api_url:
+        os.environ[jobs.SHARED_PREFECT_API] = args.prefect_api_url
     # Every contender runs in this process as `enrich run` runs jobs (the default asyncio loop for
     # all, though): a baseline retaining nothing barely notices, the engine's bulk path holds
     # every answer until its frame is built and spent a fifth of its time collecting garbage.

@@ -1,8 +1,12 @@
-"""Fixtures every test may use: a mock clock, the mock API shared by the session, a private cache."""
+"""Fixtures every test may use: a mock clock, the mock API and a Prefect server shared by the
+session, a private cache."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,9 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from flows.environment import keep_prefect_on_loopback
+from flows.environment import keep_prefect_on_loopback, prefect_environment
+from flows.local_server import start_local_server
 from service.testing import MockClock
-from tests.helpers import running_mock_api
+from tests.helpers import free_port, running_mock_api
 
 # Prefect servers started by the tests (harness, local mode, prefect server) must not try to send
 # telemetry off the machine: tests talk to loopback only. No test module has imported Prefect yet.
@@ -30,6 +35,41 @@ def mock_url() -> Iterator[str]:
     """The mock API, one for the whole session (429s ask for a 2 s wait)."""
     with running_mock_api("--retry-after", "2") as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real ``prefect server`` (SQLite) for job processes to share, one for the whole session
+    (the benchmarks' smoke run and the flows tests); its API URL."""
+    process, url = start_local_server(free_port(), home=tmp_path_factory.mktemp("prefect-home"))
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def migrated_prefect_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Prefect database with every migration applied, made once for the session."""
+    home = tmp_path_factory.mktemp("prefect-migrated")
+    env = prefect_environment(os.environ, PREFECT_HOME=str(home))
+    env.pop("PREFECT_API_URL", None)
+    upgrade = [sys.executable, "-m", "prefect", "server", "database", "upgrade", "-y"]
+    done = subprocess.run(upgrade, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return home / "prefect.db"
+
+
+@pytest.fixture
+def prefect_home(tmp_path: Path, migrated_prefect_database: Path) -> Path:
+    """A PREFECT_HOME for this test's processes whose database is already migrated: a local Prefect
+    server started on it skips the migrations (about 5 s) a fresh home costs every start-up. The
+    first start on a truly fresh home stays covered by `enrich run --flow` in test_secrets."""
+    home = tmp_path / "prefect"
+    home.mkdir()
+    shutil.copyfile(migrated_prefect_database, home / "prefect.db")
+    return home
 
 
 @pytest.fixture

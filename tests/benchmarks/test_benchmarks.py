@@ -13,9 +13,11 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.mark.timeout(300)
-def test_smoke_plan_writes_results_table_and_plots(tmp_path: Path) -> None:
+def test_smoke_plan_writes_results_table_and_plots(tmp_path: Path, prefect_server: str) -> None:
+    """Its flow runs report to the session's Prefect server: each would otherwise start one."""
+    command = [sys.executable, "-m", "benchmarks", "--smoke", "--out", str(tmp_path)]
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--smoke", "--out", str(tmp_path)],
+        [*command, "--prefect-api-url", prefect_server],
         capture_output=True, text=True, timeout=280, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
