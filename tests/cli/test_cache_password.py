@@ -57,14 +57,14 @@ def redis_user() -> Iterator[tuple[str, str]]:
 @pytest.mark.integration
 @pytest.mark.timeout(300)
 def test_a_cache_password_never_reaches_prefects_database(
-    tmp_path: Path, server: str, redis_user: tuple[str, str]
+    tmp_path: Path, server: str, redis_user: tuple[str, str], prefect_home: Path
 ) -> None:
     """enrich run (as a flow) with a password in its Redis URL: the job authenticates and uses the
     cache (a second run asks nothing), while the password appears neither in the output streams
     nor anywhere in Prefect's database."""
     url, password = redis_user
     source, spec = write_lookup_job(tmp_path, server, [f"c{i}" for i in range(20)])
-    env = {"PREFECT_HOME": str(tmp_path / "prefect")}
+    env = {"PREFECT_HOME": str(prefect_home)}
     args = ("run", str(source), "--spec", str(spec), "--cache-dir", url)
     first = run_cli(*args, "--output", str(tmp_path / "one.parquet"), env=env)
     assert first.returncode == 0, first.stderr[-3000:]
@@ -73,7 +73,7 @@ def test_a_cache_password_never_reaches_prefects_database(
     assert second.returncode == 0, second.stderr[-3000:]
     assert server_stats(server)["requests"] == 20  # answered from the cache
     assert password not in first.stdout + first.stderr + second.stdout + second.stderr
-    database = tmp_path / "prefect" / "prefect.db"
+    database = prefect_home / "prefect.db"
     recorded = b"".join(path.read_bytes() for path in database.parent.glob("prefect.db*"))
     assert b"ENRICH_CACHE_PASSWORD" in recorded  # the flow's parameters are in there...
     assert password.encode() not in recorded  # ...without the password

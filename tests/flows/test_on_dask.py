@@ -56,14 +56,16 @@ def dask_run(source: Path, spec: Path, output: Path) -> list[str]:
     return [*command, "--output", str(output), "--batch-size", "100", "--dask-workers", "2", "-v"]
 
 
-def local_env(tmp_path: Path) -> dict[str, str]:
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
+def local_env(prefect_home: Path) -> dict[str, str]:
+    env = {**os.environ, "PREFECT_HOME": str(prefect_home)}
     env.pop("PREFECT_API_URL", None)
     return env
 
 
 @pytest.mark.timeout(300)
-def test_two_workers_give_the_single_process_output_within_the_limits(tmp_path: Path, api: str) -> None:
+def test_two_workers_give_the_single_process_output_within_the_limits(
+    tmp_path: Path, api: str, prefect_home: Path
+) -> None:
     keys = [f"w{i:04d}" for i in range(ROWS)]
     source, spec = write_lookup_job(tmp_path, api, keys, LIMITS)
     alone = run_cli("run", str(source), "--spec", str(spec), "--output", str(tmp_path / "alone.parquet"),
@@ -73,7 +75,7 @@ def test_two_workers_give_the_single_process_output_within_the_limits(tmp_path: 
     output = tmp_path / "dask.parquet"
     done = subprocess.run(
         dask_run(source, spec, output),
-        env=local_env(tmp_path), capture_output=True, text=True, timeout=240, check=False,
+        env=local_env(prefect_home), capture_output=True, text=True, timeout=240, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert (
@@ -95,7 +97,9 @@ def test_two_workers_give_the_single_process_output_within_the_limits(tmp_path: 
 
 
 @pytest.mark.timeout(400)
-def test_a_killed_cluster_run_resumes_to_the_same_output(tmp_path: Path, api: str) -> None:
+def test_a_killed_cluster_run_resumes_to_the_same_output(
+    tmp_path: Path, api: str, prefect_home: Path
+) -> None:
     """SIGKILL the job and its workers after two recorded batches; the rerun's OUT is a clean run's
     (one process: the test above shows a cluster's OUT is the same, and it costs no cluster)."""
     keys = [f"k{i:04d}" for i in range(ROWS)]
@@ -105,10 +109,10 @@ def test_a_killed_cluster_run_resumes_to_the_same_output(tmp_path: Path, api: st
                    "--batch-size", "100", "--no-flow", "--no-cache")  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     output = tmp_path / "out.parquet"
-    recorded = _killed_after_two_batches(source, spec, output, tmp_path)
+    recorded = _killed_after_two_batches(source, spec, output, tmp_path, prefect_home)
     assert not output.exists()
     before = server_stats(api)["per_key"]
-    again = subprocess.run(dask_run(source, spec, output), env=local_env(tmp_path),
+    again = subprocess.run(dask_run(source, spec, output), env=local_env(prefect_home),
                            capture_output=True, text=True, timeout=240, check=False)  # fmt: skip
     assert again.returncode == 0, again.stderr[-3000:]
     assert pl.read_parquet(output).equals(pl.read_parquet(clean))
@@ -121,13 +125,15 @@ def test_a_killed_cluster_run_resumes_to_the_same_output(tmp_path: Path, api: st
     assert max(asked_again.values()) <= 1
 
 
-def _killed_after_two_batches(source: Path, spec: Path, output: Path, tmp_path: Path) -> list[int]:
+def _killed_after_two_batches(
+    source: Path, spec: Path, output: Path, tmp_path: Path, prefect_home: Path
+) -> list[int]:
     """Run the job on its cluster and SIGKILL it (with its scheduler and workers) once two batches
     are recorded; its recorded batches. A job that outran the signal (finished first, on a slow
     moment of the test's own) is run again from scratch, at most three times in all."""
     for _ in range(3):
         with (tmp_path / "killed.log").open("w") as log:
-            job = subprocess.Popen(dask_run(source, spec, output), env=local_env(tmp_path),
+            job = subprocess.Popen(dask_run(source, spec, output), env=local_env(prefect_home),
                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
         try:
             wait_until(functools.partial(_two_recorded_or_ended, output, job), "two recorded batches", 180)

@@ -31,13 +31,13 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.mark.timeout(400)
-def test_serve_submit_inbox_and_sigterm(tmp_path: Path, server: str) -> None:
+def test_serve_submit_inbox_and_sigterm(tmp_path: Path, server: str, prefect_home: Path) -> None:
     """Health within a bound; serve says what it serves, its UI asks its own API; submit runs a
     job and shows its page and summary (--no-wait: its id and page only); a dropped file is
     enriched and filed; SIGTERM stops it."""
     source, spec = write_lookup_job(tmp_path, server, [f"s{i}" for i in range(20)])
     inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
-    serving, api_url, runner_port = start_serving(tmp_path, spec, interval_s=2)
+    serving, api_url, runner_port = start_serving(tmp_path, spec, interval_s=2, home=prefect_home)
     try:
         wait_until(lambda: healthy(f"http://127.0.0.1:{runner_port}/health"), "the runner's health", 180)
         assert healthy(f"{api_url}/health")  # the URL the checks below (and after the stop) use
@@ -106,11 +106,11 @@ def test_a_sigterm_while_starting_stops_serve_and_its_server(tmp_path: Path) -> 
 
 
 @pytest.mark.timeout(300)
-def test_serve_stops_when_its_local_server_dies(tmp_path: Path) -> None:
+def test_serve_stops_when_its_local_server_dies(tmp_path: Path, prefect_home: Path) -> None:
     """The local Prefect server killed under a healthy serve: serve stops too, non-zero, in one
     line, rather than living on half-dead (its runner polling a server that is gone)."""
     _, spec = write_lookup_job(tmp_path, "http://127.0.0.1:9", ["a"])
-    serving, api_url, runner_port = start_serving(tmp_path, spec)
+    serving, api_url, runner_port = start_serving(tmp_path, spec, home=prefect_home)
     try:
         wait_until(lambda: healthy(f"http://127.0.0.1:{runner_port}/health"), "the runner's health", 180)
         wait_until(lambda: deployment_ready(api_url), "the runner's first poll", 60)
@@ -161,13 +161,18 @@ def deployment_ready(api_url: str) -> bool:
 
 
 def start_serving(
-    tmp_path: Path, spec: Path, interval_s: float = 60, api_port: int | None = None
+    tmp_path: Path,
+    spec: Path,
+    interval_s: float = 60,
+    api_port: int | None = None,
+    home: Path | None = None,
 ) -> tuple[subprocess.Popen[bytes], str, int]:
-    """`enrich serve` with its own local Prefect server; the process, its API URL, its runner port."""
+    """`enrich serve` with its own local Prefect server (on ``home``, default a fresh one); the
+    process, its API URL, its runner port."""
     api_port, runner_port = api_port or free_port(), free_port()
     env = {
         **os.environ,
-        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_HOME": str(home or tmp_path / "prefect"),
         "PREFECT_RUNNER_SERVER_PORT": str(runner_port),
         "PREFECT_RUNNER_POLL_FREQUENCY": "1",
     }
@@ -181,7 +186,7 @@ def start_serving(
 
 
 @pytest.mark.timeout(400)
-def test_a_run_cut_short_by_shutdown_resumes(tmp_path: Path) -> None:
+def test_a_run_cut_short_by_shutdown_resumes(tmp_path: Path, prefect_home: Path) -> None:
     """SIGTERM while a submitted job runs: the run is cancelled, OUT is not written, submit ends
     by itself in one line, and running the job again finishes it without asking again for the
     batches it had recorded."""
@@ -191,7 +196,7 @@ def test_a_run_cut_short_by_shutdown_resumes(tmp_path: Path) -> None:
             tmp_path, api, keys, "[limits]\nconcurrency = 4\n[cache]\nenabled = false\n"
         )
         output = tmp_path / "out.parquet"
-        serving, api_url, runner_port = start_serving(tmp_path, spec)
+        serving, api_url, runner_port = start_serving(tmp_path, spec, home=prefect_home)
         submit = None
         try:
             wait_until(lambda: healthy(f"http://127.0.0.1:{runner_port}/health"), "the runner's health", 180)
