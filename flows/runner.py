@@ -13,6 +13,7 @@ import subprocess
 from typing import Any
 
 from prefect.runner import Runner
+from prefect.utilities.annotations import NotSet
 
 from flows.local_server import LocalServerError, when_exited
 
@@ -85,10 +86,13 @@ class StoppableRunner(Runner):
         self.stop_requested.set()
 
 
-def serve_until_stopped(*deployments: Any, server: subprocess.Popen[bytes] | None = None) -> None:
-    """Serve ``deployments`` with the runner's health endpoint until SIGTERM or SIGINT; raises
-    ``LocalServerError`` when ``server`` (the local Prefect server the runner talks to) exits."""
-    runner = StoppableRunner(webserver=True)
+def serve_until_stopped(
+    *deployments: Any, server: subprocess.Popen[bytes] | None = None, limit: int | None = None
+) -> None:
+    """Serve ``deployments`` with the runner's health endpoint until SIGTERM or SIGINT, at most
+    ``limit`` runs at once (None: Prefect's setting); raises ``LocalServerError`` when ``server``
+    (the local Prefect server the runner talks to) exits."""
+    runner = StoppableRunner(webserver=True, limit=limit if limit is not None else NotSet)
     for deployment in deployments:
         runner.add_deployment(deployment)
     try:

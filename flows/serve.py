@@ -17,6 +17,8 @@ from flows.local_server import start_local_server, stop_local_server
 
 # The first line serve prints once it serves; tests and the image's checks wait for it.
 SERVING_HEADLINE = "serving with spec"
+# Prefect's own default for a runner (PREFECT_RUNNER_PROCESS_LIMIT), as the tutorial's serve(limit=5).
+DEFAULT_RUN_LIMIT = 5
 
 
 def serve_deployments(
@@ -27,10 +29,11 @@ def serve_deployments(
     api_port: int,
     cache_dir: str | None,
     say: Callable[[str], None] = print,
+    limit: int = DEFAULT_RUN_LIMIT,
 ) -> None:
-    """Serve enrich-file (on demand) and enrich-inbox (every ``interval_s``) until stopped; their
-    jobs use the response cache at ``cache_dir`` unless a run's parameters say otherwise. ``say``
-    is told what is served, and where.
+    """Serve enrich-file (on demand) and enrich-inbox (every ``interval_s``) until stopped, at most
+    ``limit`` runs at once (more wait their turn); their jobs use the response cache at
+    ``cache_dir`` unless a run's parameters say otherwise. ``say`` is told what is served, and where.
 
     Raises ``LocalServerError`` when the local Prefect server does not start or stops while
     serving (a runner without its server would look alive and do nothing).
@@ -44,9 +47,9 @@ def serve_deployments(
         from flows.runner import serve_until_stopped  # imports Prefect: after its settings above
 
         deployments = _deployments(inbox, outbox, spec, interval_s, cache_dir)
-        for line in what_is_served(inbox, outbox, spec, interval_s, os.environ):
+        for line in what_is_served(inbox, outbox, spec, interval_s, os.environ, limit):
             say(line)
-        serve_until_stopped(*deployments, server=server)
+        serve_until_stopped(*deployments, server=server, limit=limit)
     finally:
         if server is not None:
             if server.poll() is None:
@@ -57,10 +60,10 @@ def serve_deployments(
 
 
 def what_is_served(
-    inbox: Path, outbox: Path, spec: Path, interval_s: float, environ: Mapping[str, str]
+    inbox: Path, outbox: Path, spec: Path, interval_s: float, environ: Mapping[str, str], limit: int
 ) -> list[str]:
-    """What serve tells at start: its deployments and their schedule, the Prefect UI and API, the
-    runner's health endpoint, and how to stop it."""
+    """What serve tells at start: its deployments and their schedule, how many runs at once, the
+    Prefect UI and API, the runner's health endpoint, and how to stop it."""
     api = environ["PREFECT_API_URL"].rstrip("/")
     ui = environ.get("PREFECT_UI_URL") or api.removesuffix("/api")
     host = environ.get("PREFECT_RUNNER_SERVER_HOST", "localhost")
@@ -71,6 +74,7 @@ def what_is_served(
         f"{SERVING_HEADLINE} {spec}:",
         f"  enrich-file/enrich-file    on demand: {submit}",
         f"  enrich-inbox/enrich-inbox  every {interval_s:g} s: {sweep}",
+        f"  at most {limit} run{'' if limit == 1 else 's'} at once (--limit); more wait their turn",
         f"  Prefect UI    {ui}",
         f"  Prefect API   {api}",
         f"  health        http://{host}:{port}/health",

@@ -15,6 +15,7 @@ from enrich.cli.submit import submit_command
 from enrich.cli.try_key import try_command
 from enrich.cli.validate import validate_command
 from flows.local_server import LOCAL_PREFECT_PORT
+from flows.serve import DEFAULT_RUN_LIMIT
 from service.testing import add_mock_api_arguments
 
 
@@ -196,6 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--outbox", default="outbox", help="where the inbox's outputs go")
     serve.add_argument("--spec", required=True, help="the spec for inbox files")
     serve.add_argument("--interval", type=float, default=60.0, help="seconds between inbox sweeps")
+    serve.add_argument(
+        "--limit",
+        type=_positive_int,
+        default=DEFAULT_RUN_LIMIT,
+        help="most job runs at once (submitted jobs and sweeps); more wait their turn",
+    )
     serve.add_argument(
         "--api-port",
         type=int,

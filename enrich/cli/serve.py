@@ -39,7 +39,14 @@ def _serve(args: argparse.Namespace) -> int:
     say = printer(quiet=args.quiet)
     try:
         serve_deployments(
-            Path(args.inbox), Path(args.outbox), Path(args.spec), args.interval, args.api_port, cache_dir, say
+            Path(args.inbox),
+            Path(args.outbox),
+            Path(args.spec),
+            args.interval,
+            args.api_port,
+            cache_dir,
+            say,
+            limit=args.limit,
         )
     except LocalServerError as exc:
         error(str(exc))

@@ -33,11 +33,12 @@ pytestmark = pytest.mark.integration
 @pytest.mark.timeout(400)
 def test_serve_submit_inbox_and_sigterm(tmp_path: Path, server: str, prefect_home: Path) -> None:
     """Health within a bound; serve says what it serves, its UI asks its own API; submit runs a
-    job and shows its page and summary (--no-wait: its id and page only); a dropped file is
-    enriched and filed; SIGTERM stops it."""
+    job and shows its page and summary (--no-wait: its id and page only); with --limit 1 two jobs
+    submitted at once run one after the other; a dropped file is enriched and filed; SIGTERM
+    stops it."""
     source, spec = write_lookup_job(tmp_path, server, [f"s{i}" for i in range(20)])
     inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
-    serving, api_url, runner_port = start_serving(tmp_path, spec, interval_s=2, home=prefect_home)
+    serving, api_url, runner_port = start_serving(tmp_path, spec, interval_s=2, home=prefect_home, limit=1)
     try:
         wait_until(lambda: healthy(f"http://127.0.0.1:{runner_port}/health"), "the runner's health", 180)
         assert healthy(f"{api_url}/health")  # the URL the checks below (and after the stop) use
@@ -48,6 +49,7 @@ def test_serve_submit_inbox_and_sigterm(tmp_path: Path, server: str, prefect_hom
         assert f"  Prefect UI    {ui}\n" in log
         assert f"  health        http://localhost:{runner_port}/health\n" in log
         assert "  enrich-inbox/enrich-inbox  every 2 s: each new file of " in log
+        assert "  at most 1 run at once (--limit); more wait their turn\n" in log
         output = tmp_path / "submitted.parquet"
         done = run_cli(
             "submit", str(source), "--spec", str(spec), "--output", str(output),
@@ -61,17 +63,7 @@ def test_serve_submit_inbox_and_sigterm(tmp_path: Path, server: str, prefect_hom
         assert page.startswith(f"{ui}/runs/flow-run/")
         assert "rows        20 (20 ok, 0 failed)" in lines
         assert lines[-2:] == [f"output      {output}", f"flow run    {page}"]
-        # --no-wait: the run's id and page at once; the run goes on by itself.
-        later = tmp_path / "later.parquet"
-        done = run_cli(
-            "submit", str(source), "--spec", str(spec), "--output", str(later),
-            "--api-url", api_url, "--no-wait",
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        (line,) = done.stdout.splitlines()
-        flow_run_id = line.split("(")[1].split(")")[0]
-        assert line.endswith(f"submitted: {ui}/runs/flow-run/{flow_run_id}")
-        wait_until(later.exists, "the run submitted without waiting", 120)
+        _two_jobs_at_once_run_one_after_the_other(tmp_path, api_url)
         # Written under a hidden name, then renamed into place: sweeps skip hidden files.
         pl.DataFrame({"ip": ["i1", "i2"]}).write_csv(inbox / ".drop.csv")
         (inbox / ".drop.csv").rename(inbox / "drop.csv")
@@ -85,6 +77,30 @@ def test_serve_submit_inbox_and_sigterm(tmp_path: Path, server: str, prefect_hom
     assert not healthy(f"{api_url}/health")  # its local server stopped too
     # Health probes before the runner's first poll were answered, not failed with a traceback.
     assert "_health_check" not in log, log[-3000:]
+
+
+def _two_jobs_at_once_run_one_after_the_other(tmp_path: Path, api_url: str) -> None:
+    """Two jobs submitted with --no-wait (each 4 requests in flight for about 3 s) to a serve of
+    --limit 1: the API never sees more than one job's 4 at once (both at once would be 8)."""
+    ui = api_url.removesuffix("/api")
+    with running_mock_api("--latency-ms", "20") as api:
+        outputs = []
+        for name in ("first", "second"):
+            keys = [f"{name}{i:03d}" for i in range(600)]
+            (tmp_path / name).mkdir()
+            source, spec = write_lookup_job(tmp_path / name, api, keys, "[limits]\nconcurrency = 4\n")
+            outputs.append(tmp_path / f"{name}.parquet")
+            done = run_cli(
+                "submit", str(source), "--spec", str(spec), "--output", str(outputs[-1]),
+                "--api-url", api_url, "--no-wait",
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            (line,) = done.stdout.splitlines()  # --no-wait: the run's id and page, at once
+            flow_run_id = line.split("(")[1].split(")")[0]
+            assert line.endswith(f"submitted: {ui}/runs/flow-run/{flow_run_id}")
+        for output in outputs:
+            wait_until(output.exists, f"{output.name}, submitted without waiting", 120)
+        assert server_stats(api, totals_only=True)["most_in_flight"] == 4
 
 
 @pytest.mark.timeout(200)
@@ -166,6 +182,7 @@ def start_serving(
     interval_s: float = 60,
     api_port: int | None = None,
     home: Path | None = None,
+    limit: int | None = None,
 ) -> tuple[subprocess.Popen[bytes], str, int]:
     """`enrich serve` with its own local Prefect server (on ``home``, default a fresh one); the
     process, its API URL, its runner port."""
@@ -179,7 +196,7 @@ def start_serving(
     env.pop("PREFECT_API_URL", None)
     command = enrich_command("serve", "--spec", str(spec), "--api-port", str(api_port))
     command += ["--inbox", str(tmp_path / "inbox"), "--outbox", str(tmp_path / "outbox")]
-    command += ["--interval", str(interval_s)]
+    command += ["--interval", str(interval_s)] + ([] if limit is None else ["--limit", str(limit)])
     with (tmp_path / "serve.log").open("w") as log:
         serving = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     return serving, f"http://127.0.0.1:{api_port}/api", runner_port
