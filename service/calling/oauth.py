@@ -2,9 +2,10 @@
 
 The token is fetched before the first request (a token endpoint that refuses is a one-line error
 at the start, not a job of failed rows), refreshed shortly before it expires, and once more when
-the API answers 401 to it (``expired``): concurrent requests wait for that one refresh, never
-each asking the token endpoint. Every token is handed to ``learn`` as it arrives, so that the
-job's redactor knows it before any request could carry it (or a server echo it).
+the API answers 401 to it (``expired``; at most once in ``REFUSAL_REFRESH_FLOOR_S``): concurrent
+requests wait for that one refresh, never each asking the token endpoint. Every token is handed
+to ``learn`` as it arrives, so that the job's redactor knows it before any request could carry it
+(or a server echo it).
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ from service.spec import ClientCredentials, Spec
 # Refreshed this long before it expires (at most a tenth of its life): a request started just
 # before the expiry must not arrive just after it.
 REFRESH_MARGIN_S = 30.0
+# At most one refresh for a 401 in this long: a 401 soon after one already answered by a new token
+# is the key's (an API refusing some keys whatever the token), not the token's, and must not cost
+# a token fetch per such key.
+REFUSAL_REFRESH_FLOOR_S = 10.0
 DEFAULT_LIFETIME_S = 3600.0  # a token endpoint that does not say (RFC 6749 makes expires_in optional)
 
 
@@ -53,6 +58,7 @@ class AccessTokens:
         self._lock = asyncio.Lock()
         self._token: str | None = None
         self._refresh_at = 0.0
+        self._refreshed_for_refusal_at = float("-inf")
         self.fetched = 0  # tokens fetched so far
 
     async def __aenter__(self) -> AccessTokens:
@@ -83,9 +89,12 @@ class AccessTokens:
 
     def expired(self, token: str) -> None:
         """The API refused ``token`` (401): the next ``current()`` fetches another, unless a newer
-        one is already in hand."""
-        if token == self._token:
+        one is already in hand or a refusal led to a refresh less than ``REFUSAL_REFRESH_FLOOR_S``
+        ago."""
+        now = self._clock.now()
+        if token == self._token and now - self._refreshed_for_refusal_at >= REFUSAL_REFRESH_FLOOR_S:
             self._refresh_at = 0.0
+            self._refreshed_for_refusal_at = now
 
     async def _fetch(self) -> None:
         assert self._client is not None, "use AccessTokens inside 'async with'"

@@ -113,6 +113,26 @@ async def test_a_refused_token_is_replaced_once_for_everyone(clock: MockClock) -
     assert len(endpoint.forms) == 2
 
 
+@pytest.mark.asyncio
+@respx.mock
+async def test_refusals_soon_after_a_refresh_are_the_keys_not_the_token_s(clock: MockClock) -> None:
+    """An API refusing some keys whatever the token: tok-2, refused within 10 s of the refresh
+    that brought it, is kept (no fetch per refused key); refused 10 s later, it is replaced."""
+    endpoint = TokenEndpoint()
+    respx.post(TOKEN_URL).mock(side_effect=endpoint)
+    async with tokens_for(clock, []) as tokens:
+        tokens.expired("tok-1")
+        assert await tokens.current() == "tok-2"
+        for _ in range(50):
+            await clock.sleep(0.1)
+            tokens.expired("tok-2")
+            assert await tokens.current() == "tok-2"
+        await clock.sleep(5.0)
+        tokens.expired("tok-2")
+        assert await tokens.current() == "tok-3"
+    assert len(endpoint.forms) == 3
+
+
 @pytest.mark.parametrize(
     ("lifetime", "kept_until"),
     [(None, 3570.0), ("120", 108.0), (-5, 3570.0), (True, 3570.0), ("soon", 3570.0)],
