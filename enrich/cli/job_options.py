@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import types
 import typing
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -34,12 +35,14 @@ def add_job_options(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(*flags, dest=name, action="store_true", help=field.description)
             continue
         default = "" if field.default is None else f" (default {field.default})"
+        words = _words(field)
+        metavar = "N" if kind is int else name.split("_")[-1].upper()
         parser.add_argument(
             *flags,
             dest=name,
-            type=kind,
+            type=_or_words(kind, words) if words else kind,
             default=None,  # unset: the model's default applies
-            metavar="N" if kind is int else name.split("_")[-1].upper(),
+            metavar="|".join([metavar, *words]),
             help=f"{field.description}{default}",
         )
 
@@ -64,11 +67,43 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _scalar_type(field: FieldInfo) -> type:
-    """``int`` for ``int | None``, and so on: what a flag's text is converted to."""
+def _members(field: FieldInfo) -> list[Any]:
+    """The types a field's value may have, None aside (``Annotated`` constraints stripped)."""
     annotation = field.annotation
-    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
-        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    union = isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union
+    members = typing.get_args(annotation) if union else (annotation,)
+    return [
+        typing.get_args(a)[0] if typing.get_origin(a) is typing.Annotated else a
+        for a in members
+        if a is not type(None)
+    ]
+
+
+def _scalar_type(field: FieldInfo) -> type:
+    """``int`` for ``int | None`` (or ``int | Literal["auto"] | None``), and so on: what a flag's
+    text is converted to."""
+    (annotation,) = [a for a in _members(field) if typing.get_origin(a) is not typing.Literal]
     if annotation not in (bool, int, float, str):
         raise TypeError(f"no command-line form for {annotation!r}")
     return typing.cast(type, annotation)
+
+
+def _words(field: FieldInfo) -> list[str]:
+    """The words a flag takes besides its type's values (``Literal["auto"]``: auto)."""
+    return [
+        str(v) for a in _members(field) if typing.get_origin(a) is typing.Literal for v in typing.get_args(a)
+    ]
+
+
+def _or_words(kind: type, words: list[str]) -> Callable[[str], Any]:
+    def convert(text: str) -> Any:
+        if text in words:
+            return text
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {' or '.join(['a number', *words])}, got {text!r}"
+            ) from None
+
+    return convert

@@ -6,6 +6,8 @@ Prefect UI's form for a deployment's parameters).
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from service.spec import Spec, with_limit_overrides
@@ -19,7 +21,9 @@ class LimitOverrides(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    concurrency: int | None = Field(default=None, ge=1, description="override [limits].concurrency")
+    concurrency: Annotated[int, Field(ge=1)] | Literal["auto"] | None = Field(
+        default=None, description='override [limits].concurrency: a number, or "auto" to find it'
+    )
     rate: str | None = Field(default=None, description="override [limits].rate, e.g. 500/s")
 
     def applied_to(self, spec: Spec) -> Spec:

@@ -161,10 +161,16 @@ class Spec:
         return {**self.answer_identity(), "output": self.source.output.model_dump(mode="json")}
 
 
-def with_limit_overrides(spec: Spec, *, concurrency: int | None = None, rate: str | None = None) -> Spec:
-    """``spec`` with ``[limits]`` concurrency and rate replaced (validated like the file's own)."""
+def with_limit_overrides(
+    spec: Spec, *, concurrency: int | Literal["auto"] | None = None, rate: str | None = None
+) -> Spec:
+    """``spec`` with ``[limits]`` concurrency and rate replaced (validated like the file's own).
+    ``concurrency`` "auto" searches below the spec's concurrency (its max_concurrency when it says
+    "auto" already); a number is a fixed level, in place of "auto" too."""
     update: dict[str, Any] = {}
-    if concurrency is not None:  # a number in place of "auto" too: a fixed level, no search
+    if concurrency == "auto":
+        update.update(adaptive_concurrency=True, max_concurrency=None)
+    elif concurrency is not None:
         update.update(
             concurrency=concurrency, adaptive_concurrency=False, max_concurrency=None, target_latency_ms=None
         )

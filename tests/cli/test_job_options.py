@@ -47,6 +47,14 @@ def test_flags_become_the_validated_options() -> None:
     assert not options.restart
 
 
+@pytest.mark.parametrize(("given", "parsed"), [("auto", "auto"), ("12", 12)])
+def test_concurrency_takes_a_number_or_auto(given: str, parsed: object) -> None:
+    args = build_parser().parse_args(
+        ["run", "in.csv", "--spec", "s.toml", "--output", "o.csv", "--concurrency", given]
+    )
+    assert job_options(args, cache_dir=None).concurrency == parsed
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [

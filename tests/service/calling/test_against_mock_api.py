@@ -214,7 +214,8 @@ backoff = {{ initial_s = 0.01, max_s = 0.02 }}
 
 
 def test_cli_overrides_and_error_ratio(server: str, tmp_path: Path) -> None:
-    """--concurrency caps what the server sees; --max-error-ratio turns many failed rows into exit 4."""
+    """--concurrency caps what the server sees (or, "auto", finds it); --max-error-ratio turns many
+    failed rows into exit 4."""
     (tmp_path / "spec.toml").write_text(spec_for(server, "[limits]\nconcurrency = 32\n"))
     frame = pl.DataFrame({"ip": [f"404-{i}" if i % 2 else f"4.0.0.{i}" for i in range(60)]})
     frame.write_csv(tmp_path / "in.csv")
@@ -238,6 +239,13 @@ def test_cli_overrides_and_error_ratio(server: str, tmp_path: Path) -> None:
     bad = run_cli(*args, "--rate", "fast")
     assert bad.returncode == 2
     assert "--rate: 'fast' is not a rate" in bad.stderr
+    output.unlink()
+    auto = run_cli(*args, "--concurrency", "auto", "--max-error-ratio", "0.5")  # at most the spec's 32
+    assert auto.returncode == 0, auto.stderr
+    assert "concurrency auto: settled at " in auto.stdout
+    bad = run_cli(*args, "--concurrency", "fast")
+    assert bad.returncode == 2
+    assert "--concurrency: expected a number or auto, got 'fast'" in bad.stderr
 
 
 @pytest.mark.asyncio

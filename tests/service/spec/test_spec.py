@@ -324,6 +324,15 @@ def test_auto_concurrency_s_fields_are_checked(limits: str, message: str) -> Non
         parse_spec(BASE + f"[limits]\n{limits}\n", environ={})
 
 
+def test_auto_given_for_a_fixed_spec_searches_below_its_concurrency() -> None:
+    """--concurrency auto on a spec of 32: found, at most 32; on an "auto" spec: its own max."""
+    fixed = parse_spec(BASE + "[limits]\nconcurrency = 32\n", environ={})
+    searched = with_limit_overrides(fixed, concurrency="auto").limits
+    assert (searched.adaptive_concurrency, searched.concurrency) == (True, 32)
+    auto = parse_spec(BASE + '[limits]\nconcurrency = "auto"\nmax_concurrency = 40\n', environ={})
+    assert with_limit_overrides(auto, concurrency="auto").limits.concurrency == 40
+
+
 def test_a_number_given_for_an_auto_spec_fixes_the_concurrency() -> None:
     """--concurrency 12 on a spec that says "auto": 12 in flight, no search."""
     spec = parse_spec(BASE + '[limits]\nconcurrency = "auto"\nmax_concurrency = 40\n', environ={})
