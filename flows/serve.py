@@ -17,6 +17,8 @@ from flows.local_server import start_local_server, stop_local_server
 
 # The first line serve prints once it serves; tests and the image's checks wait for it.
 SERVING_HEADLINE = "serving with spec"
+# The deployment serve serves jobs on, which `enrich submit` runs jobs on unless told another.
+ON_DEMAND_DEPLOYMENT = "enrich-file/enrich-file"
 # Prefect's own default for a runner (PREFECT_RUNNER_PROCESS_LIMIT), as the tutorial's serve(limit=5).
 DEFAULT_RUN_LIMIT = 5
 

@@ -21,9 +21,9 @@ from prefect.deployments.flow_runs import arun_deployment
 from prefect.exceptions import ObjectNotFound
 from prefect.settings import get_current_settings
 
+from flows.serve import ON_DEMAND_DEPLOYMENT as DEPLOYMENT
 from service import EnrichError
 
-DEPLOYMENT = "enrich-file/enrich-file"
 POLL_EVERY_S = 1.0
 
 
@@ -45,8 +45,9 @@ def run_page(flow_run_id: UUID) -> str:
 class Submission:
     """The API's client while a run is submitted and followed; an async context manager."""
 
-    def __init__(self) -> None:
+    def __init__(self, deployment: str = DEPLOYMENT) -> None:
         self._client: PrefectClient = get_client()
+        self._deployment = deployment
 
     async def __aenter__(self) -> Submission:
         await self._client.__aenter__()
@@ -58,16 +59,19 @@ class Submission:
         await self._client.__aexit__(kind, exc, tb)
 
     async def submit(self, parameters: dict[str, Any]) -> FlowRun:
-        """A new run of the enrich-file deployment with ``parameters``."""
+        """A new run of the deployment with ``parameters``."""
         try:
             run: FlowRun = await _answered(
-                arun_deployment(DEPLOYMENT, parameters=parameters, timeout=0, as_subflow=False)
+                arun_deployment(self._deployment, parameters=parameters, timeout=0, as_subflow=False)
             )
         except ObjectNotFound:
             url = get_current_settings().api.url
-            raise NoDeploymentError(
-                f"no {DEPLOYMENT} deployment at {url}: is `enrich serve` serving there?"
-            ) from None
+            hint = (
+                "is `enrich serve` serving there?"
+                if self._deployment == DEPLOYMENT
+                else "see `enrich deploy`"
+            )
+            raise NoDeploymentError(f"no {self._deployment} deployment at {url}: {hint}") from None
         return run
 
     async def follow(

@@ -7,6 +7,7 @@ import argparse
 from enrich import __version__
 from enrich.cli.cache import add_cache_dir_option, cache_command
 from enrich.cli.demo import demo_command, mock_api_command
+from enrich.cli.deploy import deploy_command
 from enrich.cli.exits import EXIT_STATUSES
 from enrich.cli.job_options import add_job_options
 from enrich.cli.run import run_command
@@ -15,7 +16,7 @@ from enrich.cli.submit import submit_command
 from enrich.cli.try_key import try_command
 from enrich.cli.validate import validate_command
 from flows.local_server import LOCAL_PREFECT_PORT
-from flows.serve import DEFAULT_RUN_LIMIT
+from flows.serve import DEFAULT_RUN_LIMIT, ON_DEMAND_DEPLOYMENT
 from service.testing import add_mock_api_arguments
 
 
@@ -246,8 +247,41 @@ def build_parser() -> argparse.ArgumentParser:
         "--api-url",
         help="the Prefect API (default: $PREFECT_API_URL, else enrich serve's local server)",
     )
+    submit.add_argument(
+        "--deployment",
+        default=ON_DEMAND_DEPLOYMENT,
+        help="the deployment to run the job on (enrich deploy makes others, run by workers)",
+    )
     _add_verbosity(submit)
     submit.set_defaults(handler=submit_command)
+
+    deploy = _command(
+        commands,
+        "deploy",
+        "create or update an enrich-file deployment on a work pool, for Prefect workers",
+        "Create (or, run again, update in place) the deployment enrich-file/--name on the existing "
+        "work pool --pool: `prefect worker start --pool POOL` runs its jobs on any machine whose "
+        "Python has Enrich installed (no code is uploaded), reading SPEC, inputs and outputs by "
+        "their absolute paths. --cron or --interval schedule it for the file --param input names.",
+        exits=True,
+    )
+    deploy.add_argument("--spec", required=True, help="the spec file (TOML), read by the worker")
+    deploy.add_argument("--pool", required=True, help="the work pool (it must exist)")
+    deploy.add_argument("--name", default="enrich-file", help="the deployment's name")
+    schedule = deploy.add_mutually_exclusive_group()
+    schedule.add_argument("--cron", help='a cron schedule, e.g. "0 3 * * *"')
+    schedule.add_argument("--interval", type=float, help="a schedule: every this many seconds")
+    deploy.add_argument("--timezone", help="the schedule's IANA time zone, e.g. Europe/Paris (default UTC)")
+    deploy.add_argument(
+        "--param",
+        action="append",
+        metavar="NAME=PATH",
+        help="input=PATH and output=PATH for scheduled runs (repeat the flag)",
+    )
+    deploy.add_argument(
+        "--api-url", help="the Prefect API (default: $PREFECT_API_URL, else enrich serve's local server)"
+    )
+    deploy.set_defaults(handler=deploy_command)
 
     demo = _command(
         commands,

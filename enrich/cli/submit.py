@@ -36,15 +36,7 @@ def submit_command(args: argparse.Namespace) -> int:
     # the served process's: this one need not have them.
     spec = load_spec_with_blocks(args.spec, UnsetAsPlaceholders(os.environ), placeholders=True)
     check_job(args.input, options.applied_to(spec), Path(args.output), overwrite=options.overwrite)
-    # An explicit --api-url wins over the environment; without either, serve's local server.
-    if args.api_url:
-        os.environ["PREFECT_API_URL"] = args.api_url
-    api_url = os.environ.setdefault("PREFECT_API_URL", f"http://127.0.0.1:{LOCAL_PREFECT_PORT}/api")
-    if not _answers(api_url):
-        error(
-            f"no Prefect API answers at {api_url}: start `enrich serve` (its local server listens "
-            "there), or name the API with --api-url or PREFECT_API_URL"
-        )
+    if point_at_api(args.api_url) is None:
         return EXIT_BAD_INPUT
     keep_prefect_on_loopback()
     os.environ.update({name: value for name, value in CLIENT_RETRIES.items() if name not in os.environ})
@@ -64,7 +56,7 @@ async def _submit_and_follow(args: argparse.Namespace, parameters: dict[str, Any
     answering; ``NoDeploymentError`` when nothing serves enrich-file there)."""
     from flows.submission import Submission, run_page  # Prefect's import: this path only
 
-    async with Submission() as submission:
+    async with Submission(args.deployment) as submission:
         flow_run = await submission.submit(parameters)
         page = run_page(flow_run.id)
         if args.no_wait:
@@ -100,6 +92,21 @@ def _not_completed(name: str, state: Any, page: str) -> int:
     return (
         EXIT_BAD_INPUT if any(kind in message for kind in ("InputError", "SpecError")) else EXIT_ENVIRONMENT
     )
+
+
+def point_at_api(given: str | None) -> str | None:
+    """The Prefect API this process talks to, set in ``PREFECT_API_URL``: ``given`` (--api-url),
+    else the environment's, else serve's local server; None (said) when nothing answers there."""
+    if given:
+        os.environ["PREFECT_API_URL"] = given
+    api_url = os.environ.setdefault("PREFECT_API_URL", f"http://127.0.0.1:{LOCAL_PREFECT_PORT}/api")
+    if not _answers(api_url):
+        error(
+            f"no Prefect API answers at {api_url}: start `enrich serve` (its local server listens "
+            "there), or name the API with --api-url or PREFECT_API_URL"
+        )
+        return None
+    return api_url
 
 
 def _answers(api_url: str) -> bool:

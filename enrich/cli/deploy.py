@@ -1,0 +1,69 @@
+"""``enrich deploy``: the enrich-file deployment on an existing work pool (``flows.deploy``), for
+``prefect worker start --pool POOL`` to run; ``enrich submit --deployment`` sends it jobs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from pathlib import Path
+
+from enrich.cli.exits import EXIT_BAD_INPUT, UsageError, error
+from enrich.cli.submit import point_at_api
+from flows.environment import keep_prefect_on_loopback
+from flows.secret_blocks import load_spec_with_blocks
+from service import UnsetAsPlaceholders
+
+# What --param may set: the file a scheduled run enriches, and where it goes.
+PATH_PARAMETERS = ("input", "output")
+
+
+def deploy_command(args: argparse.Namespace) -> int:
+    """Create or update the deployment; say what it is and how to run it."""
+    # The spec is checked here (its ${NAME} values are the worker's), before Prefect's import.
+    load_spec_with_blocks(args.spec, UnsetAsPlaceholders(os.environ), placeholders=True)
+    parameters = _path_parameters(args.param)
+    if (args.cron or args.interval) and set(parameters) != set(PATH_PARAMETERS):
+        error("a schedule needs the file it enriches: --param input=PATH --param output=PATH")
+        return EXIT_BAD_INPUT
+    if args.timezone and not (args.cron or args.interval):
+        error("--timezone needs --cron or --interval")
+        return EXIT_BAD_INPUT
+    api_url = point_at_api(args.api_url)
+    if api_url is None:
+        return EXIT_BAD_INPUT
+    keep_prefect_on_loopback()
+    from flows.deploy import DeploymentRequest, deploy_enrich_file  # Prefect's import: this path only
+
+    request = DeploymentRequest(
+        pool=args.pool,
+        name=args.name,
+        spec=str(Path(args.spec).resolve()),
+        cron=args.cron,
+        timezone=args.timezone,
+        interval_s=args.interval,
+        parameters=parameters,
+    )
+    deployed = asyncio.run(deploy_enrich_file(request))
+    verb = "created" if deployed.created else "updated"
+    print(f"{verb} deployment {deployed.full_name} ({deployed.id}) on work pool {args.pool}")
+    if args.cron or args.interval:
+        every = f"cron {args.cron!r}" if args.cron else f"every {args.interval:g} s"
+        print(f"  schedule      {every}{f' in {args.timezone}' if args.timezone else ''}")
+    submit = (
+        f"enrich submit IN --spec SPEC --output OUT --deployment {deployed.full_name} --api-url {api_url}"
+    )
+    print(f"  run a job     {submit}")
+    print(f"  run its jobs  PREFECT_API_URL={api_url} prefect worker start --pool {args.pool}")
+    return 0
+
+
+def _path_parameters(given: list[str] | None) -> dict[str, str]:
+    """``--param input=PATH`` and ``--param output=PATH``, made absolute."""
+    parameters: dict[str, str] = {}
+    for item in given or []:
+        name, equals, value = item.partition("=")
+        if not equals or name not in PATH_PARAMETERS or not value:
+            raise UsageError(f"--param {item!r}: expected input=PATH or output=PATH")
+        parameters[name] = str(Path(value).resolve())
+    return parameters

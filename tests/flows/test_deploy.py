@@ -1,0 +1,143 @@
+"""``enrich deploy`` against a real ``prefect server`` (SQLite): a deployment on a process work
+pool, made twice (the same one), its cron schedule read back from the API, and a job submitted to
+it run to completion by a ``prefect worker start`` subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import polars as pl
+import pytest
+
+from tests.helpers import run_cli, write_lookup_job
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+
+def prefect(*args: str, api_url: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PREFECT_API_URL": api_url}
+    return subprocess.run(
+        [sys.executable, "-m", "prefect", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def pool(prefect_server: str) -> str:
+    """A process work pool on the session's Prefect server."""
+    done = prefect("work-pool", "create", "enrich-test-pool", "--type", "process", api_url=prefect_server)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return "enrich-test-pool"
+
+
+@pytest.fixture
+def worker(prefect_server: str, pool: str, prefect_home: Path, tmp_path: Path) -> Iterator[Path]:
+    """A ``prefect worker start`` for ``pool``; its log's path."""
+    env = {**os.environ, "PREFECT_API_URL": prefect_server, "PREFECT_HOME": str(prefect_home)}
+    log_path = tmp_path / "worker.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process"],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        yield log_path
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=30)
+
+
+def test_deploying_twice_makes_one_deployment_with_its_cron_schedule(
+    tmp_path: Path, server: str, prefect_server: str, pool: str
+) -> None:
+    source, spec = write_lookup_job(tmp_path, server, ["n1"])
+    args = ["deploy", "--spec", str(spec), "--pool", pool, "--name", "nightly", "--api-url", prefect_server]
+    args += ["--cron", "0 3 * * *", "--timezone", "Europe/Paris"]
+    args += ["--param", f"input={source}", "--param", f"output={tmp_path / 'nightly.parquet'}"]
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("created deployment enrich-file/nightly (")
+    assert "  schedule      cron '0 3 * * *' in Europe/Paris\n" in first.stdout
+    assert f"prefect worker start --pool {pool}" in first.stdout
+    again = run_cli(*args)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("updated deployment enrich-file/nightly (")
+    deployment_id = first.stdout.split("(")[1].split(")")[0]
+    assert again.stdout.split("(")[1].split(")")[0] == deployment_id
+    read = httpx.get(f"{prefect_server}/deployments/name/enrich-file/nightly", timeout=10).json()
+    assert read["id"] == deployment_id
+    assert read["work_pool_name"] == pool
+    assert read["entrypoint"] == "flows.enrich_file.enrich_file"
+    (schedule,) = read["schedules"]
+    assert (schedule["schedule"]["cron"], schedule["schedule"]["timezone"]) == ("0 3 * * *", "Europe/Paris")
+    assert read["parameters"] == {
+        "spec": str(spec.resolve()),
+        "input": str(source.resolve()),
+        "output": str((tmp_path / "nightly.parquet").resolve()),
+    }
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--pool", "no-such-pool"], "no work pool 'no-such-pool' at "),
+        (["--pool", "p", "--cron", "0 3 * *"], "a schedule needs the file it enriches"),
+        (["--pool", "p", "--timezone", "Europe/Paris"], "--timezone needs --cron or --interval"),
+        (["--pool", "p", "--param", "spec=x"], "--param 'spec=x': expected input=PATH or output=PATH"),
+    ],
+)
+def test_what_cannot_be_deployed_is_one_line(
+    tmp_path: Path, server: str, prefect_server: str, extra: list[str], message: str
+) -> None:
+    _, spec = write_lookup_job(tmp_path, server, ["n1"])
+    done = run_cli("deploy", "--spec", str(spec), "--api-url", prefect_server, *extra)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith(f"enrich: error: {message}"), done.stderr
+    assert len(done.stderr.splitlines()) == 1
+
+
+def test_a_bad_cron_or_time_zone_is_one_line_before_anything_is_made(
+    tmp_path: Path, server: str, prefect_server: str, pool: str
+) -> None:
+    source, spec = write_lookup_job(tmp_path, server, ["n1"])
+    paths = ["--param", f"input={source}", "--param", f"output={tmp_path / 'o.parquet'}"]
+    for schedule in (["--cron", "61 3 * * *"], ["--cron", "0 3 * * *", "--timezone", "Mars/Olympus"]):
+        done = run_cli("deploy", "--spec", str(spec), "--pool", pool, "--name", "bad", "--api-url",
+                       prefect_server, *schedule, *paths)  # fmt: skip
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert done.stderr.startswith("enrich: error: the schedule: "), done.stderr
+        assert len(done.stderr.splitlines()) == 1
+    assert httpx.get(f"{prefect_server}/deployments/name/enrich-file/bad", timeout=10).status_code == 404
+
+
+def test_a_worker_runs_a_job_submitted_to_the_deployment(
+    tmp_path: Path, server: str, prefect_server: str, pool: str, worker: Path
+) -> None:
+    keys = [f"w{i}" for i in range(30)]
+    source, spec = write_lookup_job(tmp_path, server, keys)
+    deployed = run_cli(
+        "deploy", "--spec", str(spec), "--pool", pool, "--name", "adhoc", "--api-url", prefect_server
+    )
+    assert deployed.returncode == 0, deployed.stderr
+    output = tmp_path / "out.parquet"
+    done = run_cli(
+        "submit", str(source), "--spec", str(spec), "--output", str(output),
+        "--deployment", "enrich-file/adhoc", "--api-url", prefect_server, "--timeout", "180",
+        timeout_s=240,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr + worker.read_text()[-3000:]
+    assert pl.read_parquet(output)["ip"].to_list() == keys
+    assert "rows        30 (30 ok, 0 failed)" in done.stdout
