@@ -12,7 +12,9 @@ So: Gradient's rule against the lowest latency this job has seen (the API's late
 queued, as TCP Vegas and Netflix's ``VegasLimit`` take it), and AIMD's multiplicative decrease on
 load shedding. Every window of answers (one limit's worth: about one round trip):
 
-- two or more load-shedding failures (429, 503, timeouts: ``SHEDDING``): ``limit * BACKOFF``;
+- the second load-shedding failure (429, 5xx, timeouts: ``SHEDDING``): ``limit * BACKOFF`` at
+  once, without waiting for the window's end (refusals come back fast and would fill it);
+- a window with one such failure: no change (its quick answers say nothing of queueing);
 - mean latency above ``tolerance * floor`` (or above ``target_latency_s``, a latency the user
   accepts, when that is higher): the limit at which that latency says the API answers within the
   threshold, ``limit * threshold / mean`` (at most halved);
