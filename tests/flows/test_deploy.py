@@ -43,6 +43,7 @@ def pool(prefect_server: str) -> str:
 def worker(prefect_server: str, pool: str, prefect_home: Path, tmp_path: Path) -> Iterator[Path]:
     """A ``prefect worker start`` for ``pool``; its log's path."""
     env = {**os.environ, "PREFECT_API_URL": prefect_server, "PREFECT_HOME": str(prefect_home)}
+    env["PREFECT_WORKER_QUERY_SECONDS"] = "1"  # it asks for runs every second, not every ten
     log_path = tmp_path / "worker.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
