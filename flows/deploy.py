@@ -18,6 +18,7 @@ from uuid import UUID
 
 from prefect import get_client
 from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
+from prefect.events import DeploymentEventTrigger
 from prefect.exceptions import ObjectNotFound
 from prefect.schedules import Cron, Interval, Schedule
 from prefect.settings import get_current_settings
@@ -25,6 +26,10 @@ from prefect.types.entrypoint import EntrypointType
 
 from flows.enrich_file import enrich_file
 from service import EnrichError
+
+# The event that starts a job with --on-event; its payload names the file: {"input": PATH,
+# "output": PATH} (absolute, as the worker reads them).
+FILE_ARRIVED = "enrich.file.arrived"
 
 
 class DeployError(EnrichError):
@@ -42,6 +47,7 @@ class DeploymentRequest:
     timezone: str | None = None
     interval_s: float | None = None
     parameters: dict[str, Any] = field(default_factory=dict)  # input and output, for schedules
+    on_event: bool = False  # a run for each FILE_ARRIVED event
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,19 @@ async def deploy_enrich_file(request: DeploymentRequest) -> Deployed:
         entrypoint_type=EntrypointType.MODULE_PATH,
         schedules=[schedule] if schedule is not None else [],
         parameters={"spec": request.spec, **request.parameters},
+        triggers=[file_arrived_trigger(request.name)] if request.on_event else [],
     )
     deployment_id: UUID = await deployment.aapply()
     return Deployed(full_name, deployment_id, created)
+
+
+def file_arrived_trigger(name: str) -> DeploymentEventTrigger:
+    """A run of the deployment for each ``FILE_ARRIVED`` event, on the file its payload names.
+    (A second event for an output a job is still writing starts a run that stops at once, saying
+    which job holds it: the output's lock.)"""
+    return DeploymentEventTrigger(
+        name=f"enrich-file/{name}: {FILE_ARRIVED}",
+        expect={FILE_ARRIVED},
+        match={"prefect.resource.id": "*"},
+        parameters={"input": "{{ event.payload.input }}", "output": "{{ event.payload.output }}"},
+    )

@@ -33,7 +33,7 @@ def deploy_command(args: argparse.Namespace) -> int:
     if api_url is None:
         return EXIT_BAD_INPUT
     keep_prefect_on_loopback()
-    from flows.deploy import DeploymentRequest, deploy_enrich_file  # Prefect's import: this path only
+    from flows.deploy import FILE_ARRIVED, DeploymentRequest, deploy_enrich_file  # Prefect's: here only
 
     request = DeploymentRequest(
         pool=args.pool,
@@ -43,6 +43,7 @@ def deploy_command(args: argparse.Namespace) -> int:
         timezone=args.timezone,
         interval_s=args.interval,
         parameters=parameters,
+        on_event=args.on_event,
     )
     deployed = asyncio.run(deploy_enrich_file(request))
     verb = "created" if deployed.created else "updated"
@@ -50,6 +51,8 @@ def deploy_command(args: argparse.Namespace) -> int:
     if args.cron or args.interval:
         every = f"cron {args.cron!r}" if args.cron else f"every {args.interval:g} s"
         print(f"  schedule      {every}{f' in {args.timezone}' if args.timezone else ''}")
+    if args.on_event:
+        print(f'  on event      {FILE_ARRIVED}, its payload {{"input": PATH, "output": PATH}}')
     submit = (
         f"enrich submit IN --spec SPEC --output OUT --deployment {deployed.full_name} --api-url {api_url}"
     )

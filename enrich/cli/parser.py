@@ -279,6 +279,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="input=PATH and output=PATH for scheduled runs (repeat the flag)",
     )
     deploy.add_argument(
+        "--on-event",
+        action="store_true",
+        help='a run for each enrich.file.arrived event, on its payload\'s {"input": PATH, "output": PATH}',
+    )
+    deploy.add_argument(
         "--api-url", help="the Prefect API (default: $PREFECT_API_URL, else enrich serve's local server)"
     )
     deploy.set_defaults(handler=deploy_command)

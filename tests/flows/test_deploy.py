@@ -4,17 +4,19 @@ it run to completion by a ``prefect worker start`` subprocess."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import polars as pl
 import pytest
 
-from tests.helpers import run_cli, write_lookup_job
+from tests.helpers import run_cli, running_mock_api, server_stats, wait_until, write_lookup_job
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -142,3 +144,66 @@ def test_a_worker_runs_a_job_submitted_to_the_deployment(
     assert done.returncode == 0, done.stdout + done.stderr + worker.read_text()[-3000:]
     assert pl.read_parquet(output)["ip"].to_list() == keys
     assert "rows        30 (30 ok, 0 failed)" in done.stdout
+
+
+EMIT = """
+import json, sys
+from prefect.events import emit_event
+for payload in json.loads(sys.argv[1]):
+    resource = {"prefect.resource.id": "enrich.file.test"}
+    emit_event(event="enrich.file.arrived", resource=resource, payload=payload)
+"""
+FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+def test_an_arrived_file_event_starts_a_job_on_that_file_and_a_duplicate_none(
+    tmp_path: Path, prefect_server: str, pool: str, worker: Path
+) -> None:
+    """Two enrich.file.arrived events for the same input and output, emitted together by a Prefect
+    client: one job enriches the file; the duplicate's run stops at the output's lock, asking
+    nothing (the mock API counts each key once)."""
+    keys = [f"e{i}" for i in range(200)]
+    output = tmp_path / "arrived.parquet"
+    with running_mock_api("--latency-ms", "50") as api:  # a job of 5 s: the duplicate comes while it runs
+        limits = "[limits]\nconcurrency = 2\n[cache]\nenabled = false\n"
+        source, spec = write_lookup_job(tmp_path, api, keys, limits)
+        _deploy_and_emit_twice(source, spec, output, prefect_server, pool)
+        per_key = server_stats(api)["per_key"]
+    assert all(per_key[key] == 1 for key in keys)  # one job asked for them: the other stopped first
+    assert pl.read_parquet(output)["ip"].to_list() == keys
+    runs = _runs_of(prefect_server, "enrich-file/arrivals")
+    assert sorted(state for state, _, _ in runs) == ["COMPLETED", "FAILED"], runs
+    assert all(parameters["output"] == str(output.resolve()) for _, parameters, _ in runs)
+    (stopped,) = [message for state, _, message in runs if state == "FAILED"]
+    assert "another enrich job (pid " in stopped, stopped
+    assert " is writing" in stopped, stopped
+
+
+def _deploy_and_emit_twice(source: Path, spec: Path, output: Path, prefect_server: str, pool: str) -> None:
+    """Deploy with --on-event, emit the same arrival twice, and wait for both runs to end."""
+    deployed = run_cli(
+        "deploy", "--spec", str(spec), "--pool", pool, "--name", "arrivals", "--on-event",
+        "--api-url", prefect_server,
+    )  # fmt: skip
+    assert deployed.returncode == 0, deployed.stderr
+    assert "  on event      enrich.file.arrived" in deployed.stdout
+    payload = {"input": str(source.resolve()), "output": str(output.resolve())}
+    emitted = subprocess.run(
+        [sys.executable, "-c", EMIT, json.dumps([payload, payload])],
+        env={**os.environ, "PREFECT_API_URL": prefect_server},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert emitted.returncode == 0, emitted.stderr
+
+    def both_ended() -> bool:
+        return len([run for run in _runs_of(prefect_server, "enrich-file/arrivals") if run[0] in FINAL]) == 2
+
+    wait_until(both_ended, "both runs the events started to end", 150)
+
+
+def _runs_of(prefect_server: str, deployment: str) -> list[tuple[str, dict[str, Any], str]]:
+    """The deployment's runs: each one's state type, parameters and state message."""
+    found = httpx.get(f"{prefect_server}/deployments/name/{deployment}", timeout=10).json()
+    query = {"deployments": {"id": {"any_": [found["id"]]}}}
+    runs = httpx.post(f"{prefect_server}/flow_runs/filter", json=query, timeout=10).json()
+    return [(run["state_type"], run["parameters"], run["state"]["message"] or "") for run in runs]
