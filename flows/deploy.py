@@ -19,6 +19,8 @@ from uuid import UUID
 from prefect import get_client
 from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
 from prefect.events import DeploymentEventTrigger
+from prefect.events.actions import SendNotification
+from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 from prefect.exceptions import ObjectNotFound
 from prefect.schedules import Cron, Interval, Schedule
 from prefect.settings import get_current_settings
@@ -48,6 +50,7 @@ class DeploymentRequest:
     interval_s: float | None = None
     parameters: dict[str, Any] = field(default_factory=dict)  # input and output, for schedules
     on_event: bool = False  # a run for each FILE_ARRIVED event
+    notify_block: str | None = None  # "TYPE/NAME" of a notification block, told of failed jobs
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,8 @@ async def deploy_enrich_file(request: DeploymentRequest) -> Deployed:
     """Create or update ``enrich-file/<name>`` on ``request.pool`` (which must exist)."""
     schedule = schedule_of(request)
     async with get_client() as client:
+        if request.notify_block is not None:
+            await _notification_block_id(client, request.notify_block)  # before anything is made
         try:
             await client.read_work_pool(request.pool)
         except ObjectNotFound:
@@ -101,6 +106,8 @@ async def deploy_enrich_file(request: DeploymentRequest) -> Deployed:
         triggers=[file_arrived_trigger(request.name)] if request.on_event else [],
     )
     deployment_id: UUID = await deployment.aapply()
+    if request.notify_block is not None:
+        await notify_on_failure(request.notify_block)
     return Deployed(full_name, deployment_id, created)
 
 
@@ -114,3 +121,52 @@ def file_arrived_trigger(name: str) -> DeploymentEventTrigger:
         match={"prefect.resource.id": "*"},
         parameters={"input": "{{ event.payload.input }}", "output": "{{ event.payload.output }}"},
     )
+
+
+JOB_FAILED = "enrich.job.failed"
+
+
+async def notify_on_failure(block: str) -> UUID:
+    """The automation that sends ``block`` (a notification block, "TYPE/NAME") a message for every
+    ``JOB_FAILED`` event: created, or replaced when one of its name exists (deploying again makes
+    no second). Its id."""
+    name = f"enrich: {JOB_FAILED} -> {block}"
+    async with get_client() as client:
+        block_id = await _notification_block_id(client, block)
+        for existing in await client.read_automations_by_name(name):
+            await client.delete_automation(existing.id)
+        automation = AutomationCore(
+            name=name,
+            description="Made by enrich deploy --notify-block: a message for each failed enrich job.",
+            trigger=EventTrigger(
+                expect={JOB_FAILED},
+                match={"prefect.resource.id": "enrich.job.*"},
+                posture=Posture.Reactive,
+                threshold=1,
+            ),
+            actions=[
+                SendNotification(
+                    block_document_id=block_id,
+                    subject="enrich job failed: {{ event.payload.output }}",
+                    body="enrich job on {{ event.payload.input }} into {{ event.payload.output }} failed: "
+                    "{{ event.payload.error }}",
+                )
+            ],
+        )
+        automation_id: UUID = await client.create_automation(automation)
+        return automation_id
+
+
+async def _notification_block_id(client: Any, block: str) -> UUID:
+    """The id of the block named "TYPE/NAME" (``DeployError`` when there is none)."""
+    block_type, slash, block_name = block.partition("/")
+    if not slash or not block_type or not block_name:
+        raise DeployError(f"--notify-block {block!r}: expected TYPE/NAME, e.g. slack-webhook/ops")
+    try:
+        document = await client.read_block_document_by_name(block_name, block_type, include_secrets=False)
+    except ObjectNotFound:
+        raise DeployError(
+            f"no {block_type} block named {block_name!r} at {get_current_settings().api.url}"
+        ) from None
+    block_id: UUID = document.id
+    return block_id

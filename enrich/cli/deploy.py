@@ -33,7 +33,7 @@ def deploy_command(args: argparse.Namespace) -> int:
     if api_url is None:
         return EXIT_BAD_INPUT
     keep_prefect_on_loopback()
-    from flows.deploy import FILE_ARRIVED, DeploymentRequest, deploy_enrich_file  # Prefect's: here only
+    from flows.deploy import DeploymentRequest, deploy_enrich_file  # Prefect's import: this path only
 
     request = DeploymentRequest(
         pool=args.pool,
@@ -44,21 +44,32 @@ def deploy_command(args: argparse.Namespace) -> int:
         interval_s=args.interval,
         parameters=parameters,
         on_event=args.on_event,
+        notify_block=args.notify_block,
     )
     deployed = asyncio.run(deploy_enrich_file(request))
     verb = "created" if deployed.created else "updated"
     print(f"{verb} deployment {deployed.full_name} ({deployed.id}) on work pool {args.pool}")
+    for line in _how_it_runs(args, deployed.full_name, api_url):
+        print(f"  {line}")
+    return 0
+
+
+def _how_it_runs(args: argparse.Namespace, full_name: str, api_url: str) -> list[str]:
+    """What starts the deployment's runs, and what runs them."""
+    lines = []
     if args.cron or args.interval:
         every = f"cron {args.cron!r}" if args.cron else f"every {args.interval:g} s"
-        print(f"  schedule      {every}{f' in {args.timezone}' if args.timezone else ''}")
+        lines.append(f"schedule      {every}{f' in {args.timezone}' if args.timezone else ''}")
     if args.on_event:
-        print(f'  on event      {FILE_ARRIVED}, its payload {{"input": PATH, "output": PATH}}')
-    submit = (
-        f"enrich submit IN --spec SPEC --output OUT --deployment {deployed.full_name} --api-url {api_url}"
-    )
-    print(f"  run a job     {submit}")
-    print(f"  run its jobs  PREFECT_API_URL={api_url} prefect worker start --pool {args.pool}")
-    return 0
+        lines.append('on event      enrich.file.arrived, its payload {"input": PATH, "output": PATH}')
+    if args.notify_block:
+        lines.append(
+            f"on failure    a message through {args.notify_block} (an automation on enrich.job.failed)"
+        )
+    submit = f"enrich submit IN --spec SPEC --output OUT --deployment {full_name} --api-url {api_url}"
+    lines.append(f"run a job     {submit}")
+    lines.append(f"run its jobs  PREFECT_API_URL={api_url} prefect worker start --pool {args.pool}")
+    return lines
 
 
 def _path_parameters(given: list[str] | None) -> dict[str, str]:

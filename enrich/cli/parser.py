@@ -284,6 +284,11 @@ def build_parser() -> argparse.ArgumentParser:
         help='a run for each enrich.file.arrived event, on its payload\'s {"input": PATH, "output": PATH}',
     )
     deploy.add_argument(
+        "--notify-block",
+        metavar="TYPE/NAME",
+        help="a notification block (e.g. slack-webhook/ops) sent a message for each failed job",
+    )
+    deploy.add_argument(
         "--api-url", help="the Prefect API (default: $PREFECT_API_URL, else enrich serve's local server)"
     )
     deploy.set_defaults(handler=deploy_command)

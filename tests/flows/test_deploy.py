@@ -8,9 +8,11 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import polars as pl
@@ -100,6 +102,11 @@ def test_deploying_twice_makes_one_deployment_with_its_cron_schedule(
         (["--pool", "p", "--cron", "0 3 * *"], "a schedule needs the file it enriches"),
         (["--pool", "p", "--timezone", "Europe/Paris"], "--timezone needs --cron or --interval"),
         (["--pool", "p", "--param", "spec=x"], "--param 'spec=x': expected input=PATH or output=PATH"),
+        (["--pool", "p", "--notify-block", "ops"], "--notify-block 'ops': expected TYPE/NAME"),
+        (
+            ["--pool", "p", "--notify-block", "custom-webhook/gone"],
+            "no custom-webhook block named 'gone' at ",
+        ),
     ],
 )
 def test_what_cannot_be_deployed_is_one_line(
@@ -154,14 +161,58 @@ for payload in json.loads(sys.argv[1]):
     emit_event(event="enrich.file.arrived", resource=resource, payload=payload)
 """
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+SAVE_WEBHOOK_BLOCK = """
+import sys
+from prefect.blocks.notifications import CustomWebhookNotificationBlock
+CustomWebhookNotificationBlock(
+    name="enrich-test", url=sys.argv[1], json_data={"subject": "{{subject}}", "body": "{{body}}"},
+    allow_private_urls=True,
+).save("enrich-alerts", overwrite=True)
+"""
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        self.received.append(self.rfile.read(int(self.headers.get("Content-Length", 0))).decode())
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook(prefect_server: str) -> Iterator[list[str]]:
+    """A webhook receiver on loopback, and a custom-webhook/enrich-alerts block pointing at it;
+    the bodies it received."""
+    _Hook.received = []
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    thread = threading.Thread(target=receiver.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
+        saved = subprocess.run(
+            [sys.executable, "-c", SAVE_WEBHOOK_BLOCK, url],
+            env={**os.environ, "PREFECT_API_URL": prefect_server},
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert saved.returncode == 0, saved.stderr
+        yield _Hook.received
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+        thread.join(timeout=10)
 
 
 def test_an_arrived_file_event_starts_a_job_on_that_file_and_a_duplicate_none(
-    tmp_path: Path, prefect_server: str, pool: str, worker: Path
+    tmp_path: Path, prefect_server: str, pool: str, worker: Path, webhook: list[str]
 ) -> None:
     """Two enrich.file.arrived events for the same input and output, emitted together by a Prefect
     client: one job enriches the file; the duplicate's run stops at the output's lock, asking
-    nothing (the mock API counts each key once)."""
+    nothing (the mock API counts each key once), and its failure is sent to the webhook block
+    --notify-block names."""
     keys = [f"e{i}" for i in range(200)]
     output = tmp_path / "arrived.parquet"
     with running_mock_api("--latency-ms", "50") as api:  # a job of 5 s: the duplicate comes while it runs
@@ -177,16 +228,21 @@ def test_an_arrived_file_event_starts_a_job_on_that_file_and_a_duplicate_none(
     (stopped,) = [message for state, _, message in runs if state == "FAILED"]
     assert "another enrich job (pid " in stopped, stopped
     assert " is writing" in stopped, stopped
+    wait_until(lambda: bool(webhook), "the failed job's notification", 90)
+    (notification,) = webhook
+    assert f"enrich job failed: {output.resolve()}" in notification, notification
+    assert "another enrich job (pid " in notification, notification
 
 
 def _deploy_and_emit_twice(source: Path, spec: Path, output: Path, prefect_server: str, pool: str) -> None:
     """Deploy with --on-event, emit the same arrival twice, and wait for both runs to end."""
     deployed = run_cli(
         "deploy", "--spec", str(spec), "--pool", pool, "--name", "arrivals", "--on-event",
-        "--api-url", prefect_server,
+        "--notify-block", "custom-webhook/enrich-alerts", "--api-url", prefect_server,
     )  # fmt: skip
     assert deployed.returncode == 0, deployed.stderr
     assert "  on event      enrich.file.arrived" in deployed.stdout
+    assert "  on failure    a message through custom-webhook/enrich-alerts" in deployed.stdout
     payload = {"input": str(source.resolve()), "output": str(output.resolve())}
     emitted = subprocess.run(
         [sys.executable, "-c", EMIT, json.dumps([payload, payload])],
