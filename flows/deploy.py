@@ -17,6 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from prefect import get_client
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
 from prefect.events import DeploymentEventTrigger
 from prefect.events.actions import SendNotification
@@ -51,6 +52,9 @@ class DeploymentRequest:
     parameters: dict[str, Any] = field(default_factory=dict)  # input and output, for schedules
     on_event: bool = False  # a run for each FILE_ARRIVED event
     notify_block: str | None = None  # "TYPE/NAME" of a notification block, told of failed jobs
+    inbox: str | None = None  # with outbox: an enrich-inbox deployment too, sweeping every sweep_s
+    outbox: str | None = None
+    sweep_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,8 @@ async def deploy_enrich_file(request: DeploymentRequest) -> Deployed:
         triggers=[file_arrived_trigger(request.name)] if request.on_event else [],
     )
     deployment_id: UUID = await deployment.aapply()
+    if request.inbox is not None and request.outbox is not None:
+        await _inbox_deployment(request)
     if request.notify_block is not None:
         await notify_on_failure(request.notify_block)
     return Deployed(full_name, deployment_id, created)
@@ -121,6 +127,26 @@ def file_arrived_trigger(name: str) -> DeploymentEventTrigger:
         match={"prefect.resource.id": "*"},
         parameters={"input": "{{ event.payload.input }}", "output": "{{ event.payload.output }}"},
     )
+
+
+async def _inbox_deployment(request: DeploymentRequest) -> UUID:
+    """``enrich-inbox/<name>`` on the pool: every ``sweep_s`` each new file of the inbox enriched
+    into the outbox, a sweep still running when the next is due making the next one skip (as serve
+    does)."""
+    from flows.inbox import enrich_inbox  # the inbox flow: only for a deploy that asks for it
+
+    deployment = await enrich_inbox.ato_deployment(
+        name=request.name,
+        work_pool_name=request.pool,
+        entrypoint_type=EntrypointType.MODULE_PATH,
+        schedules=[Interval(request.sweep_s)],
+        concurrency_limit=ConcurrencyLimitConfig(
+            limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+        ),
+        parameters={"inbox": request.inbox, "outbox": request.outbox, "spec": request.spec},
+    )
+    deployment_id: UUID = await deployment.aapply()
+    return deployment_id
 
 
 JOB_FAILED = "enrich.job.failed"

@@ -29,6 +29,9 @@ def deploy_command(args: argparse.Namespace) -> int:
     if args.timezone and not (args.cron or args.interval):
         error("--timezone needs --cron or --interval")
         return EXIT_BAD_INPUT
+    if (args.inbox is None) != (args.outbox is None):
+        error("--inbox and --outbox go together")
+        return EXIT_BAD_INPUT
     api_url = point_at_api(args.api_url)
     if api_url is None:
         return EXIT_BAD_INPUT
@@ -45,6 +48,9 @@ def deploy_command(args: argparse.Namespace) -> int:
         parameters=parameters,
         on_event=args.on_event,
         notify_block=args.notify_block,
+        inbox=None if args.inbox is None else str(Path(args.inbox).resolve()),
+        outbox=None if args.outbox is None else str(Path(args.outbox).resolve()),
+        sweep_s=args.sweep_every,
     )
     deployed = asyncio.run(deploy_enrich_file(request))
     verb = "created" if deployed.created else "updated"
@@ -62,6 +68,9 @@ def _how_it_runs(args: argparse.Namespace, full_name: str, api_url: str) -> list
         lines.append(f"schedule      {every}{f' in {args.timezone}' if args.timezone else ''}")
     if args.on_event:
         lines.append('on event      enrich.file.arrived, its payload {"input": PATH, "output": PATH}')
+    if args.inbox:
+        sweep = f"every {args.sweep_every:g} s: each new file of {args.inbox}/ into {args.outbox}/"
+        lines.append(f"inbox         enrich-inbox/{args.name} {sweep}")
     if args.notify_block:
         lines.append(
             f"on failure    a message through {args.notify_block} (an automation on enrich.job.failed)"

@@ -283,6 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help='a run for each enrich.file.arrived event, on its payload\'s {"input": PATH, "output": PATH}',
     )
+    deploy.add_argument("--inbox", help="with --outbox: an enrich-inbox deployment too, sweeping this folder")
+    deploy.add_argument("--outbox", help="where the inbox's outputs go")
+    deploy.add_argument("--sweep-every", type=float, default=60.0, help="seconds between the inbox's sweeps")
     deploy.add_argument(
         "--notify-block",
         metavar="TYPE/NAME",

@@ -102,6 +102,7 @@ def test_deploying_twice_makes_one_deployment_with_its_cron_schedule(
         (["--pool", "p", "--cron", "0 3 * *"], "a schedule needs the file it enriches"),
         (["--pool", "p", "--timezone", "Europe/Paris"], "--timezone needs --cron or --interval"),
         (["--pool", "p", "--param", "spec=x"], "--param 'spec=x': expected input=PATH or output=PATH"),
+        (["--pool", "p", "--inbox", "in"], "--inbox and --outbox go together"),
         (["--pool", "p", "--notify-block", "ops"], "--notify-block 'ops': expected TYPE/NAME"),
         (
             ["--pool", "p", "--notify-block", "custom-webhook/gone"],
@@ -263,3 +264,31 @@ def _runs_of(prefect_server: str, deployment: str) -> list[tuple[str, dict[str, 
     query = {"deployments": {"id": {"any_": [found["id"]]}}}
     runs = httpx.post(f"{prefect_server}/flow_runs/filter", json=query, timeout=10).json()
     return [(run["state_type"], run["parameters"], run["state"]["message"] or "") for run in runs]
+
+
+def test_an_inbox_deployment_on_the_pool_sweeps_its_folder(
+    tmp_path: Path, server: str, prefect_server: str, pool: str, worker: Path
+) -> None:
+    """--inbox and --outbox add enrich-inbox/<name>, every --sweep-every seconds, one sweep at a
+    time: a file dropped in the inbox is enriched into the outbox by the pool's worker."""
+    _, spec = write_lookup_job(tmp_path, server, ["x"])
+    inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
+    inbox.mkdir()
+    outbox.mkdir()
+    deployed = run_cli(
+        "deploy", "--spec", str(spec), "--pool", pool, "--name", "sweeper", "--inbox", str(inbox),
+        "--outbox", str(outbox), "--sweep-every", "2", "--api-url", prefect_server,
+    )  # fmt: skip
+    assert deployed.returncode == 0, deployed.stderr
+    assert f"  inbox         enrich-inbox/sweeper every 2 s: each new file of {inbox}/ into {outbox}/" in (
+        deployed.stdout
+    )
+    read = httpx.get(f"{prefect_server}/deployments/name/enrich-inbox/sweeper", timeout=10).json()
+    assert read["work_pool_name"] == pool
+    assert read["schedules"][0]["schedule"]["interval"] == 2.0
+    assert read["global_concurrency_limit"]["limit"] == 1
+    assert read["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
+    pl.DataFrame({"ip": ["i1", "i2"]}).write_csv(inbox / ".drop.csv")
+    (inbox / ".drop.csv").rename(inbox / "drop.csv")  # whole, under its name: a sweep never reads half
+    wait_until(lambda: (inbox / "done" / "drop.csv").exists(), "a sweep by the pool's worker", 150)
+    assert pl.read_parquet(outbox / "drop.csv.enriched.parquet")["ip"].to_list() == ["i1", "i2"]
