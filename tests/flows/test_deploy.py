@@ -43,10 +43,11 @@ def pool(prefect_server: str) -> str:
     return "enrich-test-pool"
 
 
-@pytest.fixture
-def worker(prefect_server: str, pool: str, prefect_home: Path, tmp_path: Path) -> Iterator[Path]:
-    """A ``prefect worker start`` for ``pool``; its log's path."""
-    env = {**os.environ, "PREFECT_API_URL": prefect_server, "PREFECT_HOME": str(prefect_home)}
+@pytest.fixture(scope="module")
+def worker(prefect_server: str, pool: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A ``prefect worker start`` for ``pool``, one for the module's tests; its log's path."""
+    tmp_path = tmp_path_factory.mktemp("worker")
+    env = {**os.environ, "PREFECT_API_URL": prefect_server, "PREFECT_HOME": str(tmp_path / "prefect")}
     env["PREFECT_WORKER_QUERY_SECONDS"] = "1"  # it asks for runs every second, not every ten
     log_path = tmp_path / "worker.log"
     with log_path.open("w") as log:
@@ -214,9 +215,9 @@ def test_an_arrived_file_event_starts_a_job_on_that_file_and_a_duplicate_none(
     client: one job enriches the file; the duplicate's run stops at the output's lock, asking
     nothing (the mock API counts each key once), and its failure is sent to the webhook block
     --notify-block names."""
-    keys = [f"e{i}" for i in range(200)]
+    keys = [f"e{i}" for i in range(140)]
     output = tmp_path / "arrived.parquet"
-    with running_mock_api("--latency-ms", "50") as api:  # a job of 5 s: the duplicate comes while it runs
+    with running_mock_api("--latency-ms", "50") as api:  # a job of 3.5 s: the duplicate comes while it runs
         limits = "[limits]\nconcurrency = 2\n[cache]\nenabled = false\n"
         source, spec = write_lookup_job(tmp_path, api, keys, limits)
         _deploy_and_emit_twice(source, spec, output, prefect_server, pool)
@@ -284,11 +285,15 @@ def test_an_inbox_deployment_on_the_pool_sweeps_its_folder(
         deployed.stdout
     )
     read = httpx.get(f"{prefect_server}/deployments/name/enrich-inbox/sweeper", timeout=10).json()
-    assert read["work_pool_name"] == pool
-    assert read["schedules"][0]["schedule"]["interval"] == 2.0
-    assert read["global_concurrency_limit"]["limit"] == 1
-    assert read["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
-    pl.DataFrame({"ip": ["i1", "i2"]}).write_csv(inbox / ".drop.csv")
-    (inbox / ".drop.csv").rename(inbox / "drop.csv")  # whole, under its name: a sweep never reads half
-    wait_until(lambda: (inbox / "done" / "drop.csv").exists(), "a sweep by the pool's worker", 150)
+    try:
+        assert read["work_pool_name"] == pool
+        assert read["schedules"][0]["schedule"]["interval"] == 2.0
+        assert read["global_concurrency_limit"]["limit"] == 1
+        assert read["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
+        pl.DataFrame({"ip": ["i1", "i2"]}).write_csv(inbox / ".drop.csv")
+        (inbox / ".drop.csv").rename(inbox / "drop.csv")  # whole, under its name: a sweep never reads half
+        wait_until(lambda: (inbox / "done" / "drop.csv").exists(), "a sweep by the pool's worker", 150)
+    finally:
+        # The session's server would otherwise schedule a sweep every 2 s for every later test.
+        httpx.delete(f"{prefect_server}/deployments/{read['id']}", timeout=10).raise_for_status()
     assert pl.read_parquet(outbox / "drop.csv.enriched.parquet")["ip"].to_list() == ["i1", "i2"]
