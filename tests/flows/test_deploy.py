@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -18,7 +19,8 @@ import httpx
 import polars as pl
 import pytest
 
-from tests.helpers import run_cli, running_mock_api, server_stats, wait_until, write_lookup_job
+from flows.local_server import start_local_server, stop_local_server
+from tests.helpers import free_port, run_cli, running_mock_api, server_stats, wait_until, write_lookup_job
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -33,6 +35,22 @@ def prefect(*args: str, api_url: str) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
+
+
+@pytest.fixture(scope="module")
+def prefect_server(
+    tmp_path_factory: pytest.TempPathFactory, migrated_prefect_database: Path
+) -> Iterator[str]:
+    """A ``prefect server`` of this module's own (on a copy of a migrated database): its triggers,
+    automations and worker polls do not wait behind what the session's shared server is doing
+    (in one full run that server answered none of this module's requests within 10 s)."""
+    home = tmp_path_factory.mktemp("deploy-server")
+    shutil.copyfile(migrated_prefect_database, home / "prefect.db")
+    process, url = start_local_server(free_port(), home=home)
+    try:
+        yield url
+    finally:
+        stop_local_server(process)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +101,7 @@ def test_deploying_twice_makes_one_deployment_with_its_cron_schedule(
     assert again.stdout.startswith("updated deployment enrich-file/nightly (")
     deployment_id = first.stdout.split("(")[1].split(")")[0]
     assert again.stdout.split("(")[1].split(")")[0] == deployment_id
-    read = httpx.get(f"{prefect_server}/deployments/name/enrich-file/nightly", timeout=10).json()
+    read = httpx.get(f"{prefect_server}/deployments/name/enrich-file/nightly", timeout=30).json()
     assert read["id"] == deployment_id
     assert read["work_pool_name"] == pool
     assert read["entrypoint"] == "flows.enrich_file.enrich_file"
@@ -132,7 +150,7 @@ def test_a_bad_cron_or_time_zone_is_one_line_before_anything_is_made(
         assert done.returncode == 2, done.stdout + done.stderr
         assert done.stderr.startswith("enrich: error: the schedule: "), done.stderr
         assert len(done.stderr.splitlines()) == 1
-    assert httpx.get(f"{prefect_server}/deployments/name/enrich-file/bad", timeout=10).status_code == 404
+    assert httpx.get(f"{prefect_server}/deployments/name/enrich-file/bad", timeout=30).status_code == 404
 
 
 def test_a_worker_runs_a_job_submitted_to_the_deployment(
@@ -205,7 +223,7 @@ def webhook(prefect_server: str) -> Iterator[list[str]]:
     finally:
         receiver.shutdown()
         receiver.server_close()
-        thread.join(timeout=10)
+        thread.join(timeout=30)
 
 
 def test_an_arrived_file_event_starts_a_job_on_that_file_and_a_duplicate_none(
@@ -261,9 +279,9 @@ def _deploy_and_emit_twice(source: Path, spec: Path, output: Path, prefect_serve
 
 def _runs_of(prefect_server: str, deployment: str) -> list[tuple[str, dict[str, Any], str]]:
     """The deployment's runs: each one's state type, parameters and state message."""
-    found = httpx.get(f"{prefect_server}/deployments/name/{deployment}", timeout=10).json()
+    found = httpx.get(f"{prefect_server}/deployments/name/{deployment}", timeout=30).json()
     query = {"deployments": {"id": {"any_": [found["id"]]}}}
-    runs = httpx.post(f"{prefect_server}/flow_runs/filter", json=query, timeout=10).json()
+    runs = httpx.post(f"{prefect_server}/flow_runs/filter", json=query, timeout=30).json()
     return [(run["state_type"], run["parameters"], run["state"]["message"] or "") for run in runs]
 
 
@@ -284,7 +302,7 @@ def test_an_inbox_deployment_on_the_pool_sweeps_its_folder(
     assert f"  inbox         enrich-inbox/sweeper every 2 s: each new file of {inbox}/ into {outbox}/" in (
         deployed.stdout
     )
-    read = httpx.get(f"{prefect_server}/deployments/name/enrich-inbox/sweeper", timeout=10).json()
+    read = httpx.get(f"{prefect_server}/deployments/name/enrich-inbox/sweeper", timeout=30).json()
     try:
         assert read["work_pool_name"] == pool
         assert read["schedules"][0]["schedule"]["interval"] == 2.0
@@ -295,5 +313,5 @@ def test_an_inbox_deployment_on_the_pool_sweeps_its_folder(
         wait_until(lambda: (inbox / "done" / "drop.csv").exists(), "a sweep by the pool's worker", 150)
     finally:
         # The session's server would otherwise schedule a sweep every 2 s for every later test.
-        httpx.delete(f"{prefect_server}/deployments/{read['id']}", timeout=10).raise_for_status()
+        httpx.delete(f"{prefect_server}/deployments/{read['id']}", timeout=30).raise_for_status()
     assert pl.read_parquet(outbox / "drop.csv.enriched.parquet")["ip"].to_list() == ["i1", "i2"]
