@@ -85,9 +85,10 @@ def schedule_of(request: DeploymentRequest) -> Schedule | None:
 async def deploy_enrich_file(request: DeploymentRequest) -> Deployed:
     """Create or update ``enrich-file/<name>`` on ``request.pool`` (which must exist)."""
     schedule = schedule_of(request)
+    notify_block_id = None
     async with get_client() as client:
-        if request.notify_block is not None:
-            await _notification_block_id(client, request.notify_block)  # before anything is made
+        if request.notify_block is not None:  # a missing block fails before anything is made
+            notify_block_id = await _notification_block_id(client, request.notify_block)
         try:
             await client.read_work_pool(request.pool)
         except ObjectNotFound:
@@ -112,8 +113,8 @@ async def deploy_enrich_file(request: DeploymentRequest) -> Deployed:
     deployment_id: UUID = await deployment.aapply()
     if request.inbox is not None and request.outbox is not None:
         await _inbox_deployment(request)
-    if request.notify_block is not None:
-        await notify_on_failure(request.notify_block)
+    if request.notify_block is not None and notify_block_id is not None:
+        await notify_on_failure(request.notify_block, notify_block_id)
     return Deployed(full_name, deployment_id, created)
 
 
@@ -152,13 +153,12 @@ async def _inbox_deployment(request: DeploymentRequest) -> UUID:
 JOB_FAILED = "enrich.job.failed"
 
 
-async def notify_on_failure(block: str) -> UUID:
-    """The automation that sends ``block`` (a notification block, "TYPE/NAME") a message for every
-    ``JOB_FAILED`` event: created, or replaced when one of its name exists (deploying again makes
-    no second). Its id."""
+async def notify_on_failure(block: str, block_id: UUID) -> UUID:
+    """The automation that sends ``block`` (a notification block, "TYPE/NAME", whose document is
+    ``block_id``) a message for every ``JOB_FAILED`` event: created, or replaced when one of its
+    name exists (deploying again makes no second). Its id."""
     name = f"enrich: {JOB_FAILED} -> {block}"
     async with get_client() as client:
-        block_id = await _notification_block_id(client, block)
         for existing in await client.read_automations_by_name(name):
             await client.delete_automation(existing.id)
         automation = AutomationCore(

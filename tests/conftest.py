@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from flows.environment import keep_prefect_on_loopback, prefect_environment
-from flows.local_server import start_local_server
+from flows.local_server import start_local_server, stop_local_server
 from service.testing import MockClock
 from tests.helpers import free_port, running_mock_api
 
@@ -45,8 +45,7 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         yield url
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop_local_server(process)
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,15 @@ import polars as pl
 import pytest
 
 from flows.local_server import start_local_server, stop_local_server
-from tests.helpers import free_port, run_cli, running_mock_api, server_stats, wait_until, write_lookup_job
+from tests.helpers import (
+    free_port,
+    run_cli,
+    running_mock_api,
+    server_stats,
+    stop_serving,
+    wait_until,
+    write_lookup_job,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -76,12 +84,7 @@ def worker(prefect_server: str, pool: str, tmp_path_factory: pytest.TempPathFact
     try:
         yield log_path
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=30)
+        stop_serving(process)
 
 
 def test_deploying_twice_makes_one_deployment_with_its_cron_schedule(
