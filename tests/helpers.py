@@ -24,6 +24,14 @@ from service.calling.caller import RATE_HEADROOM
 from service.testing import MockClock, start_mock_api, stop_mock_api
 
 
+def redis_test_url() -> str:
+    """The Redis database the tests may empty: ENRICH_TEST_REDIS, or database 15 of the local one,
+    15 - N on parallel test worker gwN (two workers flushing one database would erase each
+    other's entries)."""
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    return os.environ.get("ENRICH_TEST_REDIS", f"redis://127.0.0.1:6379/{15 - worker}")
+
+
 def make_spec(
     body: str = "", *, url: str = "http://api.test/v1/lookup/{k}", key: str = '["k"]', **env: str
 ) -> Spec:

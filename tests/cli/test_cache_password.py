@@ -12,9 +12,9 @@ import redis
 
 from enrich.cli.cache import CACHE_PASSWORD_VARIABLE, without_recorded_password
 from service import SpecError, expand_environment
-from tests.helpers import run_cli, server_stats, service_missing, write_lookup_job
+from tests.helpers import redis_test_url, run_cli, server_stats, service_missing, write_lookup_job
 
-REDIS_URL = os.environ.get("ENRICH_TEST_REDIS", "redis://127.0.0.1:6379/15")
+REDIS_URL = redis_test_url()
 
 
 def test_a_redis_password_is_replaced_by_a_variable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -16,9 +15,17 @@ from service.caches.redis_store import RedisResponseCache, without_password
 from service.caches.store import store_outcomes
 from service.calling.outcome import Outcome
 from service.errors import ErrorClass
-from tests.helpers import free_port, run_cli, server_stats, service_missing, wait_until, write_lookup_job
+from tests.helpers import (
+    free_port,
+    redis_test_url,
+    run_cli,
+    server_stats,
+    service_missing,
+    wait_until,
+    write_lookup_job,
+)
 
-REDIS_URL = os.environ.get("ENRICH_TEST_REDIS", "redis://127.0.0.1:6379/15")
+REDIS_URL = redis_test_url()
 
 
 @pytest.fixture

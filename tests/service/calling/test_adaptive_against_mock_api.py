@@ -13,6 +13,10 @@ from tests.helpers import make_spec, running_mock_api, server_stats
 CAPACITY = 32
 
 
+# Alone: the limit follows the latency the job sees, and a second test worker loading the same
+# two cores raises it as an overloaded API would (one parallel run settled at 22 of 32 after such
+# a spike).
+@pytest.mark.alone
 @pytest.mark.integration
 @pytest.mark.asyncio
 async def test_auto_settles_near_the_capacity_with_next_to_no_503s() -> None:
