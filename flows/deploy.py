@@ -55,6 +55,8 @@ class DeploymentRequest:
     inbox: str | None = None  # with outbox: an enrich-inbox deployment too, sweeping every sweep_s
     outbox: str | None = None
     sweep_s: float = 60.0
+    # The pool's job variables for its runs (a docker pool's "image", "env", "volumes", ...).
+    job_variables: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -90,12 +92,13 @@ async def deploy_enrich_file(request: DeploymentRequest) -> Deployed:
         if request.notify_block is not None:  # a missing block fails before anything is made
             notify_block_id = await _notification_block_id(client, request.notify_block)
         try:
-            await client.read_work_pool(request.pool)
+            pool = await client.read_work_pool(request.pool)
         except ObjectNotFound:
             raise DeployError(
                 f"no work pool {request.pool!r} at {get_current_settings().api.url}: create it first, "
                 f"e.g. prefect work-pool create {request.pool} --type process"
             ) from None
+        check_job_variables(request.job_variables, pool.name, pool.type, pool.base_job_template)
         full_name = f"enrich-file/{request.name}"
         try:
             await client.read_deployment_by_name(full_name)
@@ -109,6 +112,7 @@ async def deploy_enrich_file(request: DeploymentRequest) -> Deployed:
         schedules=[schedule] if schedule is not None else [],
         parameters={"spec": request.spec, **request.parameters},
         triggers=[file_arrived_trigger(request.name)] if request.on_event else [],
+        job_variables=request.job_variables,
     )
     deployment_id: UUID = await deployment.aapply()
     if request.inbox is not None and request.outbox is not None:
@@ -116,6 +120,20 @@ async def deploy_enrich_file(request: DeploymentRequest) -> Deployed:
     if request.notify_block is not None and notify_block_id is not None:
         await notify_on_failure(request.notify_block, notify_block_id)
     return Deployed(full_name, deployment_id, created)
+
+
+def check_job_variables(
+    job_variables: dict[str, Any], pool: str, pool_type: str, base_job_template: dict[str, Any]
+) -> None:
+    """``DeployError`` for a job variable the pool's job template does not take (``--image`` on a
+    process pool, a misspelt name): the server would store it and every worker ignore it."""
+    known = sorted(base_job_template.get("variables", {}).get("properties", {}))
+    for name in job_variables:
+        if name not in known:
+            raise DeployError(
+                f"work pool {pool!r} ({pool_type}) takes no job variable {name!r}; "
+                f"it takes: {', '.join(known) or 'none'}"
+            )
 
 
 def file_arrived_trigger(name: str) -> DeploymentEventTrigger:
@@ -145,6 +163,7 @@ async def _inbox_deployment(request: DeploymentRequest) -> UUID:
             limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
         ),
         parameters={"inbox": request.inbox, "outbox": request.outbox, "spec": request.spec},
+        job_variables=request.job_variables,
     )
     deployment_id: UUID = await deployment.aapply()
     return deployment_id

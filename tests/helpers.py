@@ -118,6 +118,19 @@ def wait_until(condition: Callable[[], bool], what: str, deadline_s: float) -> N
         time.sleep(0.2)
 
 
+def prefect_api(method: str, url: str, **options: Any) -> httpx.Response:
+    """A request to a Prefect server, asked again while it answers 503 (its SQLite database busy,
+    which under the parallel test run's load happens), as Prefect's own client does; at most 30 s."""
+    answers: list[httpx.Response] = []
+
+    def answered() -> bool:
+        answers.append(httpx.request(method, url, timeout=30, **options))
+        return answers[-1].status_code != 503
+
+    wait_until(answered, f"an answer other than 503 to {method} {url}", 30)
+    return answers[-1]
+
+
 def healthy(url: str) -> bool:
     """Whether ``url`` answers 200 now."""
     try:

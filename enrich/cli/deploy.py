@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 from enrich.cli.exits import EXIT_BAD_INPUT, UsageError, error
 from enrich.cli.submit import point_at_api
@@ -23,14 +25,10 @@ def deploy_command(args: argparse.Namespace) -> int:
     # The spec is checked here (its ${NAME} values are the worker's), before Prefect's import.
     load_spec_with_blocks(args.spec, UnsetAsPlaceholders(os.environ), placeholders=True)
     parameters = _path_parameters(args.param)
-    if (args.cron or args.interval) and set(parameters) != set(PATH_PARAMETERS):
-        error("a schedule needs the file it enriches: --param input=PATH --param output=PATH")
-        return EXIT_BAD_INPUT
-    if args.timezone and not (args.cron or args.interval):
-        error("--timezone needs --cron or --interval")
-        return EXIT_BAD_INPUT
-    if (args.inbox is None) != (args.outbox is None):
-        error("--inbox and --outbox go together")
+    job_variables = _job_variables(args.job_variable, args.image)
+    mistake = _options_mistake(args, parameters)
+    if mistake is not None:
+        error(mistake)
         return EXIT_BAD_INPUT
     api_url = point_at_api(args.api_url)
     if api_url is None:
@@ -51,16 +49,30 @@ def deploy_command(args: argparse.Namespace) -> int:
         inbox=None if args.inbox is None else str(Path(args.inbox).resolve()),
         outbox=None if args.outbox is None else str(Path(args.outbox).resolve()),
         sweep_s=args.sweep_every,
+        job_variables=job_variables,
     )
     deployed = asyncio.run(deploy_enrich_file(request))
     verb = "created" if deployed.created else "updated"
     print(f"{verb} deployment {deployed.full_name} ({deployed.id}) on work pool {args.pool}")
-    for line in _how_it_runs(args, deployed.full_name, api_url):
+    for line in _how_it_runs(args, deployed.full_name, api_url, job_variables):
         print(f"  {line}")
     return 0
 
 
-def _how_it_runs(args: argparse.Namespace, full_name: str, api_url: str) -> list[str]:
+def _options_mistake(args: argparse.Namespace, parameters: dict[str, str]) -> str | None:
+    """What is wrong with the options taken together, if anything."""
+    if (args.cron or args.interval) and set(parameters) != set(PATH_PARAMETERS):
+        return "a schedule needs the file it enriches: --param input=PATH --param output=PATH"
+    if args.timezone and not (args.cron or args.interval):
+        return "--timezone needs --cron or --interval"
+    if (args.inbox is None) != (args.outbox is None):
+        return "--inbox and --outbox go together"
+    return None
+
+
+def _how_it_runs(
+    args: argparse.Namespace, full_name: str, api_url: str, job_variables: dict[str, Any]
+) -> list[str]:
     """What starts the deployment's runs, and what runs them."""
     lines = []
     if args.cron or args.interval:
@@ -75,6 +87,8 @@ def _how_it_runs(args: argparse.Namespace, full_name: str, api_url: str) -> list
         lines.append(
             f"on failure    a message through {args.notify_block} (an automation on enrich.job.failed)"
         )
+    if job_variables:  # names only: an env variable's value may be a secret
+        lines.append(f"job variables {', '.join(sorted(job_variables))}")
     submit = f"enrich submit IN --spec SPEC --output OUT --deployment {full_name} --api-url {api_url}"
     lines.append(f"run a job     {submit}")
     lines.append(f"run its jobs  PREFECT_API_URL={api_url} prefect worker start --pool {args.pool}")
@@ -90,3 +104,22 @@ def _path_parameters(given: list[str] | None) -> dict[str, str]:
             raise UsageError(f"--param {item!r}: expected input=PATH or output=PATH")
         parameters[name] = str(Path(value).resolve())
     return parameters
+
+
+def _job_variables(given: list[str] | None, image: str | None) -> dict[str, Any]:
+    """``--job-variable NAME=VALUE`` (VALUE read as JSON when it is JSON, else as text), and
+    ``--image`` as the variable ``image``."""
+    variables: dict[str, Any] = {}
+    for item in given or []:
+        name, equals, value = item.partition("=")
+        if not equals or not name:
+            raise UsageError(f"--job-variable {item!r}: expected NAME=VALUE")
+        try:
+            variables[name] = json.loads(value)
+        except json.JSONDecodeError:
+            variables[name] = value
+    if image is not None:
+        if "image" in variables:
+            raise UsageError("--image and --job-variable image=...: give the image once")
+        variables["image"] = image
+    return variables

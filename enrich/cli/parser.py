@@ -291,6 +291,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TYPE/NAME",
         help="a notification block (e.g. slack-webhook/ops) sent a message for each failed job",
     )
+    deploy.add_argument("--image", help="for a docker (or other container) pool: the image its runs use")
+    deploy.add_argument(
+        "--job-variable",
+        action="append",
+        metavar="NAME=VALUE",
+        help='a job variable of the pool for the runs (VALUE as JSON if it parses: env={"TZ": "UTC"})',
+    )
     deploy.add_argument(
         "--api-url", help="the Prefect API (default: $PREFECT_API_URL, else enrich serve's local server)"
     )

@@ -15,13 +15,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
-import httpx
 import polars as pl
 import pytest
 
 from flows.local_server import start_local_server, stop_local_server
 from tests.helpers import (
     free_port,
+    prefect_api,
     run_cli,
     running_mock_api,
     server_stats,
@@ -104,7 +104,7 @@ def test_deploying_twice_makes_one_deployment_with_its_cron_schedule(
     assert again.stdout.startswith("updated deployment enrich-file/nightly (")
     deployment_id = first.stdout.split("(")[1].split(")")[0]
     assert again.stdout.split("(")[1].split(")")[0] == deployment_id
-    read = httpx.get(f"{prefect_server}/deployments/name/enrich-file/nightly", timeout=30).json()
+    read = prefect_api("GET", f"{prefect_server}/deployments/name/enrich-file/nightly").json()
     assert read["id"] == deployment_id
     assert read["work_pool_name"] == pool
     assert read["entrypoint"] == "flows.enrich_file.enrich_file"
@@ -126,6 +126,8 @@ def test_deploying_twice_makes_one_deployment_with_its_cron_schedule(
         (["--pool", "p", "--param", "spec=x"], "--param 'spec=x': expected input=PATH or output=PATH"),
         (["--pool", "p", "--inbox", "in"], "--inbox and --outbox go together"),
         (["--pool", "p", "--notify-block", "ops"], "--notify-block 'ops': expected TYPE/NAME"),
+        (["--pool", "p", "--job-variable", "image"], "--job-variable 'image': expected NAME=VALUE"),
+        (["--pool", "p", "--image", "a", "--job-variable", "image=b"], "--image and --job-variable image="),
         (
             ["--pool", "p", "--notify-block", "custom-webhook/gone"],
             "no custom-webhook block named 'gone' at ",
@@ -142,6 +144,34 @@ def test_what_cannot_be_deployed_is_one_line(
     assert len(done.stderr.splitlines()) == 1
 
 
+def test_a_docker_pool_gets_the_image_and_job_variables_a_process_pool_refuses(
+    tmp_path: Path, server: str, prefect_server: str, pool: str
+) -> None:
+    """--image and --job-variable land in the deployment's job variables, checked against the
+    pool's job template: a variable the pool does not take is one line and nothing is made."""
+    created = prefect("work-pool", "create", "enrich-docker", "--type", "docker", api_url=prefect_server)
+    assert created.returncode == 0, created.stdout + created.stderr
+    _, spec = write_lookup_job(tmp_path, server, ["n1"])
+    deploy = ["deploy", "--spec", str(spec), "--name", "boxed", "--api-url", prefect_server]
+    boxed = ["--image", "registry.example/enrich:1.4", "--job-variable", 'env={"TZ": "UTC", "N": "1"}']
+    done = run_cli(*deploy, "--pool", "enrich-docker", *boxed, "--job-variable", "image_pull_policy=Never")
+    assert done.returncode == 0, done.stderr
+    assert "  job variables env, image, image_pull_policy\n" in done.stdout
+    read = prefect_api("GET", f"{prefect_server}/deployments/name/enrich-file/boxed").json()
+    assert read["work_pool_name"] == "enrich-docker"
+    assert read["job_variables"] == {
+        "image": "registry.example/enrich:1.4",
+        "env": {"TZ": "UTC", "N": "1"},
+        "image_pull_policy": "Never",
+    }
+    refused = run_cli(*deploy, "--pool", pool, "--name", "not-boxed", *boxed)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert refused.stderr.startswith(
+        f"enrich: error: work pool {pool!r} (process) takes no job variable 'image'; it takes: command, env,"
+    ), refused.stderr
+    assert prefect_api("GET", f"{prefect_server}/deployments/name/enrich-file/not-boxed").status_code == 404
+
+
 def test_a_bad_cron_or_time_zone_is_one_line_before_anything_is_made(
     tmp_path: Path, server: str, prefect_server: str, pool: str
 ) -> None:
@@ -153,7 +183,7 @@ def test_a_bad_cron_or_time_zone_is_one_line_before_anything_is_made(
         assert done.returncode == 2, done.stdout + done.stderr
         assert done.stderr.startswith("enrich: error: the schedule: "), done.stderr
         assert len(done.stderr.splitlines()) == 1
-    assert httpx.get(f"{prefect_server}/deployments/name/enrich-file/bad", timeout=30).status_code == 404
+    assert prefect_api("GET", f"{prefect_server}/deployments/name/enrich-file/bad").status_code == 404
 
 
 def test_a_worker_runs_a_job_submitted_to_the_deployment(
@@ -282,9 +312,9 @@ def _deploy_and_emit_twice(source: Path, spec: Path, output: Path, prefect_serve
 
 def _runs_of(prefect_server: str, deployment: str) -> list[tuple[str, dict[str, Any], str]]:
     """The deployment's runs: each one's state type, parameters and state message."""
-    found = httpx.get(f"{prefect_server}/deployments/name/{deployment}", timeout=30).json()
+    found = prefect_api("GET", f"{prefect_server}/deployments/name/{deployment}").json()
     query = {"deployments": {"id": {"any_": [found["id"]]}}}
-    runs = httpx.post(f"{prefect_server}/flow_runs/filter", json=query, timeout=30).json()
+    runs = prefect_api("POST", f"{prefect_server}/flow_runs/filter", json=query).json()
     return [(run["state_type"], run["parameters"], run["state"]["message"] or "") for run in runs]
 
 
@@ -305,7 +335,7 @@ def test_an_inbox_deployment_on_the_pool_sweeps_its_folder(
     assert f"  inbox         enrich-inbox/sweeper every 2 s: each new file of {inbox}/ into {outbox}/" in (
         deployed.stdout
     )
-    read = httpx.get(f"{prefect_server}/deployments/name/enrich-inbox/sweeper", timeout=30).json()
+    read = prefect_api("GET", f"{prefect_server}/deployments/name/enrich-inbox/sweeper").json()
     try:
         assert read["work_pool_name"] == pool
         assert read["schedules"][0]["schedule"]["interval"] == 2.0
@@ -315,6 +345,6 @@ def test_an_inbox_deployment_on_the_pool_sweeps_its_folder(
         (inbox / ".drop.csv").rename(inbox / "drop.csv")  # whole, under its name: a sweep never reads half
         wait_until(lambda: (inbox / "done" / "drop.csv").exists(), "a sweep by the pool's worker", 150)
     finally:
-        # The session's server would otherwise schedule a sweep every 2 s for every later test.
-        httpx.delete(f"{prefect_server}/deployments/{read['id']}", timeout=30).raise_for_status()
+        # The module's server would otherwise schedule a sweep every 2 s for every later test.
+        prefect_api("DELETE", f"{prefect_server}/deployments/{read['id']}").raise_for_status()
     assert pl.read_parquet(outbox / "drop.csv.enriched.parquet")["ip"].to_list() == ["i1", "i2"]
