@@ -30,7 +30,9 @@ from tests.helpers import (
     write_lookup_job,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+# One test worker runs the whole module (scripts/test's --dist loadgroup): its Prefect server and
+# Prefect worker start once.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300), pytest.mark.xdist_group("deploy")]
 
 
 def prefect(*args: str, api_url: str) -> subprocess.CompletedProcess[str]:
