@@ -30,9 +30,7 @@ from tests.helpers import (
     write_lookup_job,
 )
 
-# One test worker runs the whole module (scripts/test's --dist loadgroup): its Prefect server and
-# Prefect worker start once.
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300), pytest.mark.xdist_group("deploy")]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 
 def prefect(*args: str, api_url: str) -> subprocess.CompletedProcess[str]:

@@ -28,8 +28,7 @@ from tests.helpers import (
     write_lookup_job,
 )
 
-# One test worker runs the whole module (scripts/test's --dist loadgroup): its cluster starts once.
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("dask")]
+pytestmark = pytest.mark.integration
 
 ROWS = 1200
 # 2% under 200/s, plus a burst of 1 per worker: at most 198 in any second when both run at once.
