@@ -24,31 +24,6 @@ from tests.helpers import free_port, running_mock_api
 keep_prefect_on_loopback()
 
 
-# The test files that take longest (each about 45-150 s on the parallel run), in that order, go
-# first: scripts/test hands whole files to the two workers as they free up (pytest-xdist, loadfile,
-# in collection order), and a long file handed out last leaves the other worker idle at the end.
-SLOWEST_FILES = (
-    "tests/flows/test_serve.py",
-    "tests/flows/test_deploy.py",
-    "tests/flows/test_on_dask.py",
-    "tests/benchmarks/test_benchmarks.py",
-    "tests/service/jobs/test_answer_log_job.py",
-    "tests/cli/test_one_job_per_output.py",
-    "tests/flows/test_global_limits.py",
-    "tests/service/calling/test_against_mock_api.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The slowest files first (stable: the others, and each file's tests, keep their order)."""
-
-    def rank(item: pytest.Item) -> int:
-        path = item.nodeid.split("::", 1)[0]
-        return SLOWEST_FILES.index(path) if path in SLOWEST_FILES else len(SLOWEST_FILES)
-
-    items.sort(key=rank)
-
-
 @pytest.fixture
 def clock() -> MockClock:
     """A clock whose sleeps take no time (and are recorded)."""
