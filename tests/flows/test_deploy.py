@@ -268,7 +268,9 @@ def test_an_arrived_file_event_starts_a_job_on_that_file_and_a_duplicate_none(
     --notify-block names."""
     keys = [f"e{i}" for i in range(140)]
     output = tmp_path / "arrived.parquet"
-    with running_mock_api("--latency-ms", "50") as api:  # a job of 3.5 s: the duplicate comes while it runs
+    # A job of 14 s: the duplicate's run (a worker's second flow-run process) starts while it runs.
+    # With 3.5 s, one run on a loaded machine started it after the job had finished.
+    with running_mock_api("--latency-ms", "200") as api:
         limits = "[limits]\nconcurrency = 2\n[cache]\nenabled = false\n"
         source, spec = write_lookup_job(tmp_path, api, keys, limits)
         _deploy_and_emit_twice(source, spec, output, prefect_server, pool)
