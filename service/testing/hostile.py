@@ -28,6 +28,7 @@ import contextlib
 import functools
 import gzip
 import json
+import threading
 import zlib
 from dataclasses import dataclass
 
@@ -47,9 +48,18 @@ class HostileSizes:
     drip_s: float = 5.0
 
 
-@functools.cache
+_BOMB_BUILDING = threading.Lock()
+
+
 def gzip_bomb(inflated_bytes: int) -> bytes:
-    """A gzip stream of ``inflated_bytes`` zeros (about a thousandth of that, compressed)."""
+    """A gzip stream of ``inflated_bytes`` zeros (about a thousandth of that, compressed), built once
+    per size even when several bomb keys are asked for at the same moment."""
+    with _BOMB_BUILDING:
+        return _built_gzip_bomb(inflated_bytes)
+
+
+@functools.cache
+def _built_gzip_bomb(inflated_bytes: int) -> bytes:
     compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     zeros = bytes(_CHUNK)
     parts = [compressor.compress(zeros) for _ in range(inflated_bytes // _CHUNK)]
@@ -65,7 +75,9 @@ async def hostile_response(
     if fault == "gzip":
         return _json(gzip.compress(answer_bytes(key)), gzipped=True)
     if fault == "gzip_bomb":
-        return _json(gzip_bomb(sizes.bomb_bytes), gzipped=True)
+        # Off the event loop: a 1 GiB bomb takes seconds to compress, and every other answer of
+        # the server (the normal keys beside the bombs) would wait for it and time out.
+        return _json(await asyncio.to_thread(gzip_bomb, sizes.bomb_bytes), gzipped=True)
     if fault == "echo_request":
         sent = str(request.url) if key.startswith("echo-url-") else request.headers.get("Authorization")
         return web.Response(
