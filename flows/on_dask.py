@@ -131,23 +131,37 @@ async def enrich_on_dask(input: str, spec: str, output: str, options: EnrichFile
         runner = DaskTaskRunner(address=options.dask_address)
         slots = await anyio.to_thread.run_sync(_cluster_threads, options.dask_address)
     else:
-        workers = options.dask_workers or 1
-        runner = DaskTaskRunner(
-            cluster_kwargs={
-                "n_workers": workers,
-                "threads_per_worker": 1,
-                "processes": True,
-                "host": "127.0.0.1",
-                "dashboard_address": None,
-                # The workers report their task runs to this flow's API: in Prefect's local mode
-                # each would otherwise start a temporary server of its own.
-                "env": {"PREFECT_API_URL": _api_url(), **LOOPBACK_ONLY},
-            }
-        )
-        slots = workers
+        slots = options.dask_workers or 1
+        runner = DaskTaskRunner(cluster_kwargs=local_cluster_options(slots, _api_url()))
     on_cluster = enrich_file_on_dask.with_options(task_runner=runner)  # type: ignore[arg-type]
     result: dict[str, Any] = await on_cluster(input, spec, output, options, slots)
     return result
+
+
+# Dask's statistical profiler samples every worker thread's stack (sys._current_frames) every
+# 10 ms. On CPython 3.11 before 3.11.9 that call can deadlock the worker for good: it holds the
+# thread list's lock while allocating frames, a garbage collection then frees a threading.local,
+# whose cleanup waits for that same lock while holding the GIL (CPython gh-106883). Seen here on
+# 3.11.7 as a batch stuck for ever on a worker whose every other thread waited for the GIL (gdb).
+# Enrich has no use for the profile. A dotted key: the nanny merges this config into the one it
+# passes its worker one level deep only (a nested "distributed" would replace all of Dask's).
+WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
+
+
+def local_cluster_options(workers: int, api_url: str) -> dict[str, Any]:
+    """The local Dask cluster of ``workers`` processes (one thread each) for a job reporting to
+    the Prefect API at ``api_url``."""
+    return {
+        "n_workers": workers,
+        "threads_per_worker": 1,
+        "processes": True,
+        "host": "127.0.0.1",
+        "dashboard_address": None,
+        # The workers report their task runs to this flow's API: in Prefect's local mode each
+        # would otherwise start a temporary server of its own.
+        "env": {"PREFECT_API_URL": api_url, **LOOPBACK_ONLY},
+        "config": WORKER_CONFIG,
+    }
 
 
 def _api_url() -> str:

@@ -10,10 +10,13 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import dask
 import httpx
 import polars as pl
 import pytest
+from distributed import Client, LocalCluster
 
+from flows.on_dask import local_cluster_options
 from service import state_dir_for
 from service.jobs.remote_batch import split_limits
 from service.spec import LimitsSection
@@ -41,6 +44,18 @@ def test_limits_are_split_between_the_batches_running_at_once() -> None:
     assert split_limits(limits, slots=4) == (4, 1, 50.0, 1)
     # More worker threads than the concurrency: only as many batches as requests may run.
     assert split_limits(LimitsSection(concurrency=3), slots=8) == (3, 1, None, 1)
+
+
+def test_the_local_cluster_workers_do_not_profile() -> None:
+    """Dask's profiler samples every thread's stack every 10 ms; on CPython 3.11 before 3.11.9 that
+    sampling can deadlock a worker (gh-106883: two test runs here hung in a batch for ever)."""
+    options = local_cluster_options(1, "http://127.0.0.1:9/api")
+    with LocalCluster(**options) as cluster, Client(cluster) as client:
+        enabled = client.run(dask.config.get, "distributed.worker.profile.enabled")
+        assert list(enabled.values()) == [False]
+        # ...and the workers the job starts still report to the job's Prefect API.
+        environ = client.run(os.getenv, "PREFECT_API_URL")
+        assert list(environ.values()) == ["http://127.0.0.1:9/api"]
 
 
 @pytest.fixture(scope="module")
