@@ -3,10 +3,12 @@ session, a private cache."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,10 +40,15 @@ def mock_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def prefect_server(
+    tmp_path_factory: pytest.TempPathFactory, migrated_prefect_database: Path
+) -> Iterator[str]:
     """A real ``prefect server`` (SQLite) for job processes to share, one for the whole session
-    (the benchmarks' smoke run and the flows tests); its API URL."""
-    process, url = start_local_server(free_port(), home=tmp_path_factory.mktemp("prefect-home"))
+    (the benchmarks' smoke run and the flows tests); its API URL. It starts on a copy of the
+    migrated database: 5 s to start instead of 13 s."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    shutil.copyfile(migrated_prefect_database, home / "prefect.db")
+    process, url = start_local_server(free_port(), home=home)
     try:
         yield url
     finally:
@@ -50,14 +57,29 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def migrated_prefect_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A Prefect database with every migration applied, made once for the session."""
-    home = tmp_path_factory.mktemp("prefect-migrated")
-    env = prefect_environment(os.environ, PREFECT_HOME=str(home))
+    """A Prefect database with every migration applied, made once for the run: the parallel test
+    workers share it (the migrations take 8 s of a core), the first to need it makes it."""
+    run_root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        run_root = run_root.parent  # this run's folder, above each worker's own
+    home = run_root / "prefect-migrated"
+    home.mkdir(exist_ok=True)
+    with (run_root / "prefect-migrated.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (home / "prefect.db").exists():
+            _migrate(home)
+    return home / "prefect.db"
+
+
+def _migrate(home: Path) -> None:
+    """Create a migrated database in ``home`` (in a folder beside it, moved in once complete)."""
+    making = Path(tempfile.mkdtemp(dir=home.parent))
+    env = prefect_environment(os.environ, PREFECT_HOME=str(making))
     env.pop("PREFECT_API_URL", None)
     upgrade = [sys.executable, "-m", "prefect", "server", "database", "upgrade", "-y"]
     done = subprocess.run(upgrade, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    return home / "prefect.db"
+    (making / "prefect.db").rename(home / "prefect.db")
 
 
 @pytest.fixture
