@@ -29,7 +29,7 @@ from service.calling.bodies import BoundedBody
 from service.calling.rate_limit import RateLimiter
 from service.calling.requests import RequestBuilder
 from service.calling.retry_policy import RetryPolicy
-from service.calling.transport import RawResponse
+from service.calling.sending import RawResponse
 from service.tables.mapping import map_answers
 from service.testing.mock_answers import answer_for
 

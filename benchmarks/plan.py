@@ -28,6 +28,8 @@ class Plan:
     # An untimed first flow run (it creates Prefect's database) before start-up is timed; the
     # smoke plan, which only runs the scenarios, spares its ten seconds.
     warm_prefect_first: bool = True
+    # (latency ms, in flight) at which the HTTP libraries and the engine's senders are compared.
+    sender_points: tuple[tuple[float, int], ...] = ((0, 64), (20, 256), (50, 500))
 
     def keys_for(self, latency_ms: float, in_flight: int, per_request: int = 1) -> int:
         """Keys for one measurement of about ``seconds`` at the bound (at least 200), and of at
@@ -66,6 +68,7 @@ PLANS = {
         (1_000, 2_000),
         hostile_keys=2,
         warm_prefect_first=False,
+        sender_points=((0, 16),),
     ),
     "quick": Plan("quick", 0.5, 1, (0, 20, 50), (16, 64, 100, 256, 500), 100, 100_000, (100_000, 1_000_000)),
     "default": _DEFAULT,

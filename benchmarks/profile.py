@@ -1,7 +1,7 @@
 """Where the engine's time goes: ``enrich_frame`` against the mock API under pyinstrument.
 
     .venv/bin/python -m benchmarks.profile [--keys 100000] [--latency-ms 0] [--in-flight 64] [--bulk 0]
-                                           [--python-gc] [--no-profiler]
+                                           [--transport aiohttp] [--python-gc] [--no-profiler]
 
 Runs as the benchmark's engine contender does (the mock API on its own core, the job processes'
 garbage collector settings), prints rows/s and the share of the time spent in each of the engine's
@@ -19,6 +19,7 @@ from pyinstrument import Profiler
 from benchmarks import contenders
 from benchmarks.run import mock_api
 from enrich.cli.process import collect_garbage_less_often
+from service import SENDER_NAMES
 
 # The engine's modules (its sender among them: time inside it is aiohttp's, as in the bare loop).
 _SHOWN = ("service/", "benchmarks/contenders.py")
@@ -38,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--in-flight", type=int, default=64)
     parser.add_argument("--bulk", type=int, default=0, help="keys per request (0: one key per request)")
+    parser.add_argument(
+        "--transport", choices=SENDER_NAMES, default=None, help="the sender (the spec's default)"
+    )
     parser.add_argument("--python-gc", action="store_true", help="keep Python's collector defaults")
     parser.add_argument("--no-profiler", action="store_true", help="only the rows/s, at full speed")
     parser.add_argument("--out", default="benchmarks/results", help="where the HTML profile goes")
@@ -47,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     keys = [f"p{i}" for i in range(args.keys)]
     profiler = None if args.no_profiler else Profiler(async_mode="disabled")
     with mock_api("--latency-ms", str(args.latency_ms)) as base:
-        run = contenders.engine(base, keys, args.in_flight, args.bulk)
+        run = contenders.engine(base, keys, args.in_flight, args.bulk, transport=args.transport)
         if profiler is None:
             seconds = asyncio.run(run)
         else:

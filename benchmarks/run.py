@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks import contenders, jobs
+from benchmarks import contenders, jobs, senders
 from benchmarks.plan import PLANS, Plan
 from benchmarks.report import Figure, write_report
 from enrich.cli.process import collect_garbage_less_often
@@ -185,6 +185,54 @@ def duplicates_and_bulk(bench: Bench) -> None:
         bench.measure("bulk", {"per_request": 100}, bulk, {"enrich engine": (base, engine_at(64, 100))})
 
 
+def _in_a_process_of_its_own(contender: str, in_flight: int, peaks_mb: list[float]) -> Contender:
+    """``benchmarks.senders``'s ``contender`` run in a fresh process; its peak memory kept."""
+
+    async def run(base: str, keys: list[str]) -> float:
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "benchmarks.senders",
+            contender,
+            base,
+            str(in_flight),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        out, _ = await asyncio.wait_for(child.communicate("\n".join(keys).encode()), timeout=600)
+        if child.returncode != 0:
+            raise RuntimeError(f"{contender} failed (exit {child.returncode})")
+        report = json.loads(out)
+        peaks_mb.append(report["peak_rss_mb"])
+        return float(report["seconds"])
+
+    return run
+
+
+def sender_libraries(bench: Bench) -> None:
+    """The HTTP clients a sender could be built on, each as a bare loop, and the engine on each of
+    its fast senders: every run in a process of its own, on uvloop, so its memory is its own."""
+    absent = [library for library in senders.LOOPS if not senders.installed(library)]
+    if absent:
+        print(f"  senders        not installed, not measured: {', '.join(absent)}", flush=True)
+    chosen = {f"bare {lib}": lib for lib in senders.LOOPS if lib not in absent}
+    chosen |= {f"engine, {sender} sender": f"engine:{sender}" for sender in senders.ENGINES}
+    for latency, in_flight in bench.plan.sender_points:
+        keys = [f"k{i}" for i in range(bench.plan.keys_for(latency, in_flight))]
+        peaks: dict[str, list[float]] = {name: [] for name in chosen}
+        params = {"latency_ms": latency, "in_flight": in_flight}
+        with mock_api("--latency-ms", str(latency)) as base:
+            runs = {
+                name: (base, _in_a_process_of_its_own(contender, in_flight, peaks[name]))
+                for name, contender in chosen.items()
+            }
+            bench.measure("senders", params, keys, runs)
+        for name, values in peaks.items():
+            bench.figures.append(
+                Figure("senders", f"{name}, peak RSS", params, len(keys), values, 0, unit="MB")
+            )
+
+
 def naive_prefect(bench: Bench, home: Path) -> None:
     """The tutorial's one task per row (in its own process; Prefect's start-up not counted)."""
     with mock_api() as base:
@@ -298,6 +346,7 @@ SCENARIOS: dict[str, Callable[[Bench, Path], None]] = {
     "pacing": lambda bench, scratch: pacing(bench),
     "auto": lambda bench, scratch: adaptive_concurrency(bench),
     "duplicates-bulk": lambda bench, scratch: duplicates_and_bulk(bench),
+    "senders": lambda bench, scratch: sender_libraries(bench),
     "naive": naive_prefect,
     "jobs": whole_jobs,
     "hostile": hostile_answers,

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from service import JobOptions, LimitOverrides
+from service import JobOptions, SpecOverrides
 
 
-class EnrichFileOptions(LimitOverrides, JobOptions):
+class EnrichFileOptions(SpecOverrides, JobOptions):
     """Everything a job may be given besides its input, spec and output."""
 
     dask_address: str | None = Field(

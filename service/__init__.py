@@ -19,7 +19,7 @@ from service.calling.clock import Clock, SystemClock
 from service.calling.outcome import Outcome
 from service.calling.retry_rules import spec_retry
 from service.calling.single import Exchange, Hop, ask_once
-from service.calling.transport import TransportChoice
+from service.calling.transport import SENDER_NAMES, TransportChoice
 from service.engine import ATTEMPTS, ERROR, MESSAGE, STATUS, EnrichResult, enrich_frame
 from service.errors import (
     CacheUnavailableError,
@@ -41,7 +41,7 @@ from service.jobs.batches import (
 )
 from service.jobs.checkpoint import JobState, state_dir_for
 from service.jobs.failures import failed_rows_sample
-from service.jobs.options import DEFAULT_BATCH_SIZE, JobOptions, LimitOverrides
+from service.jobs.options import DEFAULT_BATCH_SIZE, JobOptions, SpecOverrides
 from service.jobs.preflight import check_job
 from service.jobs.progress import JobProgress, ProgressReport, report_progress
 from service.jobs.remote_batch import BatchShare, RemoteBatchDone, enrich_batch_alone, split_limits
@@ -63,6 +63,7 @@ __all__ = [
     "ERROR",
     "FORMATS",
     "MESSAGE",
+    "SENDER_NAMES",
     "STATUS",
     "AnswerStore",
     "BatchPlacement",
@@ -85,7 +86,6 @@ __all__ = [
     "JobOptions",
     "JobProgress",
     "JobState",
-    "LimitOverrides",
     "OnThisLoop",
     "Outcome",
     "ProgressReport",
@@ -93,6 +93,7 @@ __all__ = [
     "RemoteBatchDone",
     "Spec",
     "SpecError",
+    "SpecOverrides",
     "StatsRecorder",
     "SystemClock",
     "TransportChoice",

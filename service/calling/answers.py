@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from service.calling.transport import RawResponse
+from service.calling.sending import RawResponse
 from service.errors import CallError, ErrorClass
 
 _BOM = b"\xef\xbb\xbf"

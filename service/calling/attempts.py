@@ -25,7 +25,7 @@ from service.calling.rate_limit import RateLimiter
 from service.calling.redirects import REDIRECT_STATUSES, Redirects
 from service.calling.requests import PreparedRequest
 from service.calling.retry_policy import RetryPolicy
-from service.calling.transport import RawResponse, Sender
+from service.calling.sending import RawResponse, Sender
 from service.errors import CallError, ErrorClass
 from service.stats import StatsRecorder, WaitSpans
 

@@ -3,7 +3,7 @@
 The limit counts bytes as received and as decoded: gzip and deflate are inflated in steps of at
 most what is left under the limit (``zlib``'s ``max_length``), so a small compressed answer that
 would inflate to gigabytes (a "zip bomb") stops at the limit instead of taking the machine's
-memory. Both senders read through ``BoundedBody``, so every transport treats a body alike.
+memory. Every sender reads through ``BoundedBody``, so every transport treats a body alike.
 
 A limit per answer is not a limit per job: 64 answers in flight could each hold the whole of it.
 So the first ``SMALL_BODY_BYTES`` of any body are read freely (almost every JSON answer is

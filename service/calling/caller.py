@@ -38,7 +38,8 @@ from service.calling.redirects import Redirects
 from service.calling.requests import Key, RequestBuilder
 from service.calling.retry_policy import RetryPolicy
 from service.calling.row_fetch import RowFetch
-from service.calling.transport import Sender, TransportChoice, make_sender
+from service.calling.sending import Sender
+from service.calling.transport import TransportChoice, make_sender
 from service.errors import ErrorClass
 from service.redact import Redactor
 from service.spec import Spec

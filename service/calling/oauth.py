@@ -19,7 +19,7 @@ import orjson
 
 from service.calling.clock import Clock
 from service.calling.requests import PreparedRequest
-from service.calling.transport import RawResponse, Sender
+from service.calling.sending import RawResponse, Sender
 from service.errors import CallError, ErrorClass
 from service.redact import Redactor
 from service.spec import ClientCredentials, Spec

@@ -25,7 +25,8 @@ from service.calling.outcome import Outcome, failed_outcome
 from service.calling.redirects import REDIRECT_STATUSES, Redirects
 from service.calling.requests import Key, PreparedRequest, RequestBuilder, request_headers
 from service.calling.retry_policy import RetryPolicy
-from service.calling.transport import RawResponse, TransportChoice, foreign_headers, make_sender
+from service.calling.sending import RawResponse
+from service.calling.transport import TransportChoice, foreign_headers, make_sender
 from service.errors import CallError
 from service.redact import Redactor
 from service.spec import Spec

@@ -1,4 +1,5 @@
-"""Senders: the one place where HTTP libraries are called and their errors translated.
+"""Senders: the one place where HTTP libraries are called and their errors translated (what every
+sender shares is in ``service.calling.sending``; the optional pyreqwest sender in its own module).
 
 ``AiohttpSender`` is the default: httpx's own request/response machinery costs about 3.5x
 aiohttp's per request on the machines we target (docs/architecture.md, "Measured costs"), too
@@ -10,79 +11,37 @@ much for the hot path.
 from __future__ import annotations
 
 import asyncio
+import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Protocol
 
 import aiohttp
 import anyio
 import httpx
 from yarl import URL
 
-from service.calling.bodies import (
-    SMALL_BODY_BYTES,
-    BodyTooLargeError,
-    BoundedBody,
-    large_bodies_at_once,
-    read_bounded,
-    reads_plainly,
-    too_large,
-)
+from service.calling.bodies import large_bodies_at_once, too_large
 from service.calling.redirects import CREDENTIAL_HEADERS
 from service.calling.requests import PreparedRequest, request_headers
+from service.calling.sending import (
+    RawResponse,
+    Sender,
+    SenderSettings,
+    announced_length,
+    body_limit,
+    connection_failed,
+    no_answer_within,
+    read_body,
+    redirect_location,
+)
 from service.errors import CallError, ErrorClass
 from service.redact import Redactor
 from service.spec import Spec
+from service.spec.sections import SenderName
 
-# What a caller sends through: None or "aiohttp" (the default), "httpx", or any httpx transport.
+# What a caller sends through: None or "aiohttp" (the default), another of SENDER_NAMES, or any
+# httpx transport.
 TransportChoice = httpx.AsyncBaseTransport | str | None
-
-
-@dataclass(frozen=True, slots=True)
-class RawResponse:
-    """What the engine needs from an answer (``location`` only of a redirect); ``headers`` are the
-    HTTP library's own (no copy is made), for whoever shows an exchange (``enrich try``)."""
-
-    status: int
-    body: bytes
-    retry_after: str | None
-    location: str | None = None
-    headers: Mapping[str, str] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SenderSettings:
-    """How a sender talks to the API: its headers (and the ones a redirect to another origin may
-    carry: none holding a secret), at most ``concurrency`` connections, ``timeout_s`` for a whole
-    exchange, and ``max_bytes`` of an answer."""
-
-    headers: dict[str, str]
-    foreign_headers: dict[str, str]
-    concurrency: int
-    timeout_s: float
-    max_bytes: int
-
-
-def _location(status: int, headers: Mapping[str, str]) -> str | None:
-    return headers.get("Location") if 300 <= status < 400 else None
-
-
-class Sender(Protocol):
-    """Sends one request; raises ``CallError`` (timeout or connect) when no answer came."""
-
-    async def open(self) -> None:
-        """Create the connection pool (inside the running event loop)."""
-        ...
-
-    async def send(
-        self, request: PreparedRequest, extra_headers: Mapping[str, str] | None = None
-    ) -> RawResponse:
-        """Send ``request`` (with ``extra_headers`` besides the spec's) and read the whole answer."""
-        ...
-
-    async def aclose(self) -> None:
-        """Close every connection."""
-        ...
+SENDER_NAMES: tuple[str, ...] = typing.get_args(SenderName)
 
 
 # Every library exception a sender may meet, and what it means for a row: the one translation of
@@ -101,22 +60,8 @@ def translate(exc: BaseException, timeout_s: float) -> CallError:
     """The ``CallError`` for a library's exception (one of ``TRANSLATED``); raise it ``from exc``."""
     error_class = next(error_class for kind, error_class in _TRANSLATIONS if isinstance(exc, kind))
     if error_class is ErrorClass.TIMEOUT:
-        return CallError(error_class, f"no answer within {timeout_s:g}s")
-    reason = getattr(getattr(exc, "os_error", None), "strerror", None) or type(exc).__name__
-    return CallError(error_class, f"connection failed: {reason}")
-
-
-# Of an answer that is not a 2xx, only the start is read: its message needs a line, not its body.
-ERROR_SNIPPET_BYTES = 64 * 1024
-
-
-def _body_limit(status: int, max_bytes: int) -> int:
-    return max_bytes if 200 <= status < 300 else ERROR_SNIPPET_BYTES
-
-
-def _declared_too_long(status: int, content_length: int | None, max_bytes: int) -> bool:
-    """A 2xx answer announcing more than the limit fails before a byte of it is read."""
-    return 200 <= status < 300 and content_length is not None and content_length > max_bytes
+        return no_answer_within(timeout_s)
+    return connection_failed(getattr(getattr(exc, "os_error", None), "strerror", None) or type(exc).__name__)
 
 
 class AiohttpSender:
@@ -178,31 +123,23 @@ class AiohttpSender:
                     response.status,
                     body,
                     headers.get("Retry-After"),
-                    _location(response.status, headers),
+                    redirect_location(response.status, headers),
                     headers,
                 )
         except TRANSLATED as exc:
             raise translate(exc, self._timeout_s) from exc
 
     async def _read(self, response: aiohttp.ClientResponse) -> bytes:
-        status, length = response.status, response.content_length
-        encoding = response.headers.get("Content-Encoding")
-        limit = _body_limit(status, self._max_bytes)
-        if length is not None and length <= limit and reads_plainly(encoding):
-            if length <= SMALL_BODY_BYTES:
-                return await response.read()  # the common case: one read, bounded by its length
-            async with self._large:
-                return await response.read()
-        if _declared_too_long(status, length, self._max_bytes):
-            response.close()  # not drained: the connection is dropped with the rest unread
-            raise too_large(self._max_bytes)
-        body = BoundedBody(limit, encoding)
-        try:
-            await read_bounded(response.content.iter_any(), body, self._large)
-        except BodyTooLargeError:
-            response.close()
-            return body.cut_short(status, self._max_bytes)
-        return body.finish()
+        return await read_body(
+            response.status,
+            response.content_length,
+            response.headers.get("Content-Encoding"),
+            max_bytes=self._max_bytes,
+            large=self._large,
+            whole=response.read,
+            chunks=response.content.iter_any,
+            drop=response.close,  # not drained: the connection is dropped with the rest unread
+        )
 
     async def aclose(self) -> None:
         """Close the sessions."""
@@ -268,28 +205,27 @@ class HttpxSender:
             response.status_code,
             body,
             answer_headers.get("Retry-After"),
-            _location(response.status_code, answer_headers),
+            redirect_location(response.status_code, answer_headers),
             answer_headers,
         )
 
     async def _read(self, response: httpx.Response) -> bytes:
-        status = response.status_code
-        declared = response.headers.get("Content-Length")
-        length = int(declared) if declared is not None and declared.isascii() and declared.isdigit() else None
-        if _declared_too_long(status, length, self._max_bytes):
-            raise too_large(self._max_bytes)  # leaving the stream unread closes its connection
-        limit = _body_limit(status, self._max_bytes)
+        status, headers = response.status_code, response.headers
         if response.is_stream_consumed:  # handed over whole and decoded (httpx.MockTransport, respx)
             content = response.content
-            if len(content) > limit and 200 <= status < 300:
+            if len(content) > self._max_bytes and 200 <= status < 300:
                 raise too_large(self._max_bytes)
-            return content[:limit]
-        body = BoundedBody(limit, response.headers.get("Content-Encoding"))
-        try:
-            await read_bounded(response.aiter_raw(), body, self._large)
-        except BodyTooLargeError:
-            return body.cut_short(status, self._max_bytes)
-        return body.finish()
+            return content[: body_limit(status, self._max_bytes)]
+        # Leaving the stream unread closes its connection: nothing to drop.
+        return await read_body(
+            status,
+            announced_length(headers.get("Content-Length")),
+            headers.get("Content-Encoding"),
+            max_bytes=self._max_bytes,
+            large=self._large,
+            whole=response.aread,
+            chunks=response.aiter_raw,
+        )
 
     async def aclose(self) -> None:
         """Close the client."""
@@ -307,20 +243,44 @@ def foreign_headers(spec: Spec) -> dict[str, str]:
     }
 
 
+def _pyreqwest_sender(settings: SenderSettings) -> Sender:
+    try:
+        from service.calling.pyreqwest_sender import PyreqwestSender  # optional: an extra's
+    except ImportError as exc:
+        raise ValueError(
+            "transport 'pyreqwest' needs the pyreqwest package: pip install 'enrich[pyreqwest]'"
+        ) from exc
+    return PyreqwestSender(settings)
+
+
 def make_sender(spec: Spec, transport: TransportChoice = None, auth: httpx.Auth | None = None) -> Sender:
-    """The sender for ``transport``: None or "aiohttp" (default), "httpx", or an httpx transport."""
+    """The sender for ``transport``: one of ``SENDER_NAMES``, an httpx transport, or None for the
+    spec's ``[api].transport`` (by default aiohttp, or httpx when ``auth`` is given)."""
     headers = request_headers(spec.request)
     foreign = foreign_headers(spec)
     limits, request = spec.limits, spec.request
+    http2 = spec.source.api.http2
     settings = SenderSettings(
-        headers, foreign, limits.concurrency, request.timeout_s, request.max_response_bytes
+        headers,
+        foreign,
+        limits.concurrency,
+        request.timeout_s,
+        request.max_response_bytes,
+        http2=http2,
+        h2c=http2 and request.origin.startswith("http://"),
     )
-    if (transport is None and auth is None) or transport == "aiohttp":
-        if auth is not None:
-            raise ValueError("auth needs the httpx sender: pass transport='httpx'")
+    if transport is None:
+        transport = spec.transport or ("httpx" if auth is not None else "aiohttp")
+    if auth is not None and transport in ("aiohttp", "pyreqwest"):
+        raise ValueError(f"auth needs the httpx sender, not {transport}: pass transport='httpx'")
+    if transport == "aiohttp":
         return AiohttpSender(settings)
-    if transport is None or transport == "httpx":
+    if transport == "pyreqwest":
+        return _pyreqwest_sender(settings)
+    if transport == "httpx":
         return HttpxSender(settings, auth=auth)
     if isinstance(transport, httpx.AsyncBaseTransport):
         return HttpxSender(settings, transport=transport, auth=auth)
-    raise ValueError(f"unknown transport {transport!r}: use 'aiohttp', 'httpx' or an httpx transport")
+    raise ValueError(
+        f"unknown transport {transport!r}: use one of {', '.join(SENDER_NAMES)} or an httpx transport"
+    )

@@ -10,14 +10,16 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from service.spec import Spec, with_limit_overrides
+from service.calling.transport import SENDER_NAMES
+from service.spec import Spec, with_limit_overrides, with_transport
 from service.spec.units import parse_duration
 
 DEFAULT_BATCH_SIZE = 10_000
 
 
-class LimitOverrides(BaseModel):
-    """Limits given with a job that replace the spec's ``[limits]``."""
+class SpecOverrides(BaseModel):
+    """What a job's options replace in its spec: ``[limits]`` concurrency and rate, and
+    ``[api].transport``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -25,10 +27,22 @@ class LimitOverrides(BaseModel):
         default=None, description='override [limits].concurrency: a number, or "auto" to find it'
     )
     rate: str | None = Field(default=None, description="override [limits].rate, e.g. 500/s")
+    transport: str | None = Field(
+        default=None,
+        description=f"override [api].transport: the HTTP library that sends ({', '.join(SENDER_NAMES)})",
+    )
+
+    @field_validator("transport")
+    @classmethod
+    def _known(cls, value: str | None) -> str | None:
+        if value is not None and value not in SENDER_NAMES:
+            raise ValueError(f"unknown transport {value!r}: use one of {', '.join(SENDER_NAMES)}")
+        return value
 
     def applied_to(self, spec: Spec) -> Spec:
-        """``spec`` with these overrides (validated like the file's own limits)."""
-        return with_limit_overrides(spec, concurrency=self.concurrency, rate=self.rate)
+        """``spec`` with these overrides (validated like the file's own)."""
+        spec = with_limit_overrides(spec, concurrency=self.concurrency, rate=self.rate)
+        return with_transport(spec, self.transport)
 
 
 class JobOptions(BaseModel):

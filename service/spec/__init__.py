@@ -16,6 +16,7 @@ from service.spec.model import (
     digest,
     with_batch_limits,
     with_limit_overrides,
+    with_transport,
 )
 from service.spec.sections import (
     RESERVED_PREFIX,
@@ -53,4 +54,5 @@ __all__ = [
     "spec_from_dict",
     "with_batch_limits",
     "with_limit_overrides",
+    "with_transport",
 ]

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from service.errors import SpecError
 from service.spec.column_types import ColumnKind
 from service.spec.sections import (
+    ApiSection,
     CacheSection,
     CircuitSection,
     LimitsSection,
@@ -117,6 +118,11 @@ class Spec:
         return self.source.limits
 
     @property
+    def transport(self) -> str | None:
+        """``[api].transport``: the HTTP library named, or None for the default."""
+        return self.source.api.transport
+
+    @property
     def retry(self) -> RetrySection:
         """The ``[retry]`` section."""
         return self.source.retry
@@ -145,7 +151,9 @@ class Spec:
         # The conditions only when set: the identity of a spec without them stays what it was.
         unset = {name for name in ("error_when", "error_message") if getattr(api, name) is None}
         identity: dict[str, Any] = {
-            "api": api.model_dump(mode="json", exclude={"timeout_s", "max_response_bytes", *unset}),
+            "api": api.model_dump(
+                mode="json", exclude={"timeout_s", "max_response_bytes", "transport", "http2", *unset}
+            ),
             "key": source.input.key,
             "bulk": None if source.bulk is None else source.bulk.model_dump(mode="json"),
         }
@@ -185,6 +193,17 @@ def with_limit_overrides(
         where = f"--{error['loc'][0]}" if error["loc"] else "limits"  # a check across fields: no loc
         raise SpecError(str(error["msg"]).removeprefix("Value error, "), field=where) from None
     return dataclasses.replace(spec, source=spec.source.model_copy(update={"limits": limits}))
+
+
+def with_transport(spec: Spec, transport: str | None) -> Spec:
+    """``spec`` sending through ``transport`` (one of ``[api].transport``'s values; None: as it is)."""
+    if transport is None or transport == spec.transport:
+        return spec
+    try:
+        api = ApiSection.model_validate({**spec.source.api.model_dump(), "transport": transport})
+    except ValidationError as exc:
+        raise SpecError(str(exc.errors()[0]["msg"]), field="--transport") from None
+    return dataclasses.replace(spec, source=spec.source.model_copy(update={"api": api}))
 
 
 def with_batch_limits(spec: Spec, *, concurrency: int, rate: float | None, burst: int) -> Spec:

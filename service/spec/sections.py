@@ -6,6 +6,7 @@ left as text for the compile step (``service.spec.compile``).
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
@@ -19,6 +20,8 @@ MAX_RESPONSE_BYTES_LIMIT = 1024**3
 # One name, or a list of them: ``key = "ip"`` and ``key = ["ip"]`` mean the same.
 OneOrMany = Annotated[list[str], BeforeValidator(lambda value: [value] if isinstance(value, str) else value)]
 DEFAULT_RETRY_STATUSES = (408, 425, 429, 500, 502, 503, 504)
+# The HTTP libraries a spec may send through (service.calling.transport has a sender for each).
+SenderName = Literal["aiohttp", "httpx", "pyreqwest"]
 
 
 class _Section(BaseModel):
@@ -39,6 +42,11 @@ class ApiSection(_Section):
     max_response_bytes: Annotated[int, Field(ge=1, le=MAX_RESPONSE_BYTES_LIMIT)] = 16 * 1024**2
     # Followed or not (service.calling.redirects); none by default: a redirect is never silent.
     redirects: Literal["none", "same-origin", "any"] = "none"
+    # The HTTP library that sends (service.calling.transport); None: the default, aiohttp.
+    transport: SenderName | None = None
+    # HTTP/2: negotiated over https (HTTP/1.1 where the server declines), spoken from the first byte
+    # to an http:// API (which must speak it: there is nothing to negotiate with). pyreqwest only.
+    http2: bool = False
     # JMESPath over a 2xx answer: truthy -> the row fails as api_error, with error_message's
     # value (if any) as its message. For APIs that say "failed" inside a 200.
     error_when: Annotated[str, Field(min_length=1)] | None = None
@@ -48,6 +56,24 @@ class ApiSection(_Section):
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("transport")
+    @classmethod
+    def _installed(cls, value: str | None) -> str | None:
+        if value == "pyreqwest" and importlib.util.find_spec("pyreqwest") is None:
+            raise ValueError(
+                "transport 'pyreqwest' needs the pyreqwest package: pip install 'enrich[pyreqwest]'"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _http2_sender(self) -> ApiSection:
+        if self.http2 and self.transport != "pyreqwest":
+            raise ValueError(
+                f'http2 = true needs transport = "pyreqwest" (the one sender that speaks HTTP/2), '
+                f"not {self.transport or 'the default, aiohttp'}"
+            )
+        return self
 
     @field_validator("max_response_bytes", mode="before")
     @classmethod

@@ -24,7 +24,8 @@ def test_smoke_plan_writes_results_table_and_plots(tmp_path: Path, prefect_serve
     results = json.loads((tmp_path / "results.json").read_text())
     scenarios = {figure["scenario"] for figure in results["figures"]}
     assert scenarios == {
-        "sweep", "faults", "pacing", "auto", "duplicates", "bulk", "baselines", "jobs", "memory", "answer-log"
+        "sweep", "faults", "pacing", "auto", "duplicates", "bulk", "senders", "baselines", "jobs", "memory",
+        "answer-log",
     }  # fmt: skip
     names = {figure["name"] for figure in results["figures"]}
     assert {
@@ -35,6 +36,11 @@ def test_smoke_plan_writes_results_table_and_plots(tmp_path: Path, prefect_serve
         "auto (max 256)",
     } <= names
     assert {"enrich run (flow)", "enrich run --no-flow", "job, answer log", "job, no answer log"} <= names
+    # The clients in the lock, and the engine on both fast senders, each with its own peak memory.
+    senders = {"bare aiohttp", "bare pyreqwest", "engine, aiohttp sender", "engine, pyreqwest sender"}
+    assert senders | {f"{name}, peak RSS" for name in senders} <= {
+        f["name"] for f in results["figures"] if f["scenario"] == "senders"
+    }
     assert results["machine"]["versions"]["prefect"]
     # Counted by the mock API: ten copies of each key cost one request per distinct key.
     tenfold = next(

@@ -56,3 +56,38 @@ def test_a_rerun_of_the_job_that_wrote_the_output_needs_no_overwrite(tmp_path: P
         assert status == 0, stderr
     assert server_stats(server)["requests"] == 20
     assert pl.read_ndjson(output).height == 20
+
+
+@pytest.mark.parametrize(
+    ("in_spec", "flag", "dots_error"),
+    [
+        (None, None, None),
+        ("pyreqwest", None, "invalid_key"),
+        (None, "pyreqwest", "invalid_key"),
+        ("pyreqwest", "aiohttp", None),  # the flag wins
+    ],
+)
+def test_the_sender_is_the_spec_s_or_the_flag_s(
+    tmp_path: Path, server: str, in_spec: str | None, flag: str | None, dots_error: str | None
+) -> None:
+    """[api].transport and --transport choose the sender. Seen from outside by pyreqwest's one
+    difference: a key ".." in a URL path (which its URL parser would resolve to the parent path)
+    fails as invalid_key, unasked, where the other senders send it percent-encoded."""
+    source, spec = write_lookup_job(tmp_path, server, ["a", ".."])
+    if in_spec is not None:
+        spec.write_text(spec.read_text().replace("[input]", f'transport = "{in_spec}"\n[input]'))
+    options = () if flag is None else ("--transport", flag)
+    status, _, stderr = _run(source, spec, tmp_path / "out.csv", *options)
+    assert status == 0, stderr
+    out = pl.read_csv(tmp_path / "out.csv")
+    assert out["_enrich_error"].to_list() == [None, dots_error]
+    assert server_stats(server)["requests"] == (1 if dots_error else 2)
+
+
+def test_an_unknown_sender_is_one_line(tmp_path: Path, server: str) -> None:
+    source, spec = write_lookup_job(tmp_path, server, ["a"])
+    status, stdout, stderr = _run(source, spec, tmp_path / "out.csv", "--transport", "curl")
+    assert (status, stdout) == (2, "")
+    assert stderr == (
+        "enrich: error: --transport: unknown transport 'curl': use one of aiohttp, httpx, pyreqwest\n"
+    )

@@ -12,12 +12,12 @@ import httpx
 import polars as pl
 import pytest
 
-from service import Caller, enrich_frame, parse_spec
+from service import SENDER_NAMES, Caller, enrich_frame, parse_spec
 from tests.helpers import most_per_second_allowed, run_cli, running_mock_api, server_stats
 
 pytestmark = pytest.mark.integration
 
-TRANSPORTS = ["aiohttp", "httpx"]
+TRANSPORTS = SENDER_NAMES
 
 
 def spec_for(url: str, extra: str = "") -> str:
@@ -367,7 +367,9 @@ def quota_apis(quota_api_processes: dict[str, str]) -> dict[str, str]:
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize(("transport", "form"), [("aiohttp", "ietf"), ("httpx", "x")])
+@pytest.mark.parametrize(
+    ("transport", "form"), [("aiohttp", "ietf"), ("httpx", "x"), ("pyreqwest", "ietf"), ("pyreqwest", "x")]
+)
 async def test_a_quota_told_in_headers_is_never_exceeded(
     quota_apis: dict[str, str], transport: str, form: str
 ) -> None:

@@ -7,7 +7,7 @@ import pytest
 from service import CallError, ErrorClass
 from service.calling.answers import answer_of, http_message
 from service.calling.outcome import failed_outcome
-from service.calling.transport import RawResponse
+from service.calling.sending import RawResponse
 from service.redact import Redactor
 
 

@@ -13,7 +13,7 @@ from service.calling.rate_limit import RateLimiter
 from service.calling.redirects import Redirects, origin_of
 from service.calling.requests import PreparedRequest, RequestBuilder
 from service.calling.retry_policy import RetryPolicy
-from service.calling.transport import RawResponse
+from service.calling.sending import RawResponse
 from service.redact import Redactor
 from service.stats import StatsRecorder
 from service.testing import MockClock

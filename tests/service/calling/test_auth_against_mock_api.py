@@ -11,14 +11,14 @@ import httpx
 import polars as pl
 import pytest
 
-from service import Caller, enrich_frame, parse_spec
+from service import SENDER_NAMES, Caller, enrich_frame, parse_spec
 from tests.helpers import run_cli, running_mock_api, server_stats
 
 pytestmark = pytest.mark.integration
 
 CLIENT = "client-7"
 SECRET = "s3cr3t-7f1e"
-TRANSPORTS = ["aiohttp", "httpx"]
+TRANSPORTS = SENDER_NAMES
 
 
 def oauth_spec(url: str, extra: str = "", secret: str = "${CLIENT_SECRET}") -> str:

@@ -10,13 +10,13 @@ import polars as pl
 import pytest
 import pytest_asyncio
 
-from service import enrich_frame
+from service import SENDER_NAMES, enrich_frame
 from service.testing import MockClock
 from tests.helpers import make_spec
 
 pytestmark = pytest.mark.integration
 
-TRANSPORTS = ["aiohttp", "httpx"]
+TRANSPORTS = SENDER_NAMES
 
 # What the server writes back, whatever it is asked, then it closes the connection.
 BROKEN = {

@@ -8,13 +8,13 @@ import httpx
 import polars as pl
 import pytest
 
-from service import enrich_frame, parse_spec
+from service import SENDER_NAMES, enrich_frame, parse_spec
 from service.testing.mock_answers import answer_for
 from tests.helpers import running_mock_api, server_stats
 
 pytestmark = pytest.mark.integration
 
-TRANSPORTS = ["aiohttp", "httpx"]
+TRANSPORTS = SENDER_NAMES
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import httpx
 import polars as pl
 import pytest
 
-from service import Caller, CallError, enrich_frame, parse_spec
+from service import SENDER_NAMES, Caller, CallError, enrich_frame, parse_spec
 from service.calling.redirects import RedirectPolicy, Redirects, origin_of
 from service.calling.requests import PreparedRequest
 from service.redact import Redactor
@@ -78,7 +78,7 @@ def test_a_body_holding_a_secret_is_never_re_sent_elsewhere() -> None:
 
 # Loopback: "home" redirects redirect- keys to "landing", another origin that records what it got.
 
-TRANSPORTS = ["aiohttp", "httpx"]
+TRANSPORTS = SENDER_NAMES
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,8 @@ import pytest
 
 from service import CallError, ErrorClass
 from service.calling.requests import PreparedRequest
-from service.calling.transport import TRANSLATED, AiohttpSender, HttpxSender, SenderSettings, translate
+from service.calling.sending import SenderSettings
+from service.calling.transport import TRANSLATED, AiohttpSender, HttpxSender, translate
 from tests.helpers import free_port
 
 SETTINGS = SenderSettings({}, {}, concurrency=1, timeout_s=5.0, max_bytes=1024)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from service import SpecError, UnsetAsPlaceholders, parse_spec
@@ -197,8 +199,9 @@ def test_overriding_concurrency_below_the_share_names_the_limits() -> None:
 
 
 def test_what_decides_an_answer_and_an_output() -> None:
-    """The cache's identity ignores the timeout and the output columns; the checkpoint's adds the
-    columns; neither sees limits, retries or the secret's value (the template text counts)."""
+    """The cache's identity ignores the timeout, the sender, HTTP/2 and the output columns; the
+    checkpoint's adds the columns; neither sees limits, retries or the secret's value (the
+    template text counts)."""
     base = make_spec('[api]\nurl = "http://api.test/{k}"\nheaders = { X-Key = "${KEY}" }\n', KEY="one")
     variants = {
         "other secret value": make_spec(
@@ -206,6 +209,11 @@ def test_what_decides_an_answer_and_an_output() -> None:
         ),
         "longer timeout": make_spec(
             '[api]\nurl = "http://api.test/{k}"\nheaders = { X-Key = "${KEY}" }\ntimeout_s = 30\n', KEY="one"
+        ),
+        "other sender": make_spec(
+            '[api]\nurl = "http://api.test/{k}"\nheaders = { X-Key = "${KEY}" }\n'
+            'transport = "pyreqwest"\nhttp2 = true\n',
+            KEY="one",
         ),
         "other limits": make_spec(
             '[api]\nurl = "http://api.test/{k}"\nheaders = { X-Key = "${KEY}" }\n'
@@ -353,3 +361,22 @@ def test_a_batch_s_share_of_the_limits_keeps_auto_and_pacing() -> None:
     assert share.pace_from_headers is False
     fixed = with_batch_limits(parse_spec(BASE, environ={}), concurrency=16, rate=None, burst=1).limits
     assert (fixed.adaptive_concurrency, fixed.pace_from_headers) == (False, True)
+
+
+def test_an_unknown_sender_names_the_field_and_the_choices() -> None:
+    with pytest.raises(SpecError, match=r"api\.transport: .*'aiohttp', 'httpx' or 'pyreqwest'"):
+        make_spec('[api]\nurl = "http://api.test/{k}"\ntransport = "curl"\n')
+
+
+def test_the_pyreqwest_sender_without_its_package_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "pyreqwest", None)  # what find_spec reports as not installed
+    with pytest.raises(SpecError, match=r"api\.transport: .*pip install 'enrich\[pyreqwest\]'"):
+        make_spec('[api]\nurl = "http://api.test/{k}"\ntransport = "pyreqwest"\n')
+
+
+@pytest.mark.parametrize("transport", ["", 'transport = "aiohttp"\n', 'transport = "httpx"\n'])
+def test_http2_needs_the_sender_that_speaks_it(transport: str) -> None:
+    with pytest.raises(SpecError, match=r'http2 = true needs transport = "pyreqwest"'):
+        make_spec(f'[api]\nurl = "http://api.test/{{k}}"\nhttp2 = true\n{transport}')
