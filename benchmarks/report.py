@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import platform
 import statistics
@@ -41,6 +42,17 @@ class Target:
     goal: str
     measured: str
     met: bool | None  # None: not measured in this plan
+
+
+def steady_rate(stamps: list[float], edge_s: float = 1.0) -> float:
+    """Requests per second between ``edge_s`` after the first request and ``edge_s`` before the
+    last (a job's start and its tail are not its pace); NaN when the job is too short for that."""
+    if not stamps:
+        return math.nan
+    start, end = min(stamps) + edge_s, max(stamps) - edge_s
+    if end - start < edge_s:
+        return math.nan
+    return sum(1 for t in stamps if start <= t < end) / (end - start)
 
 
 def _find(figures: list[Figure], scenario: str, name: str, **params: Any) -> Figure | None:
@@ -81,8 +93,38 @@ def evaluate(figures: list[Figure]) -> list[Target]:
             0.85,
         ),
         _auto_target(figures),
+        *_rate_targets(figures),
         *_memory_targets(figures),
         _flow_overhead(figures),
+    ]
+
+
+def _rate_targets(figures: list[Figure]) -> list[Target]:
+    """A rate is kept (steady state >= 0.97 of it) and never exceeded (rate + burst in any second)."""
+    steady = _find(figures, "rate", "steady state")
+    most = _find(figures, "rate", "most in any second")
+    if steady is None or most is None:
+        return [
+            Target(
+                "rate 500/s kept (>= 0.97) and never above rate + burst", "not measured in this plan", None
+            )
+        ]
+    rate = float(str(steady.params["rate"]).removesuffix("/s"))
+    ceiling = rate + steady.params["burst"]
+    kept = steady.min / rate
+    whole = _find(figures, "rate", "whole job")
+    whole_text = "" if whole is None else f"; whole job {whole.median / rate:.3f}, its start included"
+    return [
+        Target(
+            f"rate {rate:,.0f}/s: steady state >= 0.97 of it (lowest of the repeats)",
+            "not measured: too short a job" if math.isnan(kept) else f"{kept:.3f}{whole_text}",
+            None if math.isnan(kept) else kept >= 0.97,
+        ),
+        Target(
+            f"rate {rate:,.0f}/s: never above rate + burst ({ceiling:,.0f}) in any second",
+            f"{most.max:,.0f} at most",
+            most.max <= ceiling,
+        ),
     ]
 
 

@@ -27,7 +27,7 @@ import httpx
 
 from benchmarks import contenders, jobs, senders
 from benchmarks.plan import PLANS, Plan
-from benchmarks.report import Figure, write_report
+from benchmarks.report import Figure, steady_rate, write_report
 from enrich.cli.process import collect_garbage_less_often
 from service import DEFAULT_BATCH_SIZE
 from service.testing import start_mock_api, stop_mock_api
@@ -154,6 +154,32 @@ def pacing(bench: Bench) -> None:
             ),
         }
         bench.measure("pacing", {"in_flight": 64, "quota": f"{quota}/{window_s}s"}, keys, runs)
+
+
+def rate_kept(bench: Bench) -> None:
+    """Against a fast API, `rate = "500/s"`: the whole job's rows/s (start included), the rate the
+    server saw in steady state (its first and last second left out), and the most requests it saw
+    in any one second, never to pass rate + burst."""
+    rate, burst = 500, 25  # burst: the spec's default, 50 ms worth
+    keys = [f"k{i}" for i in range(int(rate * max(4.0, 5 * bench.plan.seconds)))]  # 1 s each end, 2 s between
+    whole, steady, most = [], [], []
+    with mock_api() as base:
+        for repeat in range(bench.plan.repeats):
+            httpx.post(f"{base}/_reset", timeout=10)
+            fresh = [f"rate{repeat}-{key}" for key in keys]
+            seconds = asyncio.run(contenders.engine(base, fresh, 64, limits=f'rate = "{rate}/s"\n'))
+            seen = httpx.get(f"{base}/_stats", timeout=30).json()
+            whole.append(len(keys) / seconds)
+            steady.append(steady_rate([t for stamps in seen["times"].values() for t in stamps]))
+            most.append(float(seen["most_per_second"]))
+    params = {"rate": f"{rate}/s", "burst": burst, "in_flight": 64}
+    for name, values, unit in (
+        ("whole job", whole, "rows/s"),
+        ("steady state", steady, "requests/s"),
+        ("most in any second", most, "requests"),
+    ):
+        bench.figures.append(Figure("rate", name, params, len(keys), values, len(keys), unit=unit))
+        print(f"  rate        {name:<20} {statistics.median(values):>10,.0f} {unit}", flush=True)
 
 
 def adaptive_concurrency(bench: Bench) -> None:
@@ -344,6 +370,7 @@ SCENARIOS: dict[str, Callable[[Bench, Path], None]] = {
     "sweep": lambda bench, scratch: sweep(bench),
     "faults": lambda bench, scratch: faults(bench),
     "pacing": lambda bench, scratch: pacing(bench),
+    "rate": lambda bench, scratch: rate_kept(bench),
     "auto": lambda bench, scratch: adaptive_concurrency(bench),
     "duplicates-bulk": lambda bench, scratch: duplicates_and_bulk(bench),
     "senders": lambda bench, scratch: sender_libraries(bench),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -24,8 +25,8 @@ def test_smoke_plan_writes_results_table_and_plots(tmp_path: Path, prefect_serve
     results = json.loads((tmp_path / "results.json").read_text())
     scenarios = {figure["scenario"] for figure in results["figures"]}
     assert scenarios == {
-        "sweep", "faults", "pacing", "auto", "duplicates", "bulk", "senders", "baselines", "jobs", "memory",
-        "answer-log",
+        "sweep", "faults", "pacing", "rate", "auto", "duplicates", "bulk", "senders", "baselines", "jobs",
+        "memory", "answer-log",
     }  # fmt: skip
     names = {figure["name"] for figure in results["figures"]}
     assert {
@@ -110,3 +111,35 @@ def test_a_flow_job_faster_than_prefects_start_up_is_no_result() -> None:
     assert "inconsistent" in measured
     assert overhead(9.4) == ("1.07x (Prefect start-up 7.9 s apart)", True)
     assert overhead(10.0)[1] is False
+
+
+def test_the_steady_rate_leaves_out_the_start_and_the_tail() -> None:
+    """A burst at the start and a slow tail at the end do not move the pace in between; a job too
+    short to have a steady state has none (NaN), and the rate target then reads not measured."""
+    from benchmarks.report import Figure, evaluate, steady_rate
+
+    paced = [i / 500 for i in range(2_500)]  # 500/s for 5 s
+    burst = [0.0] * 25
+    tail = [5 + i / 10 for i in range(10)]  # the last keys, one every 100 ms
+    assert steady_rate(paced + burst + tail) == pytest.approx(500, rel=0.01)
+    assert math.isnan(steady_rate([0.0, 0.5, 1.0]))
+    assert math.isnan(steady_rate([]))
+
+    def rate_targets(steady: float, most: float) -> list[tuple[str, bool | None]]:
+        params = {"rate": "500/s", "burst": 25, "in_flight": 64}
+        figures = [
+            Figure("rate", "whole job", params, 2_500, [478.5], 2_500),
+            Figure("rate", "steady state", params, 2_500, [steady], 2_500, unit="requests/s"),
+            Figure("rate", "most in any second", params, 2_500, [most], 2_500, unit="requests"),
+        ]
+        return [(t.measured, t.met) for t in evaluate(figures) if t.goal.startswith("rate 500/s")]
+
+    assert rate_targets(491.0, 525) == [
+        ("0.982; whole job 0.957, its start included", True),
+        ("525 at most", True),
+    ]
+    assert rate_targets(480.0, 526) == [
+        ("0.960; whole job 0.957, its start included", False),
+        ("526 at most", False),
+    ]
+    assert rate_targets(math.nan, 300)[0] == ("not measured: too short a job", None)
