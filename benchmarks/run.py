@@ -26,8 +26,9 @@ from typing import Any
 import httpx
 
 from benchmarks import contenders, jobs, senders
+from benchmarks.figures import Figure
 from benchmarks.plan import PLANS, Plan
-from benchmarks.report import Figure, steady_rate, write_report
+from benchmarks.report import steady_rate, write_report
 from enrich.cli.process import collect_garbage_less_often
 from service import DEFAULT_BATCH_SIZE
 from service.testing import start_mock_api, stop_mock_api

@@ -48,10 +48,13 @@ def test_smoke_plan_writes_results_table_and_plots(tmp_path: Path, prefect_serve
         f for f in results["figures"] if f["scenario"] == "duplicates" and f["params"]["dup"] == 10
     )
     assert tenfold["requests"] == tenfold["rows"] // 10
-    table = (tmp_path / "results.md").read_text()
-    assert "| target | measured | met |" in table
+    table = (tmp_path / "results.md").read_text().splitlines()
+    # The machine and the day, then the targets, then every figure.
+    assert table[2].startswith(f"Machine: {results['date']}; ")
+    assert "Python 3.11" in table[2]
+    assert table[4] == "| target | measured | met |"
     assert len(results["targets"]) >= 9
-    for plot in ("throughput.png", "contenders.png"):
+    for plot in ("throughput.png", "contenders.png", "senders.png", "memory.png", "flow-overhead.png"):
         assert (tmp_path / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -90,7 +93,8 @@ def test_costs_lists_each_piece_of_the_hot_path() -> None:
 def test_a_flow_job_faster_than_prefects_start_up_is_no_result() -> None:
     """Flow overhead below zero (the job beat the start-up measured alone) is reported as
     inconsistent, never as a target met; a sane one is judged against 1.1x."""
-    from benchmarks.report import Figure, evaluate
+    from benchmarks.figures import Figure
+    from benchmarks.report import evaluate
     from service import DEFAULT_BATCH_SIZE
 
     def jobs(flow_s: float) -> list[Figure]:
@@ -116,7 +120,8 @@ def test_a_flow_job_faster_than_prefects_start_up_is_no_result() -> None:
 def test_the_steady_rate_leaves_out_the_start_and_the_tail() -> None:
     """A burst at the start and a slow tail at the end do not move the pace in between; a job too
     short to have a steady state has none (NaN), and the rate target then reads not measured."""
-    from benchmarks.report import Figure, evaluate, steady_rate
+    from benchmarks.figures import Figure
+    from benchmarks.report import evaluate, steady_rate
 
     paced = [i / 500 for i in range(2_500)]  # 500/s for 5 s
     burst = [0.0] * 25

@@ -1,0 +1,37 @@
+"""One measured figure of a benchmark run, and finding one among many."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Figure:
+    scenario: str
+    name: str
+    params: dict[str, Any]
+    rows: int
+    values: list[float]
+    requests: float
+    unit: str = "rows/s"
+    median: float = field(init=False)
+    min: float = field(init=False)
+    max: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.median = statistics.median(self.values)
+        self.min = min(self.values)
+        self.max = max(self.values)
+
+
+def find(figures: list[Figure], scenario: str, name: str, **params: Any) -> Figure | None:
+    for figure in figures:
+        if (
+            figure.scenario == scenario
+            and figure.name == name
+            and all(figure.params.get(k) == v for k, v in params.items())
+        ):
+            return figure
+    return None
