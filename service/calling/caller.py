@@ -15,6 +15,7 @@ from __future__ import annotations
 import random as _random
 from collections.abc import Callable, Sequence
 
+import anyio
 import httpx
 import tenacity
 from tenacity.wait import wait_base
@@ -121,7 +122,10 @@ class Caller:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self._sender.aclose()
+        # Shielded: a job cancelled (a deadline, a signal) still closes its connections; unshielded,
+        # the close was cancelled at its first await and the pool left to the garbage collector.
+        with anyio.CancelScope(shield=True):
+            await self._sender.aclose()
 
     def redact(self, text: str) -> str:
         """``text`` with the spec's secrets replaced."""
