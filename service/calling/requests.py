@@ -9,6 +9,7 @@ can neither change the path nor add parameters.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,10 +40,17 @@ class PreparedRequest:
     foreign: bool = False
 
 
+# What percent-encoding leaves as it is (RFC 3986's unreserved characters, urllib's always-safe
+# set): most keys (ids, IPs, codes) are only these, and a match costs a fifth of quote().
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+")
+
+
 def encode_path_segment(text: str) -> str:
     """Percent-encode ``text`` as one path segment that no client or server will reinterpret."""
     if text in (".", ".."):
         return text.replace(".", "%2E")
+    if _UNRESERVED.fullmatch(text):
+        return text
     return quote(text, safe="")
 
 
