@@ -22,9 +22,10 @@ from service.jobs.preflight import check_job
 from service.jobs.progress import JobProgress, ProgressReport, report_progress
 from service.spec import Spec
 from service.stats import EnrichStats
+from service.tables.formats import output_format
 from service.tables.mapping import polars_type
 from service.tables.reading import count_rows, iter_batches
-from service.tables.writing import write_frames_atomically
+from service.tables.writing import sink_parquet_atomically, write_frames_atomically
 
 
 async def run_job(
@@ -57,7 +58,7 @@ async def run_job(
                 deadline_s=options.deadline_for(spec),
             )
         pipeline.check_every_batch_recorded()
-        write_frames_atomically(_read_parts(job.state), _output_schema(job.schema, spec), output_path)
+        _write_output(job.state, _output_schema(job.schema, spec), output_path)
         stats = _with_job_counts(stats, job.state)
         if progress is not None:
             await report_progress(progress, JobProgress(job.rows_total, job.rows_total, stats))
@@ -176,6 +177,21 @@ class _Pipeline:
         rows = min(self.rows_total, self.rows_done_before + stats.rows_answered)
         self.rows_reported = max(self.rows_reported, rows)
         return JobProgress(self.rows_reported, self.rows_total, stats)
+
+
+def _write_output(state: JobState, schema: pl.Schema, output_path: Path) -> None:
+    """OUT from the parts of every batch, atomically: Parquet streamed by polars, text formats
+    frame by frame."""
+    parts = list(state.parts())
+    if parts and output_format(output_path) == "parquet":
+        try:
+            sink_parquet_atomically(parts, schema, output_path)
+        except pl.exceptions.PolarsError:
+            for _ in _read_parts(state):  # a part damaged since it was recorded: named
+                pass
+            raise
+        return
+    write_frames_atomically(_read_parts(state), schema, output_path)
 
 
 def _read_parts(state: JobState) -> Iterator[pl.DataFrame]:
