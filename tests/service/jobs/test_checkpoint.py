@@ -8,11 +8,22 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
 import anyio.to_thread
 import polars as pl
 import pytest
 
-from service import Batches, EnrichStats, JobOptions, JobState, Spec, StatsRecorder, run_job, state_dir_for
+from service import (
+    Batches,
+    EnrichStats,
+    InputError,
+    JobOptions,
+    JobState,
+    Spec,
+    StatsRecorder,
+    run_job,
+    state_dir_for,
+)
 from service.jobs.checkpoint import fingerprint
 from tests.helpers import make_spec
 
@@ -63,6 +74,49 @@ async def test_a_job_missing_a_batch_writes_no_output_and_keeps_its_state(tmp_pa
         await run_job(source, make_spec(), output, JobOptions(batch_size=10), batches=_losing_placement)
     assert not output.exists()
     assert (state_dir_for(output) / "done.log").read_text().split() == ["0", "1", "3", "4"]
+
+
+@dataclass(frozen=True)
+class _DamagesPartOne:
+    """A placement that records every batch as its own part (no request), then damages part 1
+    after recording it (a disk or a hand at work on OUT.enrich/ while the job runs)."""
+
+    in_flight: int = 1
+
+    async def enrich(self, state: JobState, index: int, batch: pl.DataFrame) -> None:
+        await anyio.to_thread.run_sync(state.write_part, index, batch)
+        await anyio.to_thread.run_sync(state.record_done, index)
+        if index == 1:
+            state.part_path(index).write_bytes(b"PAR1 not a parquet file PAR1")
+
+    def statistics(self) -> EnrichStats:
+        return StatsRecorder().snapshot(throttled_s=0, concurrency_wait_s=0, elapsed_s=0, circuit_open=None)
+
+
+@contextlib.asynccontextmanager
+async def _damaging_placement(spec: Spec, cache_dir: str | None, state: JobState) -> AsyncIterator[Batches]:
+    yield _DamagesPartOne()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+async def test_a_part_damaged_after_it_was_recorded_is_named_and_no_output_written(
+    tmp_path: Path, suffix: str
+) -> None:
+    """Parquet OUT is streamed from the parts by polars, text OUT frame by frame: either way the
+    damaged part is named, with what to do, and OUT does not appear."""
+    source = tmp_path / "in.parquet"
+    pl.DataFrame({"k": [f"k{i}" for i in range(30)]}).write_parquet(source)
+    output = tmp_path / f"out{suffix}"
+    with pytest.raises(
+        InputError, match=r"part-000000001\.parquet: damaged since it was recorded .*--restart"
+    ):
+        await run_job(source, make_spec(), output, JobOptions(batch_size=10), batches=_damaging_placement)
+    assert not output.exists()
+    assert sorted([p.name async for p in anyio.Path(tmp_path).iterdir()]) == [
+        "in.parquet",
+        f"out{suffix}.enrich",
+    ]
 
 
 def test_the_fingerprint_binds_input_spec_batch_size_and_limit(tmp_path: Path) -> None:
