@@ -52,12 +52,10 @@ RATE_HEADROOM = 0.02
 
 
 class Caller:
-    """Calls the API for keys, under the spec's limits; an async context manager.
-
-    One ``Caller`` may serve several ``enrich_frame`` calls at once: they share its connection
-    pool, concurrency cap, rate limit, breaker and statistics, and a key already in flight for one
-    of them is awaited by the others, not requested again.
-    """
+    """Calls the API for keys, under the spec's limits; an async context manager. One ``Caller``
+    may serve several ``enrich_frame`` calls at once: they share its connection pool, concurrency
+    cap, rate limit, breaker and statistics, and a key already in flight for one of them is
+    awaited by the others, not requested again."""
 
     def __init__(
         self,
@@ -122,9 +120,7 @@ class Caller:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        # Shielded: a job cancelled (a deadline, a signal) still closes its connections; unshielded,
-        # the close was cancelled at its first await and the pool left to the garbage collector.
-        with anyio.CancelScope(shield=True):
+        with anyio.CancelScope(shield=True):  # cancelled (a deadline, a signal), it still closes
             await self._sender.aclose()
 
     def redact(self, text: str) -> str:
