@@ -85,13 +85,6 @@ class _ReadableHeaders(Mapping[str, str]):
 UNREADABLE_HEADER = "\ufffd"
 
 
-def _header(response: Response, name: str) -> str | None:
-    try:
-        return response.get_header(name)
-    except ValueError:
-        return UNREADABLE_HEADER
-
-
 async def _whole(response: Response) -> bytes:
     return bytes(await response.bytes())
 
@@ -159,8 +152,8 @@ class PyreqwestSender:
             builder = builder.body_bytes(request.body)
         try:
             async with builder.build_streamed() as response:
-                body = await self._read(response)
                 status, headers = response.status, _ReadableHeaders(response.headers)
+                body = await self._read(response, headers)
         except TimeoutError as exc:  # pyreqwest's timeouts are TimeoutErrors too
             raise no_answer_within(self._timeout_s) from exc
         except RequestError as exc:
@@ -169,11 +162,11 @@ class PyreqwestSender:
             status, body, headers.get("Retry-After"), redirect_location(status, headers), headers
         )
 
-    async def _read(self, response: Response) -> bytes:
+    async def _read(self, response: Response, headers: _ReadableHeaders) -> bytes:
         return await read_body(
             response.status,
-            announced_length(_header(response, "Content-Length")),
-            _header(response, "Content-Encoding"),
+            announced_length(headers.get("Content-Length")),
+            headers.get("Content-Encoding"),
             max_bytes=self._max_bytes,
             large=self._large,
             whole=lambda: _whole(response),
