@@ -23,19 +23,10 @@ from datetime import timedelta
 
 import uvloop
 
-# Library -> the module that must be importable for its loop to run.
-LIBRARIES = {
-    "aiohttp": "aiohttp",
-    "pyreqwest": "pyreqwest",
-    "rnet": "rnet",
-    "curl_cffi": "curl_cffi",
-    "niquests": "niquests",
-    "aiosonic": "aiosonic",
-}
-
 
 def installed(library: str) -> bool:
-    return importlib.util.find_spec(LIBRARIES[library]) is not None
+    """Whether ``library`` (each is imported by its own name) can be measured here."""
+    return importlib.util.find_spec(library) is not None
 
 
 async def _gather(keys: list[str], in_flight: int, one: Callable[[str], Awaitable[None]]) -> float:
@@ -51,6 +42,8 @@ async def _gather(keys: list[str], in_flight: int, one: Callable[[str], Awaitabl
 
 
 async def aiohttp_loop(base: str, keys: list[str], in_flight: int) -> float:
+    # benchmarks.contenders.bare_aiohttp is the same loop, but importing that module brings polars
+    # and the engine into the process whose peak memory this one's is compared with.
     import aiohttp
 
     connector = aiohttp.TCPConnector(limit=in_flight)
