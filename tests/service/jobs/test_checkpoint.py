@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import stat
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
@@ -15,6 +14,7 @@ import pytest
 
 from service import (
     Batches,
+    BatchPlacement,
     EnrichStats,
     InputError,
     JobOptions,
@@ -45,24 +45,30 @@ def test_a_jobs_state_is_readable_by_its_owner_only(tmp_path: Path) -> None:
     state.close()
 
 
-@dataclass(frozen=True)
-class _LosesBatchTwo:
-    """A placement that returns from batch 2 without writing or recording it, and raises nothing."""
+class _RecordingPlacement:
+    """What the test placements below share: one batch at a time, no statistics of their own."""
 
-    in_flight: int = 1
-
-    async def enrich(self, state: JobState, index: int, batch: pl.DataFrame) -> None:
-        if index != 2:
-            await anyio.to_thread.run_sync(state.write_part, index, batch)
-            await anyio.to_thread.run_sync(state.record_done, index)
+    in_flight = 1
 
     def statistics(self) -> EnrichStats:
         return StatsRecorder().snapshot(throttled_s=0, concurrency_wait_s=0, elapsed_s=0, circuit_open=None)
 
 
-@contextlib.asynccontextmanager
-async def _losing_placement(spec: Spec, cache_dir: str | None, state: JobState) -> AsyncIterator[Batches]:
-    yield _LosesBatchTwo()
+def _placing(batches: Batches) -> BatchPlacement:
+    @contextlib.asynccontextmanager
+    async def placement(spec: Spec, cache_dir: str | None, state: JobState) -> AsyncIterator[Batches]:
+        yield batches
+
+    return placement
+
+
+class _LosesBatchTwo(_RecordingPlacement):
+    """A placement that returns from batch 2 without writing or recording it, and raises nothing."""
+
+    async def enrich(self, state: JobState, index: int, batch: pl.DataFrame) -> None:
+        if index != 2:
+            await anyio.to_thread.run_sync(state.write_part, index, batch)
+            await anyio.to_thread.run_sync(state.record_done, index)
 
 
 @pytest.mark.asyncio
@@ -71,31 +77,22 @@ async def test_a_job_missing_a_batch_writes_no_output_and_keeps_its_state(tmp_pa
     pl.DataFrame({"k": [f"k{i}" for i in range(50)]}).write_parquet(source)
     output = tmp_path / "out.parquet"
     with pytest.raises(RuntimeError, match=r"batches \[2\] were not recorded"):
-        await run_job(source, make_spec(), output, JobOptions(batch_size=10), batches=_losing_placement)
+        await run_job(
+            source, make_spec(), output, JobOptions(batch_size=10), batches=_placing(_LosesBatchTwo())
+        )
     assert not output.exists()
     assert (state_dir_for(output) / "done.log").read_text().split() == ["0", "1", "3", "4"]
 
 
-@dataclass(frozen=True)
-class _DamagesPartOne:
+class _DamagesPartOne(_RecordingPlacement):
     """A placement that records every batch as its own part (no request), then damages part 1
     after recording it (a disk or a hand at work on OUT.enrich/ while the job runs)."""
-
-    in_flight: int = 1
 
     async def enrich(self, state: JobState, index: int, batch: pl.DataFrame) -> None:
         await anyio.to_thread.run_sync(state.write_part, index, batch)
         await anyio.to_thread.run_sync(state.record_done, index)
         if index == 1:
             state.part_path(index).write_bytes(b"PAR1 not a parquet file PAR1")
-
-    def statistics(self) -> EnrichStats:
-        return StatsRecorder().snapshot(throttled_s=0, concurrency_wait_s=0, elapsed_s=0, circuit_open=None)
-
-
-@contextlib.asynccontextmanager
-async def _damaging_placement(spec: Spec, cache_dir: str | None, state: JobState) -> AsyncIterator[Batches]:
-    yield _DamagesPartOne()
 
 
 @pytest.mark.asyncio
@@ -111,7 +108,9 @@ async def test_a_part_damaged_after_it_was_recorded_is_named_and_no_output_writt
     with pytest.raises(
         InputError, match=r"part-000000001\.parquet: damaged since it was recorded .*--restart"
     ):
-        await run_job(source, make_spec(), output, JobOptions(batch_size=10), batches=_damaging_placement)
+        await run_job(
+            source, make_spec(), output, JobOptions(batch_size=10), batches=_placing(_DamagesPartOne())
+        )
     assert not output.exists()
     assert sorted([p.name async for p in anyio.Path(tmp_path).iterdir()]) == [
         "in.parquet",
