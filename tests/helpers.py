@@ -65,6 +65,11 @@ def server_stats(url: str, *, totals_only: bool = False) -> dict[str, Any]:
     return counters
 
 
+def release_held_keys(url: str) -> None:
+    """Let the mock API answer its held- keys' requests, waiting until now."""
+    httpx.post(f"{url}/_release", timeout=5).raise_for_status()
+
+
 def enrich_command(*args: str) -> list[str]:
     """The argv of ``enrich ARGS`` in a child process."""
     return [sys.executable, "-m", "enrich", *args]
@@ -90,13 +95,16 @@ def run_cli(
     )
 
 
-def write_lookup_job(tmp_path: Path, url: str, keys: list[str], extra_spec: str = "") -> tuple[Path, Path]:
-    """An input (row number, ip) and a spec looking each ip up on the mock API at ``url``."""
+def write_lookup_job(
+    tmp_path: Path, url: str, keys: list[str], extra_spec: str = "", *, api_options: str = ""
+) -> tuple[Path, Path]:
+    """An input (row number, ip) and a spec looking each ip up on the mock API at ``url``;
+    ``api_options``: more lines of its [api] table."""
     source = tmp_path / "in.parquet"
     pl.DataFrame({"row": range(len(keys)), "ip": keys}).write_parquet(source)
     spec = tmp_path / "spec.toml"
     spec.write_text(
-        f'[api]\nurl = "{url}/v1/lookup/{{ip}}"\n[input]\nkey = "ip"\n'
+        f'[api]\nurl = "{url}/v1/lookup/{{ip}}"\n{api_options}\n[input]\nkey = "ip"\n'
         '[output.columns]\ncountry = { path = "country.iso_code", type = "str" }\n' + extra_spec
     )
     return source, spec

@@ -27,6 +27,8 @@ PREFIX_FAULTS = {
     "429date-": "rate_limited_date",
     "reset-": "reset",
     "hang-": "hang",
+    # Answered normally once POST /_release is called: a test holds a job mid-way, no clock involved.
+    "held-": "held",
     "badjson-": "malformed",
     "ghost-": "bulk_missing",
     # Answers that say more than their status (200): a failure, or "not ready yet".

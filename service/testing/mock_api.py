@@ -5,6 +5,7 @@
     GET  /_stats            the server's counts (requests, per key, most in flight, most per second;
                             ?totals: without the per-key ones)
     POST /_reset            clears the counts
+    POST /_release          lets the held- keys' requests (waiting until then) be answered
 
 Used by the demo, the integration tests and the benchmarks. ``MockApi`` is an async context manager.
 """
@@ -145,6 +146,7 @@ class MockApi:
         self._quota, self._issuer = _modes(self.config)
         self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()
+        self._released = asyncio.Event()
         self.url = ""
 
     async def __aenter__(self) -> MockApi:
@@ -156,6 +158,7 @@ class MockApi:
             app.add_routes(oauth_routes(self._issuer, lambda name: self._counters.faults.update([name])))
         app.router.add_get("/_stats", self._stats)
         app.router.add_post("/_reset", self._reset)
+        app.router.add_post("/_release", self._release)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port, backlog=4096)
@@ -166,6 +169,7 @@ class MockApi:
 
     async def __aexit__(self, *exc_info: object) -> None:
         self._stopping.set()
+        self._released.set()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -202,6 +206,9 @@ class MockApi:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=self.config.hang_s)
             return web.Response(status=504)
+        if fault == "held":
+            await self._released.wait()
+            return None
         if fault == "pending" and self._counters.per_key[key] <= self.config.pending_attempts:
             return web.Response(body=b'{"status": "pending"}', content_type="application/json")
         return None
@@ -278,6 +285,10 @@ class MockApi:
     async def _reset(self, request: web.Request) -> web.Response:
         self._counters.reset()
         return web.Response(body=b'{"reset": true}', content_type="application/json")
+
+    async def _release(self, request: web.Request) -> web.Response:
+        self._released.set()
+        return web.Response(body=b'{"released": true}', content_type="application/json")
 
 
 async def _delay(config: MockConfig, rng: random.Random, in_flight: int) -> None:

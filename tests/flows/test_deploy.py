@@ -22,6 +22,7 @@ from flows.local_server import start_local_server, stop_local_server
 from tests.helpers import (
     free_port,
     prefect_api,
+    release_held_keys,
     run_cli,
     running_mock_api,
     server_stats,
@@ -213,7 +214,6 @@ for payload in json.loads(sys.argv[1]):
     resource = {"prefect.resource.id": "enrich.file.test"}
     emit_event(event="enrich.file.arrived", resource=resource, payload=payload)
 """
-FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 SAVE_WEBHOOK_BLOCK = """
 import sys
 from prefect.blocks.notifications import CustomWebhookNotificationBlock
@@ -266,14 +266,17 @@ def test_an_arrived_file_event_starts_a_job_on_that_file_and_a_duplicate_none(
     client: one job enriches the file; the duplicate's run stops at the output's lock, asking
     nothing (the mock API counts each key once), and its failure is sent to the webhook block
     --notify-block names."""
-    keys = [f"e{i}" for i in range(140)]
+    keys = ["held-0", *(f"e{i}" for i in range(20))]
     output = tmp_path / "arrived.parquet"
-    # A job of 14 s: the duplicate's run (a worker's second flow-run process) starts while it runs.
-    # With 3.5 s, one run on a loaded machine started it after the job had finished.
-    with running_mock_api("--latency-ms", "200") as api:
+    # The job that takes the output's lock waits on held-0 until the duplicate's run has stopped:
+    # however late the worker starts that second run, it meets the lock, not a finished output.
+    with running_mock_api() as api:
         limits = "[limits]\nconcurrency = 2\n[cache]\nenabled = false\n"
-        source, spec = write_lookup_job(tmp_path, api, keys, limits)
+        source, spec = write_lookup_job(tmp_path, api, keys, limits, api_options="timeout_s = 600")
         _deploy_and_emit_twice(source, spec, output, prefect_server, pool)
+        wait_until(lambda: _states_of(prefect_server) == ["FAILED", "RUNNING"], "the duplicate to stop", 150)
+        release_held_keys(api)
+        wait_until(lambda: _states_of(prefect_server) == ["COMPLETED", "FAILED"], "the job to end", 150)
         per_key = server_stats(api)["per_key"]
     assert all(per_key[key] == 1 for key in keys)  # one job asked for them: the other stopped first
     assert pl.read_parquet(output)["ip"].to_list() == keys
@@ -290,7 +293,7 @@ def test_an_arrived_file_event_starts_a_job_on_that_file_and_a_duplicate_none(
 
 
 def _deploy_and_emit_twice(source: Path, spec: Path, output: Path, prefect_server: str, pool: str) -> None:
-    """Deploy with --on-event, emit the same arrival twice, and wait for both runs to end."""
+    """Deploy with --on-event and emit the same arrival twice."""
     deployed = run_cli(
         "deploy", "--spec", str(spec), "--pool", pool, "--name", "arrivals", "--on-event",
         "--notify-block", "custom-webhook/enrich-alerts", "--api-url", prefect_server,
@@ -306,10 +309,10 @@ def _deploy_and_emit_twice(source: Path, spec: Path, output: Path, prefect_serve
     )  # fmt: skip
     assert emitted.returncode == 0, emitted.stderr
 
-    def both_ended() -> bool:
-        return len([run for run in _runs_of(prefect_server, "enrich-file/arrivals") if run[0] in FINAL]) == 2
 
-    wait_until(both_ended, "both runs the events started to end", 150)
+def _states_of(prefect_server: str) -> list[str]:
+    """The state types of enrich-file/arrivals' runs, sorted."""
+    return sorted(state for state, _, _ in _runs_of(prefect_server, "enrich-file/arrivals"))
 
 
 def _runs_of(prefect_server: str, deployment: str) -> list[tuple[str, dict[str, Any], str]]:

@@ -40,3 +40,20 @@ async def test_a_bomb_being_built_does_not_stall_other_answers(monkeypatch: pyte
         assert (await bomb).content == bytes(1024)
     assert normal.json() == answer_for("k1")
     assert builds_released == [True], "the normal answer waited for the bomb's build"
+
+
+@pytest.mark.asyncio
+async def test_a_held_key_is_answered_once_released_and_others_meanwhile() -> None:
+    """A held- key's request waits for POST /_release (then gets its document); other keys are
+    answered while it waits."""
+    async with MockApi() as api, httpx.AsyncClient(timeout=30) as client:
+        held = asyncio.create_task(client.get(f"{api.url}/v1/lookup/held-1"))
+        async with asyncio.timeout(30):  # until it has arrived: the server's counters say so
+            while "held-1" not in api.stats()["per_key"]:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        normal = await client.get(f"{api.url}/v1/lookup/k1")
+        assert normal.json() == answer_for("k1")
+        assert not held.done()
+        released = await client.post(f"{api.url}/_release")
+        assert released.status_code == 200
+        assert (await asyncio.wait_for(held, 30)).json() == answer_for("held-1")
