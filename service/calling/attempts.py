@@ -136,13 +136,15 @@ class Attempts:
             quota = self._quota
             sent = 0 if quota is None else quota.sending()
             response = await self._send(request)
+            if quota is not None and response.headers is not None:
+                quota.heard(response.headers, sent)
         except CallError as exc:
             self._failed(exc, request, started, stats)
             raise
         finally:
             slots.release()
-        if quota is not None and response.headers is not None:
-            quota.heard(response.headers, sent)
+            if self._quota is not None:
+                self._quota.ended()
         return response, started
 
     async def _reserved_start(self, stats: StatsRecorder) -> None:
@@ -150,6 +152,7 @@ class Attempts:
         ran out). Meanwhile the request counts as reserved quota."""
         quota = self._quota
         if quota is not None:
+            await quota.first_word()
             quota.reserving()
         try:
             wait = self._limiter.reserve()

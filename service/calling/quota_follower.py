@@ -3,10 +3,15 @@
 An answer's quota counts the requests the API had seen when it answered: not those sent after
 it, nor those waiting for their start. ``QuotaFollower`` keeps those counts for ``Attempts`` and
 hands the limiter the newest answer's word (an older answer arriving late is stale: ignored).
+
+Until the first answer has come back, one request goes at a time: a job does not know the quota
+before the API's first word, and one starting in a window others already used (the job before
+it, another process) would otherwise send a whole burst past what is left of it.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 
 from service.calling.clock import Clock
@@ -26,6 +31,22 @@ class QuotaFollower:
         self._sent = 0
         self._heard_from = 0  # the request whose answer last told the quota
         self._reserved = 0
+        self._asking = False  # the first request is out
+        self._answered = asyncio.Event()  # it came back, however
+
+    async def first_word(self) -> None:
+        """Return at once for the first request and after its end for the others."""
+        if self._answered.is_set():
+            return
+        if not self._asking:
+            self._asking = True
+            return
+        await self._answered.wait()
+
+    def ended(self) -> None:
+        """A request ended (answered, failed or given up): the first word is in."""
+        if not self._answered.is_set():
+            self._answered.set()
 
     def reserving(self) -> None:
         """A request reserved a start: quota it will spend."""

@@ -190,14 +190,9 @@ class MockApi:
             if status == 200:
                 return web.Response(body=body, content_type=_JSON)
             return web.Response(status=status, text=body.decode())
-        if fault == "rate_limited":
-            return web.Response(
-                status=429, text="slow down", headers={"Retry-After": _retry_after(self.config)}
-            )
-        if fault == "rate_limited_date":
-            return web.Response(
-                status=429, text="slow down", headers={"Retry-After": _retry_after(self.config, as_date=True)}
-            )
+        if fault in ("rate_limited", "rate_limited_date"):
+            wait = _retry_after(self.config, as_date=fault == "rate_limited_date")
+            return web.Response(status=429, text="slow down", headers={"Retry-After": wait})
         if fault == "reset":
             if request.transport is not None:
                 request.transport.abort()
@@ -208,8 +203,7 @@ class MockApi:
             return web.Response(status=504)
         if fault == "held":
             await self._released.wait()
-            return None
-        if fault == "pending" and self._counters.per_key[key] <= self.config.pending_attempts:
+        elif fault == "pending" and self._counters.per_key[key] <= self.config.pending_attempts:
             return web.Response(body=b'{"status": "pending"}', content_type="application/json")
         return None
 

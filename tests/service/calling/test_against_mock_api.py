@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 
 from service import SENDER_NAMES, Caller, enrich_frame, parse_spec
+from service.testing.mock_api import MockApi, MockConfig
 from tests.helpers import most_per_second_allowed, run_cli, running_mock_api, server_stats
 
 pytestmark = pytest.mark.integration
@@ -393,3 +394,20 @@ async def test_without_pacing_the_same_job_meets_the_quota(quota_apis: dict[str,
     result = await enrich_frame(pl.DataFrame({"ip": [f"q{i}" for i in range(25)]}), spec)
     assert server_stats(server)["faults"]["quota"] > 0
     assert result.stats.rows_ok == 25
+
+
+@pytest.mark.asyncio
+async def test_a_job_starting_in_a_spent_quota_window_sends_one_request_first() -> None:
+    """9 of a 2 s window's 10 requests already spent (by another client) when a job of 4 keys at
+    8 in flight starts: it asks one key, learns that none is left, and holds the rest until the
+    window's end; sent all at once, 3 would have been refused."""
+    async with MockApi(MockConfig(quota=10, quota_window_s=2.0)) as api:
+        async with httpx.AsyncClient() as other_client:
+            for i in range(9):
+                (await other_client.get(f"{api.url}/v1/lookup/other{i}")).raise_for_status()
+        spec = parse_spec(spec_for(api.url, "[limits]\nconcurrency = 8\n"), environ={})
+        result = await enrich_frame(pl.DataFrame({"ip": [f"q{i}" for i in range(4)]}), spec)
+        stats = api.stats()
+    assert stats["faults"].get("quota", 0) == 0, stats["faults"]
+    assert stats["requests"] == 9 + 4
+    assert result.stats.rows_ok == 4
