@@ -25,7 +25,7 @@ import anyio.to_thread
 import orjson
 
 from service.caches.entries import key_text
-from service.calling.answers import parse_json
+from service.calling.answers import encode_json, parse_json
 from service.calling.outcome import Outcome
 from service.calling.requests import Key
 from service.errors import ErrorClass
@@ -182,7 +182,7 @@ def _row_of(text: str, outcome: Outcome) -> _Row | None:
     body = outcome.raw
     if outcome.error is None and body is None:
         try:
-            body = orjson.dumps(outcome.answer)
+            body = encode_json(outcome.answer)
         except orjson.JSONEncodeError:  # deeper than orjson writes: asked again after a kill
             return None
     error = None if outcome.error is None else outcome.error.value

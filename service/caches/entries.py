@@ -17,7 +17,7 @@ from enum import IntEnum
 
 import orjson
 
-from service.calling.answers import parse_json
+from service.calling.answers import encode_json, parse_json
 from service.calling.outcome import Outcome
 from service.calling.requests import Key
 from service.errors import ErrorClass
@@ -46,7 +46,7 @@ def entry_for(outcome: Outcome) -> tuple[EntryKind, bytes] | None:
         if outcome.raw is not None:
             return EntryKind.ANSWER, outcome.raw
         try:
-            return EntryKind.ANSWER, orjson.dumps(outcome.answer)
+            return EntryKind.ANSWER, encode_json(outcome.answer)
         except orjson.JSONEncodeError:
             raise UnstorableAnswerError from None
     if outcome.error is ErrorClass.HTTP_4XX and outcome.status in NEGATIVE_STATUSES:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import tracemalloc
 from decimal import Decimal
 
 import pytest
@@ -116,3 +117,20 @@ def test_a_keys_text_is_stable_for_every_value_type() -> None:
     """Strings, numbers, booleans, nulls, dates and decimals each have one text form."""
     assert key_text(("a", 1, 2.5, True, None)) == '["a",1,2.5,true,null]'
     assert key_text((dt.date(2024, 3, 1), Decimal("1.50"))) == '["2024-03-01","1.50"]'
+
+
+def test_an_answer_encoded_again_holds_about_its_own_size() -> None:
+    """Bulk items' answers encoded to be stored (entries wait in a store's buffer by thousands)
+    take a few hundred bytes each, not the 4 KiB buffer orjson writes them into."""
+    outcomes = [
+        ((f"k{i}",), Outcome({"key": f"k{i}", "country": {"iso_code": "DE"}}, 1)) for i in range(2000)
+    ]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        entries, _ = entries_for(outcomes)
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(entries) == 2000
+    assert held / len(entries) < 1024, f"{held / len(entries):.0f} bytes per entry"
