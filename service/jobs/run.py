@@ -22,10 +22,10 @@ from service.jobs.preflight import check_job
 from service.jobs.progress import JobProgress, ProgressReport, report_progress
 from service.spec import Spec
 from service.stats import EnrichStats
-from service.tables.formats import output_format
+from service.tables.batch_reading import iter_batches
 from service.tables.mapping import polars_type
-from service.tables.reading import count_rows, iter_batches
-from service.tables.writing import sink_parquet_atomically, write_frames_atomically
+from service.tables.reading import count_rows
+from service.tables.writing import write_frames_atomically
 
 
 async def run_job(
@@ -52,7 +52,7 @@ async def run_job(
         async with (batches or OnThisLoop())(spec, options.cache_dir, job.state) as placed:
             pipeline = _Pipeline(job.state, placed, job.rows_total)
             stats = await pipeline.run(
-                iter_batches(job.lazy, options.batch_size, job.paths),
+                iter_batches(job.paths, job.schema, options.batch_size, options.limit),
                 progress,
                 progress_every_s,
                 deadline_s=options.deadline_for(spec),
@@ -182,15 +182,6 @@ class _Pipeline:
 def _write_output(state: JobState, schema: pl.Schema, output_path: Path) -> None:
     """OUT from the parts of every batch, atomically: Parquet streamed by polars, text formats
     frame by frame."""
-    parts = list(state.parts())
-    if parts and output_format(output_path) == "parquet":
-        try:
-            sink_parquet_atomically(parts, schema, output_path)
-        except pl.exceptions.PolarsError:
-            for _ in _read_parts(state):  # a part damaged since it was recorded: named
-                pass
-            raise
-        return
     write_frames_atomically(_read_parts(state), schema, output_path)
 
 

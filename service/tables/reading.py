@@ -1,14 +1,14 @@
 """Reading inputs lazily, in batches, by file extension.
 
 Inputs: one .parquet/.csv/.ndjson/.jsonl file, or for Parquet a directory or a glob. They are
-scanned lazily and pulled batch by batch, so memory depends on the batch size, not the input.
+scanned lazily here (schema, row count); ``service.tables.batch_reading`` pulls them batch by
+batch, so memory depends on the batch size, not the input.
 """
 
 from __future__ import annotations
 
 import csv
 import glob
-from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -79,14 +79,6 @@ def count_rows(lazy: pl.LazyFrame, paths: list[Path]) -> int:
     try:
         return int(lazy.select(pl.len()).collect().item())
     except Exception as exc:  # as above
-        raise InputError(f"{paths[0]}: cannot read: {_first_line(exc)}") from None
-
-
-def iter_batches(lazy: pl.LazyFrame, batch_size: int, paths: list[Path]) -> Iterator[pl.DataFrame]:
-    """Batches of ``batch_size`` rows (the last may be shorter), pulled from the scan on demand."""
-    try:
-        yield from lazy.collect_batches(chunk_size=batch_size)
-    except Exception as exc:  # as above: a file that turns out corrupt halfway
         raise InputError(f"{paths[0]}: cannot read: {_first_line(exc)}") from None
 
 

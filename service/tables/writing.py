@@ -16,6 +16,7 @@ from service.files import replaced_atomically
 from service.tables.formats import output_format
 
 PARQUET_ROW_GROUP_ROWS = 128 * 1024  # large enough for efficient scans, small enough to stream
+PARQUET_ROW_GROUP_BYTES = 32 * 1024**2  # or fewer rows when they are wide: memory holds one group
 
 
 def write_frames_atomically(frames: Iterable[pl.DataFrame], schema: pl.Schema, path: Path) -> None:
@@ -70,13 +71,15 @@ def nested_as_json_text(frame: pl.DataFrame) -> pl.DataFrame:
 def _write_parquet(frames: Iterable[pl.DataFrame], schema: pl.Schema, path: Path) -> None:
     arrow_schema = pl.DataFrame(schema=schema).to_arrow().schema
     pending: list[pa.Table] = []
-    pending_rows = 0
+    pending_rows = pending_bytes = 0
     with pq.ParquetWriter(path, arrow_schema) as writer:
         for frame in frames:
-            pending.append(frame.to_arrow().cast(arrow_schema))
-            pending_rows += frame.height
-            if pending_rows >= PARQUET_ROW_GROUP_ROWS:
+            table = frame.to_arrow().cast(arrow_schema)
+            pending.append(table)
+            pending_rows += table.num_rows
+            pending_bytes += table.nbytes
+            if pending_rows >= PARQUET_ROW_GROUP_ROWS or pending_bytes >= PARQUET_ROW_GROUP_BYTES:
                 writer.write_table(pa.concat_tables(pending), row_group_size=PARQUET_ROW_GROUP_ROWS)
-                pending, pending_rows = [], 0
+                pending, pending_rows, pending_bytes = [], 0, 0
         if pending:
             writer.write_table(pa.concat_tables(pending), row_group_size=PARQUET_ROW_GROUP_ROWS)

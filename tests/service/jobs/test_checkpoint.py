@@ -13,6 +13,10 @@ import polars as pl
 import pytest
 
 from service import (
+    ATTEMPTS,
+    ERROR,
+    MESSAGE,
+    STATUS,
     Batches,
     BatchPlacement,
     EnrichStats,
@@ -89,7 +93,10 @@ class _DamagesPartOne(_RecordingPlacement):
     after recording it (a disk or a hand at work on OUT.enrich/ while the job runs)."""
 
     async def enrich(self, state: JobState, index: int, batch: pl.DataFrame) -> None:
-        await anyio.to_thread.run_sync(state.write_part, index, batch)
+        answered = batch.with_columns(
+            pl.lit(None, pl.String).alias(name) for name in ("name", STATUS, ERROR, MESSAGE)
+        ).with_columns(pl.lit(1, pl.Int32).alias(ATTEMPTS))
+        await anyio.to_thread.run_sync(state.write_part, index, answered)
         await anyio.to_thread.run_sync(state.record_done, index)
         if index == 1:
             state.part_path(index).write_bytes(b"PAR1 not a parquet file PAR1")
@@ -100,8 +107,8 @@ class _DamagesPartOne(_RecordingPlacement):
 async def test_a_part_damaged_after_it_was_recorded_is_named_and_no_output_written(
     tmp_path: Path, suffix: str
 ) -> None:
-    """Parquet OUT is streamed from the parts by polars, text OUT frame by frame: either way the
-    damaged part is named, with what to do, and OUT does not appear."""
+    """OUT is written part by part, whatever its format: the damaged part is named, with what to
+    do, and OUT does not appear."""
     source = tmp_path / "in.parquet"
     pl.DataFrame({"k": [f"k{i}" for i in range(30)]}).write_parquet(source)
     output = tmp_path / f"out{suffix}"
