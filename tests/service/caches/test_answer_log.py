@@ -5,7 +5,10 @@ from __future__ import annotations
 import tracemalloc
 from pathlib import Path
 
+import pytest
+
 from service import Outcome
+from service.caches import answer_log
 from service.caches.answer_log import AnswerLog
 
 
@@ -27,5 +30,31 @@ def test_a_commit_of_bulk_answers_holds_about_their_own_size(tmp_path: Path) -> 
             tracemalloc.stop()
         assert peak / 2000 < 1024, f"{peak / 2000:.0f} bytes per answer at the commit"
         assert log.get_many([("k7",)])[("k7",)].answer == {"key": "k7", "country": {"iso_code": "DE"}}
+    finally:
+        log.close()
+
+
+def test_the_newest_committed_answers_are_found_without_reading_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys repeated across batches are answered from memory (the newest RECENT_ANSWERS after
+    their commit); older ones from the file."""
+    monkeypatch.setattr(answer_log, "RECENT_ANSWERS", 3)
+    log = AnswerLog(tmp_path / "answers.sqlite")
+    try:
+        for i in range(5):
+            log.add((f"k{i}",), Outcome({"v": i}, 1))
+        log.flush()
+        reads: list[str] = []
+        log._db.set_trace_callback(reads.append)  # every statement SQLite runs for this log
+        recent = log.get_many([("k2",), ("k3",), ("k4",)])
+        assert {key: outcome.answer for key, outcome in recent.items()} == {
+            ("k2",): {"v": 2},
+            ("k3",): {"v": 3},
+            ("k4",): {"v": 4},
+        }
+        assert reads == []
+        assert log.get_many([("k0",)])[("k0",)].answer == {"v": 0}
+        assert len(reads) == 1
     finally:
         log.close()
