@@ -35,3 +35,8 @@ def find(figures: list[Figure], scenario: str, name: str, **params: Any) -> Figu
         ):
             return figure
     return None
+
+
+def by_rows(figures: list[Figure], scenario: str, name: str) -> list[Figure]:
+    """Every figure of ``scenario`` called ``name`` (one per input size), fewest rows first."""
+    return sorted((f for f in figures if f.scenario == scenario and f.name == name), key=lambda f: f.rows)

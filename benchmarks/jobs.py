@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from benchmarks.contenders import engine_spec
 from flows.environment import prefect_environment
@@ -35,11 +36,11 @@ print(json.dumps(report))
 SHARED_PREFECT_API = "ENRICH_BENCH_PREFECT_API_URL"
 
 
-def flow_environment(prefect_home: Path) -> dict[str, str]:
+def flow_environment(prefect_home: Path, prefect_api: str | None = None) -> dict[str, str]:
     """The environment of a process running flows: Prefect's local mode with ``prefect_home``, as
-    a user's first `enrich run` has it, unless a shared server was given."""
+    a user's first `enrich run` has it, unless a server was given (``prefect_api``, or shared)."""
     env = prefect_environment(os.environ, PREFECT_HOME=str(prefect_home))
-    shared = os.environ.get(SHARED_PREFECT_API)
+    shared = prefect_api or os.environ.get(SHARED_PREFECT_API)
     if shared:
         env["PREFECT_API_URL"] = shared
     else:
@@ -58,6 +59,38 @@ def write_input(folder: Path, rows: int) -> Path:
     path = folder / f"in-{rows}.parquet"
     if not path.exists():
         pl.select(pl.format("k{}", pl.int_range(rows)).alias("k")).write_parquet(path)
+    return path
+
+
+WIDE_DISTINCT_KEYS = 20_000
+WIDE_PAYLOAD_BYTES = 200
+WIDE_ROW_GROUP_ROWS = 125_000
+
+
+def write_wide_input(folder: Path, rows: int) -> Path:
+    """A Parquet input of the memory targets' shape: a row id, a key of ``WIDE_DISTINCT_KEYS``
+    distinct values and a ``WIDE_PAYLOAD_BYTES`` payload, in row groups of ``WIDE_ROW_GROUP_ROWS``;
+    written a row group at a time (10M rows are 2 GB of payload)."""
+    path = folder / f"wide-{rows}.parquet"
+    if path.exists():
+        return path
+    partial = path.with_suffix(".partial")
+    writer: pq.ParquetWriter | None = None
+    try:
+        for start in range(0, rows, WIDE_ROW_GROUP_ROWS):
+            ids = pl.int_range(start, min(rows, start + WIDE_ROW_GROUP_ROWS), dtype=pl.Int64)
+            group = pl.select(
+                ids.alias("row"),
+                pl.format("k{}", ids % WIDE_DISTINCT_KEYS).alias("k"),
+                pl.format("{}", ids).str.pad_end(WIDE_PAYLOAD_BYTES, "x").alias("payload"),
+            ).to_arrow()
+            if writer is None:
+                writer = pq.ParquetWriter(partial, group.schema)
+            writer.write_table(group, row_group_size=WIDE_ROW_GROUP_ROWS)
+    finally:
+        if writer is not None:
+            writer.close()
+    partial.rename(path)
     return path
 
 
@@ -84,9 +117,11 @@ def run_job(
     bulk: int,
     in_flight: int = 64,
     batch_rows: int | None = None,
+    prefect_api: str | None = None,
 ) -> JobRun:
     """`enrich run` over ``source`` (no response cache), in a fresh process; its time and peak memory.
-    ``batch_rows`` None keeps `enrich run`'s default batch size."""
+    ``batch_rows`` None keeps `enrich run`'s default batch size; ``prefect_api``: the Prefect
+    server a flow reports to (None: a temporary one of its own, unless one is shared)."""
     spec = folder / f"spec-{bulk}.toml"
     spec.write_text(engine_spec(base, in_flight, bulk))
     output = Path(tempfile.mkdtemp(dir=folder)) / "out.parquet"
@@ -96,7 +131,7 @@ def run_job(
         command.append("--no-flow")
     if batch_rows is not None:
         command += ["--batch-size", str(batch_rows)]
-    env = flow_environment(folder / "prefect-home")
+    env = flow_environment(folder / "prefect-home", prefect_api)
     done = subprocess.run(
         [sys.executable, "-c", _WRAPPER, *command], capture_output=True, text=True, env=env, check=True
     )

@@ -144,21 +144,28 @@ def _senders(figures: list[Figure], fig: Any) -> None:
 
 
 def _memory(figures: list[Figure], fig: Any) -> None:
-    """Peak RSS of `enrich run --no-flow` as rows grow, and of the job against hostile answers."""
+    """Peak RSS of `enrich run` as rows grow, without and with the flow (its Prefect server
+    apart), and of the job against hostile answers."""
     ax = fig.add_subplot()
-    grown = sorted(
-        (f for f in figures if f.scenario == "memory" and f.name == "peak RSS"), key=lambda f: f.rows
-    )
-    hostile = find(figures, "memory", "peak RSS, hostile answers")
-    labelled = [(f"{f.rows:,} rows", f) for f in grown]
-    if hostile is not None:
-        labelled.append(("hostile answers", hostile))
+    labelled = []
+    for name, suffix in (("peak RSS", ""), ("peak RSS, flow", ", flow")):
+        grown = sorted(
+            (f for f in figures if f.scenario == "memory" and f.name == name), key=lambda f: f.rows
+        )
+        labelled += [(f"{f.rows:,} rows{suffix}", f) for f in grown]
+    for name, label in (
+        ("Prefect server peak RSS", "Prefect server"),
+        ("peak RSS, hostile answers", "hostile answers"),
+    ):
+        if (figure := find(figures, "memory", name)) is not None:
+            labelled.append((label, figure))
     if not labelled:
         _not_measured(ax, "memory")
         return
     _labelled_bars(ax, [label for label, _ in labelled], [f for _, f in labelled], "MB (peak RSS)")
-    ax.axhline(300, linestyle=":", color="grey", label="300 MB")
-    ax.set(title="peak memory of a job (enrich run --no-flow)")
+    ax.axhline(300, linestyle=":", color="grey", label="300 MB (--no-flow)")
+    ax.axhline(350, linestyle="--", color="grey", label="350 MB (flow)")
+    ax.set(title="peak memory of a job (enrich run)")
     ax.legend(fontsize=7)
 
 

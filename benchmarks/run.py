@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +32,7 @@ from benchmarks.figures import Figure
 from benchmarks.plan import PLANS, Plan
 from benchmarks.report import steady_rate, write_report
 from enrich.cli.process import collect_garbage_less_often
+from flows.local_server import start_local_server, stop_local_server
 from service import DEFAULT_BATCH_SIZE
 from service.testing import start_mock_api, stop_mock_api
 
@@ -51,6 +54,34 @@ def mock_api(*options: str) -> Iterator[str]:
         yield base
     finally:
         stop_mock_api(server)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def process_tree_peak_mb(pid: int) -> float:
+    """The peak RSS (VmHWM) of ``pid`` and of its children, summed (Linux /proc)."""
+    total_kib = 0
+    for each in (pid, *_children(pid)):
+        with contextlib.suppress(OSError):
+            status = Path(f"/proc/{each}/status").read_text()
+            total_kib += int(
+                next(line for line in status.splitlines() if line.startswith("VmHWM")).split()[1]
+            )
+    return total_kib / 1024
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            for child in (task / "children").read_text().split():
+                found += [int(child), *_children(int(child))]
+    return found
 
 
 def requests_on(base: str) -> int:
@@ -289,7 +320,7 @@ def naive_prefect(bench: Bench, home: Path) -> None:
 
 
 def whole_jobs(bench: Bench, folder: Path) -> None:
-    """`enrich run` with and without the flow on the same file; peak memory as rows grow."""
+    """`enrich run` with and without the flow on the same file, and their start-up."""
     with mock_api() as base:
         tiny = jobs.write_input(folder, 10)
         # The first flow run in a new PREFECT_HOME also creates Prefect's database, once per
@@ -306,13 +337,39 @@ def whole_jobs(bench: Bench, folder: Path) -> None:
         for batch_rows in (DEFAULT_BATCH_SIZE, bench.plan.large_batch_rows):
             if batch_rows is not None:
                 _flow_against_engine(bench, base, source, folder, batch_rows)
+
+
+def memory_growth(bench: Bench, folder: Path) -> None:
+    """Peak RSS of the job process on inputs of the memory targets' shape (``jobs.write_wide_input``),
+    without and with the flow; the flows report to one Prefect server started for them, whose own
+    peak is reported apart (a temporary server of each job's own would count in its process tree)."""
+    with mock_api() as base, _prefect_server(folder / "prefect-memory-home") as (api_url, server_peak_mb):
         for rows in bench.plan.memory_rows:
-            source = jobs.write_input(folder, rows)
-            run = jobs.run_job(base, source, folder, flow=False, bulk=100)
-            bench.figures.append(
-                Figure("memory", "peak RSS", {"rows": rows}, rows, [run.peak_mb], 0, unit="MB")
-            )
-            print(f"  memory         {rows:>12,} rows {run.peak_mb:>10.0f} MB peak", flush=True)
+            source = jobs.write_wide_input(folder, rows)
+            for flow, name in ((False, "peak RSS"), (True, "peak RSS, flow")):
+                run = jobs.run_job(base, source, folder, flow=flow, bulk=100, prefect_api=api_url)
+                params = {"rows": rows, "distinct_keys": jobs.WIDE_DISTINCT_KEYS}
+                bench.figures.append(Figure("memory", name, params, rows, [run.peak_mb], 0, unit="MB"))
+                shown = f"{rows:,} rows{', flow' if flow else ''}"
+                print(f"  memory         {shown:<24} {run.peak_mb:>10.0f} MB peak", flush=True)
+        peak = server_peak_mb()
+    if peak is not None:
+        bench.figures.append(Figure("memory", "Prefect server peak RSS", {}, 0, [peak], 0, unit="MB"))
+        print(f"  memory         Prefect server (apart)   {peak:>10.0f} MB peak", flush=True)
+
+
+@contextmanager
+def _prefect_server(home: Path) -> Iterator[tuple[str | None, Callable[[], float | None]]]:
+    """A Prefect server for the memory scenario's flows and what reads its processes' peak RSS
+    (summed); the shared one when the run was given one (its peak then not measured)."""
+    if os.environ.get(jobs.SHARED_PREFECT_API):
+        yield None, lambda: None
+        return
+    server, url = start_local_server(free_port(), home=home)
+    try:
+        yield url, lambda: process_tree_peak_mb(server.pid)
+    finally:
+        stop_local_server(server)
 
 
 def _flow_against_engine(bench: Bench, base: str, source: Path, folder: Path, batch_rows: int) -> None:
@@ -377,6 +434,7 @@ SCENARIOS: dict[str, Callable[[Bench, Path], None]] = {
     "senders": lambda bench, scratch: sender_libraries(bench),
     "naive": naive_prefect,
     "jobs": whole_jobs,
+    "memory": memory_growth,
     "hostile": hostile_answers,
     "answer-log": answer_log,
 }

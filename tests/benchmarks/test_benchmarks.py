@@ -37,6 +37,7 @@ def test_smoke_plan_writes_results_table_and_plots(tmp_path: Path, prefect_serve
         "auto (max 256)",
     } <= names
     assert {"enrich run (flow)", "enrich run --no-flow", "job, answer log", "job, no answer log"} <= names
+    assert {"peak RSS", "peak RSS, flow", "peak RSS, hostile answers"} <= names
     # The clients in the lock, and the engine on both fast senders, each with its own peak memory.
     senders = {"bare aiohttp", "bare pyreqwest", "engine, aiohttp sender", "engine, pyreqwest sender"}
     assert senders | {f"{name}, peak RSS" for name in senders} <= {
@@ -148,3 +149,32 @@ def test_the_steady_rate_leaves_out_the_start_and_the_tail() -> None:
         ("526 at most", False),
     ]
     assert rate_targets(math.nan, 300)[0] == ("not measured: too short a job", None)
+
+
+def test_memory_targets_judge_each_mode_and_every_growth_step() -> None:
+    """--no-flow against 300 MB and flow against 350 MB at their largest input; growth judged at
+    each step (a flat first step does not hide a steep second one)."""
+    from benchmarks.figures import Figure
+    from benchmarks.report import evaluate
+
+    def memory_targets(no_flow: list[float], flow: list[float]) -> list[tuple[str, str, bool | None]]:
+        figures = []
+        for rows, alone, flowed in zip((100_000, 1_000_000, 10_000_000), no_flow, flow, strict=True):
+            params = {"rows": rows, "distinct_keys": 20_000}
+            figures.append(Figure("memory", "peak RSS", params, rows, [alone], 0, unit="MB"))
+            figures.append(Figure("memory", "peak RSS, flow", params, rows, [flowed], 0, unit="MB"))
+        return [(t.goal, t.measured, t.met) for t in evaluate(figures) if "memory" in t.goal]
+
+    rows = "100,000, 1,000,000, 10,000,000 rows"
+    assert memory_targets([250, 270, 280], [300, 320, 340]) == [
+        (f"peak memory, --no-flow, {rows}: <= 300 MB", "280 MB", True),
+        (f"peak memory, flow, {rows} (its Prefect server apart): <= 350 MB", "340 MB", True),
+        (
+            "memory growth 100,000 -> 1,000,000 -> 10,000,000 rows, --no-flow: <= 1.15x a step",
+            "1.08x, 1.04x",
+            True,
+        ),
+    ]
+    steep = memory_targets([250, 255, 299], [300, 320, 351])
+    assert [met for _, _, met in steep] == [True, False, False]
+    assert steep[2][1] == "1.02x, 1.17x"
