@@ -16,7 +16,7 @@ from service.files import replaced_atomically
 from service.tables.formats import output_format
 
 PARQUET_ROW_GROUP_ROWS = 128 * 1024  # large enough for efficient scans, small enough to stream
-PARQUET_ROW_GROUP_BYTES = 32 * 1024**2  # or fewer rows when they are wide: memory holds one group
+PARQUET_ROW_GROUP_BYTES = 16 * 1024**2  # or fewer rows when wide: writing OUT holds one group
 
 
 def write_frames_atomically(frames: Iterable[pl.DataFrame], schema: pl.Schema, path: Path) -> None:
