@@ -55,7 +55,7 @@ def scan_inputs(paths: list[Path]) -> pl.LazyFrame:
     except InputError:
         raise
     except Exception as exc:  # polars raises many unrelated types for one cause: an unreadable file
-        raise InputError(f"{paths[0]}: cannot read as {fmt}: {_first_line(exc)}") from None
+        raise InputError(f"{paths[0]}: cannot read as {fmt}: {first_line(exc)}") from None
     return lazy
 
 
@@ -79,9 +79,10 @@ def count_rows(lazy: pl.LazyFrame, paths: list[Path]) -> int:
     try:
         return int(lazy.select(pl.len()).collect().item())
     except Exception as exc:  # as above
-        raise InputError(f"{paths[0]}: cannot read: {_first_line(exc)}") from None
+        raise InputError(f"{paths[0]}: cannot read: {first_line(exc)}") from None
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message (polars' run on for lines), or its type's name."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
