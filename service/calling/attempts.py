@@ -123,7 +123,7 @@ class Attempts:
     async def _sent(self, request: PreparedRequest, stats: StatsRecorder) -> tuple[RawResponse, float]:
         """``request`` sent once, through a slot and the rate limit, counted: its response (the
         quota it announces followed) and when it started (``time.perf_counter``)."""
-        slots = self._slots
+        slots, quota = self._slots, self._quota
         if slots.locked():
             await _waiting(self._clock, slots.acquire(), self.slot_waits, stats.slot_waits)
         else:
@@ -133,7 +133,6 @@ class Attempts:
             stats.requests += 1
             self._budget.attempted()
             started = time.perf_counter()
-            quota = self._quota
             sent = 0 if quota is None else quota.sending()
             response = await self._send(request)
             if quota is not None and response.headers is not None:
@@ -143,8 +142,8 @@ class Attempts:
             raise
         finally:
             slots.release()
-            if self._quota is not None:
-                self._quota.ended()
+            if quota is not None:
+                quota.ended()
         return response, started
 
     async def _reserved_start(self, stats: StatsRecorder) -> None:

@@ -58,7 +58,7 @@ async def run_job(
                 deadline_s=options.deadline_for(spec),
             )
         pipeline.check_every_batch_recorded()
-        _write_output(job.state, _output_schema(job.schema, spec), output_path)
+        write_frames_atomically(_read_parts(job.state), _output_schema(job.schema, spec), output_path)
         stats = _with_job_counts(stats, job.state)
         if progress is not None:
             await report_progress(progress, JobProgress(job.rows_total, job.rows_total, stats))
@@ -74,7 +74,6 @@ class _JobInput:
     """A job's input, checked against its spec, and its state, opened: all before any request."""
 
     paths: list[Path]
-    lazy: pl.LazyFrame
     schema: pl.Schema
     rows_total: int
     state: JobState
@@ -88,7 +87,7 @@ class _JobInput:
         state.open(
             fingerprint(checked.paths, spec, options.batch_size, options.limit), restart=options.restart
         )
-        return cls(checked.paths, lazy, checked.schema, rows_total, state)
+        return cls(checked.paths, checked.schema, rows_total, state)
 
 
 class _Pipeline:
@@ -177,12 +176,6 @@ class _Pipeline:
         rows = min(self.rows_total, self.rows_done_before + stats.rows_answered)
         self.rows_reported = max(self.rows_reported, rows)
         return JobProgress(self.rows_reported, self.rows_total, stats)
-
-
-def _write_output(state: JobState, schema: pl.Schema, output_path: Path) -> None:
-    """OUT from the parts of every batch, atomically: Parquet streamed by polars, text formats
-    frame by frame."""
-    write_frames_atomically(_read_parts(state), schema, output_path)
 
 
 def _read_parts(state: JobState) -> Iterator[pl.DataFrame]:

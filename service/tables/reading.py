@@ -1,4 +1,4 @@
-"""Reading inputs lazily, in batches, by file extension.
+"""Finding and scanning inputs by file extension: their files, schema and row count.
 
 Inputs: one .parquet/.csv/.ndjson/.jsonl file, or for Parquet a directory or a glob. They are
 scanned lazily here (schema, row count); ``service.tables.batch_reading`` pulls them batch by
@@ -83,6 +83,6 @@ def count_rows(lazy: pl.LazyFrame, paths: list[Path]) -> int:
 
 
 def first_line(exc: BaseException) -> str:
-    """The first line of ``exc``'s message (polars' run on for lines), or its type's name."""
+    """The first line of ``exc``'s message (polars' messages go on for lines), or its type's name."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

@@ -5,7 +5,7 @@ Memory holds one frame (one row group, for Parquet) at a time; the file appears 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
 import polars as pl
@@ -27,16 +27,6 @@ def write_frames_atomically(frames: Iterable[pl.DataFrame], schema: pl.Schema, p
             _write_parquet(frames, schema, temporary)
         else:
             _write_text(frames, schema, temporary, csv=fmt == "csv")
-
-
-def sink_parquet_atomically(parts: Sequence[Path], schema: pl.Schema, path: Path) -> None:
-    """The Parquet files ``parts``, in order, as one Parquet file of ``schema`` at ``path``
-    (temporary beside it, then renamed), streamed by polars: a few row groups in memory whatever
-    the output's size. (Frames through pyarrow held 128k rows and their encoding at once: +155 MB
-    for 1M rows of a 200-byte payload, where this takes +82 MB and a quarter of the time.)"""
-    with replaced_atomically(path) as temporary:
-        lazy = pl.scan_parquet(list(parts)).select(list(schema)).cast(schema)
-        lazy.sink_parquet(temporary, row_group_size=PARQUET_ROW_GROUP_ROWS)
 
 
 def _write_text(frames: Iterable[pl.DataFrame], schema: pl.Schema, path: Path, *, csv: bool) -> None:
