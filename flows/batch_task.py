@@ -1,60 +1,114 @@
-"""A batch as a Prefect task run: retried when it crashed, its effects committed together.
+"""Batches as Prefect task runs: one task run per group of consecutive batches, each batch still
+done (written and recorded) on its own, so a killed job redoes at most the batches in flight.
 
-One task run per batch, never per row: a task run costs the flow process and its API server
-about 13 ms of CPU (docs/architecture.md, "Measured costs").
+A task run costs the flow process and its Prefect server tens of milliseconds of CPU (the server
+about 40 ms a task run here, README "Benchmarks"): a 1M-row job paid for 100 of them at the
+default batch size. Grouped by ``ROWS_PER_TASK_RUN``, it pays for 10. Grouping changes what the UI
+shows, nothing else: the batches of a group run on the flow's event loop, sharing one caller, as
+many at once as without groups.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import polars as pl
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
-from prefect.tasks import Task, exponential_backoff
-from prefect.transactions import Transaction, atransaction
+from prefect.tasks import Task
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
-from service import Caller, EnrichError, EnrichStats, JobState, enrich_and_record
+from service import (
+    Batches,
+    BatchPlacement,
+    Caller,
+    EnrichError,
+    EnrichStats,
+    JobState,
+    OnThisLoop,
+    Spec,
+    enrich_and_record,
+)
+
+# Rows a task run covers by default: 10 task runs for a 1M-row job, a few minutes of work each at
+# most at the speeds an API allows, so the UI still shows the job moving.
+ROWS_PER_TASK_RUN = 100_000
+CRASH_RETRIES = 2
+
+
+def batches_per_task_run(batch_size: int, asked: int | None = None) -> int:
+    """Batches a task run covers: ``asked``, else as many as make ``ROWS_PER_TASK_RUN`` rows."""
+    return asked if asked is not None else max(1, ROWS_PER_TASK_RUN // batch_size)
+
+
+def crashed(exc: BaseException) -> bool:
+    """A batch that crashed (a lost worker, a disk hiccup) is retried; never bad input or an open
+    circuit (``EnrichError``: a retry would meet it again), never a cancellation.
+
+    HTTP failures never get here: they are retried per request inside the engine."""
+    if isinstance(exc, ExceptionGroup):  # as the engine's task groups raise them
+        return exc.split(EnrichError)[0] is None
+    return isinstance(exc, Exception) and not isinstance(exc, EnrichError)
+
+
+def innermost(exc: BaseException) -> BaseException:
+    """The error a group of one error holds (as a task group raises one), for saying what it was."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
 
 
 def retry_crashed_batch_only(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
-    """Retry a batch that crashed (a lost worker, a disk hiccup), never bad input or an open circuit.
-
-    HTTP failures never get here: they are retried per request inside the engine.
-    """
-    return not isinstance(state.data, EnrichError)
+    """``crashed`` as a Prefect retry condition (a task run per batch: on Dask)."""
+    return not isinstance(state.data, BaseException) or crashed(state.data)
 
 
-def _remove_part(current: Transaction) -> None:
-    """Rollback hook: the batch's part file goes when the batch did not get recorded."""
-    current.get("job_state").remove_part(current.get("batch_index"))
-
-
-@task(
-    name="enrich-batch",
-    task_run_name="batch-{index}",
-    cache_policy=NO_CACHE,
-    persist_result=False,
-    retries=2,
-    retry_delay_seconds=exponential_backoff(backoff_factor=1),
-    retry_jitter_factor=0.5,
-    retry_condition_fn=retry_crashed_batch_only,
-)
-async def enrich_batch_task(caller: Caller, state: JobState, index: int, batch: pl.DataFrame) -> None:
-    """Enrich batch ``index``, write its part and record it, in one transaction.
-
-    If anything fails before the batch is recorded, the transaction rolls the part file back, so a
-    part on disk is never left without its record (the engine alone tolerates that case too: an
-    unrecorded part is redone). The rollback is a hook staged in the transaction rather than task
-    runs of their own: three task runs per batch made the flow 1.8x the engine alone.
-    """
-    async with atransaction() as current:
-        current.set("job_state", state)
-        current.set("batch_index", index)
-        current.stage(index, on_rollback_hooks=[_remove_part])
-        stats = await enrich_and_record(caller, state, index, batch)
+async def enrich_batch_retrying_crashes(
+    caller: Caller, state: JobState, index: int, batch: pl.DataFrame
+) -> EnrichStats:
+    """Enrich, write and record batch ``index``, again (after 1 s, then 2 s) when it crashed; its
+    task run's log says what it did."""
+    retrying = AsyncRetrying(
+        retry=retry_if_exception(crashed),
+        stop=stop_after_attempt(1 + CRASH_RETRIES),
+        wait=wait_exponential_jitter(initial=1, max=8, jitter=0.5),
+        before_sleep=lambda attempt: _log_crash(index, attempt),
+        reraise=True,
+    )
+    async for attempt in retrying:
+        with attempt:
+            stats = await enrich_and_record(caller, state, index, batch)
     get_run_logger().info("%s", describe_batch(index, stats))
+    return stats
+
+
+def _log_crash(index: int, attempt: RetryCallState) -> None:
+    raised = attempt.outcome.exception() if attempt.outcome is not None else None
+    error = None if raised is None else innermost(raised)
+    wait_s = attempt.next_action.sleep if attempt.next_action is not None else 0.0
+    get_run_logger().warning(
+        "batch %d crashed (%s: %s); trying it again in %.1f s (attempt %d of %d)",
+        index,
+        type(error).__name__,
+        error,
+        wait_s,
+        attempt.attempt_number + 1,
+        1 + CRASH_RETRIES,
+    )
 
 
 def describe_batch(index: int, stats: EnrichStats) -> str:
@@ -66,3 +120,129 @@ def describe_batch(index: int, stats: EnrichStats) -> str:
         f"{stats.distinct_keys:,} distinct keys, {stats.requests:,} requests ({stats.retries:,} retries), "
         f"{stats.cache_hits + stats.answers_reused:,} keys known already, in {stats.elapsed_s:.2f} s"
     )
+
+
+@dataclass(frozen=True)
+class InTaskRuns:
+    """Batches on this event loop (``inner``), ``per_task_run`` consecutive ones to a task run."""
+
+    per_task_run: int
+    inner: BatchPlacement = field(default_factory=lambda: OnThisLoop(runner=enrich_batch_retrying_crashes))
+
+    @contextlib.asynccontextmanager
+    async def __call__(self, spec: Spec, cache_dir: str | None, state: JobState) -> AsyncIterator[Batches]:
+        """The inner placement's batches, each handed to its group's task run."""
+        failure: Exception | None = None
+        async with self.inner(spec, cache_dir, state) as batches, anyio.create_task_group() as runs:
+            grouped = _GroupedBatches(batches, self.per_task_run, state.batches_planned, runs)
+            try:
+                yield grouped
+            except Exception as exc:  # raised past the task group, which would wrap it in a group
+                failure = exc
+            finally:
+                grouped.close_group()  # the last group's task run ends with its batches
+        if failure is not None:
+            raise failure
+
+
+class _Arrival:
+    """A batch handed to a task run, and how it ended there."""
+
+    def __init__(self, state: JobState, index: int, batch: pl.DataFrame) -> None:
+        self.state = state
+        self.index = index
+        self.batch = batch
+        self.scope = anyio.CancelScope()  # cancelled when whoever handed it stops waiting
+        self.ended = anyio.Event()
+        self.error: BaseException | None = None
+
+
+class _Inbox:
+    """The batches of one task run as they arrive (a plain object: Prefect does not look inside
+    a task's parameters that are not collections)."""
+
+    def __init__(self) -> None:
+        self.sender: MemoryObjectSendStream[_Arrival]
+        self.receiver: MemoryObjectReceiveStream[_Arrival]
+        self.sender, self.receiver = anyio.create_memory_object_stream[_Arrival](math.inf)
+
+
+@dataclass
+class _GroupedBatches:
+    batches: Batches
+    per_task_run: int
+    planned: int | None
+    runs: TaskGroup
+    _open: tuple[int, _Inbox] | None = field(default=None)
+
+    @property
+    def in_flight(self) -> int:
+        return self.batches.in_flight
+
+    def statistics(self) -> EnrichStats:
+        return self.batches.statistics()
+
+    async def enrich(self, state: JobState, index: int, batch: pl.DataFrame) -> None:
+        arrival = _Arrival(state, index, batch)
+        self._inbox_for(index).sender.send_nowait(arrival)
+        try:
+            await arrival.ended.wait()
+        except BaseException:  # cancelled (the job's deadline): so is the batch, in its task run
+            arrival.scope.cancel()
+            raise
+        if arrival.error is not None:
+            raise arrival.error
+
+    def _inbox_for(self, index: int) -> _Inbox:
+        group = index // self.per_task_run
+        if self._open is None or self._open[0] != group:
+            # Batches arrive in order: a batch of the next group means this one has all of its.
+            self.close_group()
+            first = group * self.per_task_run
+            last = first + self.per_task_run - 1
+            if self.planned is not None:
+                last = max(first, min(last, self.planned - 1))
+            self._open = (group, _Inbox())
+            self.runs.start_soon(self._run, first, last, self._open[1])
+        return self._open[1]
+
+    def close_group(self) -> None:
+        if self._open is not None:
+            self._open[1].sender.close()
+            self._open = None
+
+    async def _run(self, first: int, last: int, inbox: _Inbox) -> None:
+        # Each batch's failure was handed to whoever handed it the batch; the task run's own
+        # state shows it in the UI, and is not raised a second time here.
+        with contextlib.suppress(Exception):
+            await enrich_batches_task(self.batches, first, last, inbox)
+
+
+@task(
+    name="enrich-batches",
+    task_run_name="batches-{first}-{last}",
+    cache_policy=NO_CACHE,
+    persist_result=False,
+)
+async def enrich_batches_task(batches: Batches, first: int, last: int, inbox: _Inbox) -> None:
+    """Enrich batches ``first`` to ``last`` (those not done before) as they arrive, each written
+    and recorded on its own; fails with the first batch's failure once the others have ended."""
+    failures: list[BaseException] = []
+    async with inbox.receiver, anyio.create_task_group() as group:
+        async for arrival in inbox.receiver:
+            group.start_soon(_enrich_arrival, batches, arrival, failures)
+    if failures:
+        raise failures[0]
+
+
+async def _enrich_arrival(batches: Batches, arrival: _Arrival, failures: list[BaseException]) -> None:
+    try:
+        with arrival.scope:
+            await batches.enrich(arrival.state, arrival.index, arrival.batch)
+        if arrival.scope.cancel_called:
+            failures.append(RuntimeError(f"batch {arrival.index} was stopped before it was done"))
+    except Exception as exc:
+        arrival.error = exc
+        failures.append(exc)
+    finally:
+        arrival.ended.set()

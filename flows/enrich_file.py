@@ -1,7 +1,7 @@
-"""The ``enrich-file`` flow: one flow run per job, one task run per batch.
+"""The ``enrich-file`` flow: one flow run per job, one task run per group of batches.
 
-Batches are task runs awaited on the flow's own event loop, so every batch shares one HTTP client
-and one set of limits; with a Dask cluster in the options they run there (``flows.on_dask``).
+Batches run in task runs on the flow's own event loop, so every batch shares one HTTP client and
+one set of limits; with a Dask cluster in the options they run there (``flows.on_dask``).
 """
 
 from __future__ import annotations
@@ -10,11 +10,10 @@ from typing import Any
 
 from prefect import flow
 
-from flows.batch_task import enrich_batch_task
+from flows.batch_task import InTaskRuns, batches_per_task_run
 from flows.events import on_completion, on_crashed, on_failure
 from flows.job import enrich_job
 from flows.parameters import EnrichFileOptions
-from service import OnThisLoop
 
 
 @flow(
@@ -33,4 +32,5 @@ async def enrich_file(
         from flows.on_dask import enrich_on_dask  # Dask's imports cost a second: only this path
 
         return await enrich_on_dask(input, spec, output, options)
-    return await enrich_job(input, spec, output, options, OnThisLoop(runner=enrich_batch_task))
+    per_task_run = batches_per_task_run(options.batch_size, options.batches_per_task_run)
+    return await enrich_job(input, spec, output, options, InTaskRuns(per_task_run))

@@ -21,10 +21,19 @@ class EnrichFileOptions(SpecOverrides, JobOptions):
         default=None, ge=1, description="run the batches on a local Dask cluster of N processes"
     )
 
+    batches_per_task_run: int | None = Field(
+        default=None,
+        ge=1,
+        description="batches per Prefect task run (default: as many as make 100,000 rows); "
+        "checkpoints stay per batch",
+    )
+
     @model_validator(mode="after")
     def _one_cluster(self) -> EnrichFileOptions:
         if self.dask_address is not None and self.dask_workers is not None:
             raise ValueError("give dask_address or dask_workers, not both")
+        if self.on_dask and self.batches_per_task_run is not None:
+            raise ValueError("on Dask each batch is a task run of its own: drop batches_per_task_run")
         return self
 
     @property

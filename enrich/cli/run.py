@@ -43,6 +43,9 @@ def run_command(args: argparse.Namespace) -> int:
     if options.on_dask:
         error("--dask and --dask-workers run batches as Prefect tasks: drop --no-flow")
         return EXIT_BAD_INPUT
+    if options.batches_per_task_run is not None:
+        error("--batches-per-task-run groups batches into Prefect task runs: drop --no-flow")
+        return EXIT_BAD_INPUT
     spec = options.applied_to(load_spec_with_blocks(args.spec, os.environ))
     return run_and_report(
         args.input, spec, Path(args.output), options, args.max_error_ratio, quiet=args.quiet

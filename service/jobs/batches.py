@@ -43,9 +43,17 @@ async def enrich_batch(caller: Caller, state: JobState, index: int, batch: pl.Da
 
 
 async def enrich_and_record(caller: Caller, state: JobState, index: int, batch: pl.DataFrame) -> EnrichStats:
-    """Enrich batch ``index``, write its part file and record it: after this it counts as done."""
-    stats = await enrich_batch(caller, state, index, batch)
-    await anyio.to_thread.run_sync(state.record_done, index)
+    """Enrich batch ``index``, write its part file and record it: after this it counts as done.
+
+    A batch that fails before its record takes its part file with it, so a failed batch never
+    leaves a part behind (one a kill leaves is redone and overwritten, never trusted)."""
+    try:
+        stats = await enrich_batch(caller, state, index, batch)
+        await anyio.to_thread.run_sync(state.record_done, index)
+    except BaseException:
+        if not state.is_done(index):
+            state.remove_part(index)
+        raise
     return stats
 
 

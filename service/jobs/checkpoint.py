@@ -79,6 +79,8 @@ class JobState:
         self.directory = directory
         self._done: set[int] = set()
         self._lock: IO[bytes] | None = None
+        # How many batches the job has, once it has counted its rows (task runs are named by it).
+        self.batches_planned: int | None = None
 
     def open(self, job_fingerprint: str, *, restart: bool) -> None:
         """Take the job's lock, then create the state, or check that the existing one belongs to
@@ -153,7 +155,7 @@ class JobState:
         self._done.add(index)
 
     def remove_part(self, index: int) -> None:
-        """Delete batch ``index``'s part file (a rollback: its recording failed)."""
+        """Delete batch ``index``'s part file (its batch failed before it was recorded)."""
         with contextlib.suppress(FileNotFoundError):
             self.part_path(index).unlink()
 

@@ -87,6 +87,7 @@ class _JobInput:
         state.open(
             fingerprint(checked.paths, spec, options.batch_size, options.limit), restart=options.restart
         )
+        state.batches_planned = math.ceil(rows_total / options.batch_size)
         return cls(checked.paths, checked.schema, rows_total, state)
 
 

@@ -61,6 +61,14 @@ def test_concurrency_takes_a_number_or_auto(given: str, parsed: object) -> None:
         (["--batch-size", "0"], "--batch-size: input should be greater than or equal to 1"),
         (["--concurrency", "0"], "--concurrency: input should be greater than or equal to 1"),
         (["--dask", "tcp://h:1", "--dask-workers", "2"], "give dask_address or dask_workers, not both"),
+        (
+            ["--batches-per-task-run", "0"],
+            "--batches-per-task-run: input should be greater than or equal to 1",
+        ),
+        (
+            ["--dask-workers", "2", "--batches-per-task-run", "3"],
+            "on Dask each batch is a task run of its own: drop batches_per_task_run",
+        ),
     ],
 )
 def test_a_bad_value_names_its_flag(flags: list[str], message: str) -> None:

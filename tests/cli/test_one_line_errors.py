@@ -147,3 +147,24 @@ def test_a_recorded_part_found_truncated_is_done_again(tmp_path: Path, server: s
     assert done.returncode == 0, done.stderr
     assert "part-000000001.parquet is damaged; its batch is done again" in done.stderr
     assert pl.read_parquet(output).equals(expected)
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        (("--dask-workers", "2"), "--dask and --dask-workers run batches as Prefect tasks: drop --no-flow"),
+        (
+            ("--batches-per-task-run", "3"),
+            "--batches-per-task-run groups batches into Prefect task runs: drop --no-flow",
+        ),
+    ],
+)
+def test_a_flow_only_option_without_the_flow_is_one_line(
+    tmp_path: Path, server: str, flags: tuple[str, ...], needle: str
+) -> None:
+    """Options that only a flow can honour are refused with --no-flow, before any request."""
+    source, spec = write_lookup_job(tmp_path, server, ["a"])
+    done = run_cli("run", "--no-flow", str(source), "--spec", str(spec), "--output",
+                   str(tmp_path / "o.csv"), *flags)  # fmt: skip
+    _one_line(done, 2, needle)
+    assert server_stats(server)["requests"] == 0

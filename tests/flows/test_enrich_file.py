@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import polars as pl
 import pytest
 from prefect.client.orchestration import get_client
@@ -29,9 +30,9 @@ from flows.artifacts import artifact_key
 from flows.enrich_file import enrich_file
 from flows.events import add_notifier, on_crashed
 from flows.parameters import EnrichFileOptions
-from service import InputError, JobState
+from service import InputError, JobState, state_dir_for
 from service.calling.row_fetch import RowFetch
-from tests.helpers import server_stats, write_lookup_job
+from tests.helpers import journal, release_held_keys, server_stats, write_lookup_job
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
 
@@ -87,33 +88,50 @@ async def _pause() -> None:
     await asyncio.sleep(0.1)
 
 
+async def settled_task_runs(client: Any, flow_run_id: Any, expected: int) -> list[Any]:
+    """The flow run's task runs once ``expected`` are final: they reach the server through
+    events, a little after the flow returns (poll, bounded)."""
+    give_up = time.monotonic() + 30
+    while True:
+        task_runs = await client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+        )
+        settled = [t for t in task_runs if t.state is not None and t.state.is_final()]
+        if len(settled) >= expected or time.monotonic() > give_up:
+            return list(task_runs)
+        await _pause()
+
+
 @pytest.mark.asyncio
-async def test_job_is_a_flow_with_one_task_per_batch(
+async def test_job_is_a_flow_with_one_task_run_per_group_of_batches(
     tmp_path: Path, server: str, notified: list[tuple[str, dict[str, Any]]]
 ) -> None:
-    """A job's flow run completes with one task run per batch, artifacts and the completion event."""
+    """A job's flow run completes with one task run per group of batches (2 a group here: the
+    last group holds what is left), each batch logged in its group's task run, artifacts and
+    the completion event."""
     source, spec = write_job(tmp_path, server)
     output = tmp_path / "out.parquet"
-    state = await enrich_in_batches_of_10(source, spec, output)
+    state = await enrich_in_batches_of_10(source, spec, output, batches_per_task_run=2)
     assert state.is_completed()
     stats = await state.result()
     assert stats["rows_ok"] == 50
     assert pl.read_parquet(output)["row"].to_list() == list(range(50))
     flow_run_id = state.state_details.flow_run_id
     async with get_client() as client:
-        # Task runs reach the server through events, a little after the flow returns: poll, bounded.
-        give_up = time.monotonic() + 30
-        while True:
-            task_runs = await client.read_task_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-            )
-            settled = [t for t in task_runs if t.state is not None and t.state.is_final()]
-            if len(settled) >= 5 or time.monotonic() > give_up:
-                break
-            await _pause()
-        # One task run per batch and no other: its part write and recording run inside it.
-        assert sorted(t.name for t in task_runs) == [f"batch-{i}" for i in range(5)]
+        task_runs = await settled_task_runs(client, flow_run_id, expected=3)
+        # The part writes and recordings run inside them: no task runs of their own.
+        assert sorted(t.name for t in task_runs) == ["batches-0-1", "batches-2-3", "batches-4-4"]
         assert all(t.state is not None and t.state.is_completed() for t in task_runs)
+        logs = await read_logs(client, flow_run_id, "batch ", expected=5)
+        by_task_run = {t.id: t.name for t in task_runs}
+        logged = sorted((by_task_run[log.task_run_id], log.message.split(":")[0]) for log in logs)
+        assert logged == [
+            ("batches-0-1", "batch 0"),
+            ("batches-0-1", "batch 1"),
+            ("batches-2-3", "batch 2"),
+            ("batches-2-3", "batch 3"),
+            ("batches-4-4", "batch 4"),
+        ]
         artifacts = await artifacts_of(client, str(output))
     key = artifact_key(str(output))
     assert artifacts[f"{key}-progress"].data == 100.0
@@ -146,11 +164,11 @@ async def test_failing_job_runs_the_failure_hook_and_emits_failed(
 async def test_failed_recording_rolls_the_part_back(
     tmp_path: Path, server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Recording batch 1 fails once: its part file is rolled back (gone when the rollback hook has
-    run, before the retry writes it again), the batch task retried, OUT whole.
+    """Recording batch 1 fails once: its part file is rolled back (gone before the retry writes
+    it again), the batch tried again in its task run, OUT whole.
 
-    What the hooks see is recorded and asserted here, outside Prefect: inside, an assertion in a
-    task would be retried, and one in a rollback hook logged and swallowed."""
+    What the spies see is recorded and asserted here, outside the task run: inside, an assertion
+    would count as a crash, and be retried."""
     seen: list[tuple[str, int, bool]] = []  # (step, batch, its part on disk then)
     original_record = JobState.record_done
     original_remove = JobState.remove_part
@@ -199,12 +217,64 @@ async def test_a_batch_failing_for_a_reason_of_its_input_is_not_retried(
 
 
 @pytest.mark.asyncio
+async def test_a_failing_batch_leaves_the_batches_recorded_before_it_in_its_task_run(
+    tmp_path: Path, server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batch 3 of a task run of five fails: the task run and the flow fail with it, the batches
+    recorded before it keep their parts (one task run is not one transaction: nothing done is
+    undone), and the rerun does only what was left."""
+    original = batch_task.enrich_and_record  # type: ignore[attr-defined]
+
+    async def refusing_batch_3(caller: Any, state: Any, index: int, batch: Any) -> Any:
+        if index == 3:
+            raise InputError("batch 3 holds something this spec cannot use")
+        return await original(caller, state, index, batch)
+
+    monkeypatch.setattr(batch_task, "enrich_and_record", refusing_batch_3)
+    source, spec = write_job(tmp_path, server)
+    output = tmp_path / "out.parquet"
+    state = await enrich_in_batches_of_10(source, spec, output, batches_per_task_run=5, keep_state=True)
+    assert state.is_failed()
+    recorded = journal(output)
+    assert 3 not in recorded
+    assert {0, 1, 2} <= set(recorded)
+    assert all(JobState(state_dir_for(output)).part_path(index).exists() for index in recorded)
+    async with get_client() as client:
+        (task_run,) = await settled_task_runs(client, state.state_details.flow_run_id, expected=1)
+    assert task_run.name == "batches-0-4"
+    assert task_run.state.is_failed()
+    monkeypatch.setattr(batch_task, "enrich_and_record", original)
+    before = server_stats(server)["requests"]
+    state = await enrich_in_batches_of_10(source, spec, output, batches_per_task_run=5)
+    assert state.is_completed(), state.message
+    assert pl.read_parquet(output)["row"].to_list() == list(range(50))
+    assert (await state.result())["rows_ok"] == 50
+    assert server_stats(server)["requests"] == before  # every key was answered in the first run
+
+
+@pytest.mark.asyncio
+async def test_the_jobs_deadline_stops_the_batches_inside_their_task_run(tmp_path: Path, server: str) -> None:
+    """A batch waiting on an answer that does not come (the mock's held keys) inside a task run
+    is stopped by the job's deadline: the flow fails with the deadline's message, and does not
+    wait for the answer."""
+    keys = [f"held-deadline-{i}" for i in range(20)]
+    source, spec = write_lookup_job(tmp_path, server, keys, api_options="timeout_s = 50")
+    try:
+        with anyio.fail_after(30):
+            state = await enrich_in_batches_of_10(source, spec, tmp_path / "out.parquet", deadline="1s")
+    finally:
+        release_held_keys(server)
+    assert state.is_failed()
+    assert "the job's deadline (1 s) passed; rerun to resume" in str(state.message)
+
+
+@pytest.mark.asyncio
 async def test_a_batch_that_crashed_inside_the_caller_is_asked_again(
     tmp_path: Path, server: str, monkeypatch: pytest.MonkeyPatch, notified: list[tuple[str, dict[str, Any]]]
 ) -> None:
     """Something raises inside the caller mid-batch: nothing is settled for the keys it had not
-    answered, Prefect's retry of the batch task asks for them again, and the rows, the summary
-    and the event agree (all ok, no circuit_open anywhere)."""
+    answered, the batch is tried again (its task run's log says so) and asks for them again, and
+    the rows, the summary and the event agree (all ok, no circuit_open anywhere)."""
     original_try = RowFetch._try
     crashes = {"left": 1}
 
@@ -226,6 +296,10 @@ async def test_a_batch_that_crashed_inside_the_caller_is_asked_again(
     assert set(requested) == {f"f{i}" for i in range(30)}  # the crashed batch's keys were asked
     payload = notified[0][1]
     assert (payload["rows_ok"], payload["rows_failed"], payload["circuit_open"]) == (30, 0, None)
+    async with get_client() as client:
+        said = await read_logs(client, state.state_details.flow_run_id, "crashed (RuntimeError")
+    assert "a bug deep in the caller); trying it again in " in said[0].message
+    assert said[0].message.endswith("(attempt 2 of 3)")
 
 
 @pytest.mark.asyncio
@@ -261,23 +335,23 @@ async def test_jobs_writing_one_file_name_in_two_folders_show_their_own_artifact
             assert f"rows        20 ({20 - failing} ok, {failing} failed" in str(
                 artifacts[f"{key}-summary"].data
             )
-            logs = await read_logs(client, flow_run_id, "batch ")
-            assert any(f"batch 1: 10 rows ({failing} failed: http_4xx {failing})" in line for line in logs), (
-                logs
-            )
+            lines = [log.message for log in await read_logs(client, flow_run_id, "batch ", expected=2)]
+            assert any(
+                f"batch 1: 10 rows ({failing} failed: http_4xx {failing})" in line for line in lines
+            ), lines
 
 
-async def read_logs(client: Any, flow_run_id: Any, containing: str) -> list[str]:
-    """The flow run's log lines holding ``containing`` (logs reach the server in the background:
-    polled, bounded)."""
+async def read_logs(client: Any, flow_run_id: Any, containing: str, expected: int = 1) -> list[Any]:
+    """The flow run's logs holding ``containing``, once ``expected`` are there (logs reach the
+    server in the background: polled, bounded)."""
     give_up = time.monotonic() + 30
     while True:
         logs = await client.read_logs(
             log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
         )
-        lines = [log.message for log in logs if containing in log.message]
-        if lines or time.monotonic() > give_up:
-            return lines
+        found = [log for log in logs if containing in log.message]
+        if len(found) >= expected or time.monotonic() > give_up:
+            return found
         await _pause()
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import anyio
 import anyio.to_thread
+import httpx
 import polars as pl
 import pytest
 
@@ -23,6 +24,7 @@ from service import (
     InputError,
     JobOptions,
     JobState,
+    OnThisLoop,
     Spec,
     StatsRecorder,
     run_job,
@@ -143,3 +145,35 @@ def test_the_fingerprint_binds_input_spec_batch_size_and_limit(tmp_path: Path) -
     changed["input"] = fingerprint([source], spec, 100)
     assert base not in changed.values()
     assert len(set(changed.values())) == len(changed)
+
+
+@pytest.mark.asyncio
+async def test_a_batch_failing_before_its_record_leaves_no_part_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recording batch 1 fails (a disk hiccup): the job fails with it, batch 1's part file is
+    gone, and the batches recorded before it keep theirs."""
+    original_record = JobState.record_done
+
+    def failing_record(self: JobState, index: int) -> None:
+        if index == 1:
+            raise OSError("disk hiccup while recording")
+        original_record(self, index)
+
+    monkeypatch.setattr(JobState, "record_done", failing_record)
+    source = tmp_path / "in.parquet"
+    pl.DataFrame({"k": [f"k{i}" for i in range(30)]}).write_parquet(source)
+    output = tmp_path / "out.parquet"
+    answering = httpx.MockTransport(lambda request: httpx.Response(200, json={"name": "x"}))
+    with pytest.raises(ExceptionGroup) as crashed:  # a crash, not an EnrichError: as it came
+        await run_job(
+            source,
+            make_spec(),
+            output,
+            JobOptions(batch_size=10),
+            batches=OnThisLoop(in_flight=1, transport=answering),
+        )
+    assert crashed.group_contains(OSError, match="disk hiccup")
+    state = state_dir_for(output)
+    assert (state / "done.log").read_text().split() == ["0"]
+    assert sorted(path.name for path in state.glob("part-*")) == ["part-000000000.parquet"]
