@@ -161,10 +161,31 @@ class _Inbox:
     """The batches of one task run as they arrive (a plain object: Prefect does not look inside
     a task's parameters that are not collections)."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
+        self.name = name
         self.sender: MemoryObjectSendStream[_Arrival]
         self.receiver: MemoryObjectReceiveStream[_Arrival]
         self.sender, self.receiver = anyio.create_memory_object_stream[_Arrival](math.inf)
+        self.handed: list[_Arrival] = []
+        self.closed_because: str | None = None
+
+    def hand(self, arrival: _Arrival) -> None:
+        if self.closed_because is not None:
+            raise RuntimeError(f"batch {arrival.index} has no task run: {self.closed_because}")
+        self.handed.append(arrival)
+        self.sender.send_nowait(arrival)
+
+    def close_after(self, ended: BaseException | None) -> None:
+        """The task run ended: a batch it did not take (it failed to start, or stopped early)
+        fails, rather than waiting for ever."""
+        how = "" if ended is None else f" ({type(ended).__name__}: {ended})"
+        self.closed_because = f"task run {self.name} ended{how} before taking it"
+        for arrival in self.handed:
+            if not arrival.ended.is_set():
+                arrival.error = RuntimeError(f"batch {arrival.index} has no task run: {self.closed_because}")
+                arrival.ended.set()
+        self.sender.close()
+        self.receiver.close()
 
 
 @dataclass
@@ -184,7 +205,7 @@ class _GroupedBatches:
 
     async def enrich(self, state: JobState, index: int, batch: pl.DataFrame) -> None:
         arrival = _Arrival(state, index, batch)
-        self._inbox_for(index).sender.send_nowait(arrival)
+        self._inbox_for(index).hand(arrival)
         try:
             await arrival.ended.wait()
         except BaseException:  # cancelled (the job's deadline): so is the batch, in its task run
@@ -202,7 +223,7 @@ class _GroupedBatches:
             last = first + self.per_task_run - 1
             if self.planned is not None:
                 last = max(first, min(last, self.planned - 1))
-            self._open = (group, _Inbox())
+            self._open = (group, _Inbox(f"batches-{first}-{last}"))
             self.runs.start_soon(self._run, first, last, self._open[1])
         return self._open[1]
 
@@ -212,10 +233,15 @@ class _GroupedBatches:
             self._open = None
 
     async def _run(self, first: int, last: int, inbox: _Inbox) -> None:
-        # Each batch's failure was handed to whoever handed it the batch; the task run's own
-        # state shows it in the UI, and is not raised a second time here.
-        with contextlib.suppress(Exception):
+        ended: BaseException | None = None
+        try:
             await enrich_batches_task(self.batches, first, last, inbox)
+        except Exception as exc:
+            # A batch's failure went to whoever handed it the batch, and the task run's state
+            # shows it: not raised a second time here.
+            ended = exc
+        finally:
+            inbox.close_after(ended)
 
 
 @task(

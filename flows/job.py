@@ -2,8 +2,8 @@
 
 The engine's ``run_job`` does the work; the job adds what Prefect shows and coordinates: the
 spec's limits shared through a global concurrency limit, a progress artifact, the summary
-artifacts and the completion event. ``flows.enrich_file`` places batches on this event loop as
-task runs, ``flows.on_dask`` on a Dask cluster.
+artifacts and the completion event. ``flows.enrich_file`` places batches on this event loop in
+task runs of several batches each, ``flows.on_dask`` on a Dask cluster.
 """
 
 from __future__ import annotations

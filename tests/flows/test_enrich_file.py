@@ -12,6 +12,7 @@ from typing import Any
 import anyio
 import polars as pl
 import pytest
+from prefect import task
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter,
@@ -80,6 +81,13 @@ async def artifacts_of(client: Any, output: str) -> dict[str, Any]:
     keys = [f"{prefix}-{name}" for name in ("progress", "summary", "table", "output", "failed-rows")]
     found = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)))
     return {a.key: a for a in found}
+
+
+def leaves(error: BaseException) -> list[BaseException]:
+    """The errors in ``error``, groups (as task groups raise them) opened."""
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for inner in error.exceptions for leaf in leaves(inner)]
+    return [error]
 
 
 async def _pause() -> None:
@@ -266,6 +274,30 @@ async def test_the_jobs_deadline_stops_the_batches_inside_their_task_run(tmp_pat
         release_held_keys(server)
     assert state.is_failed()
     assert "the job's deadline (1 s) passed; rerun to resume" in str(state.message)
+
+
+@pytest.mark.asyncio
+async def test_a_task_run_ending_without_taking_its_batches_fails_the_job(
+    tmp_path: Path, server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task run that ends without taking the batches handed to it (here it raises before it
+    looks at them, as one failing to start would) fails the job, naming it, instead of leaving
+    the job waiting for those batches for ever."""
+
+    @task(name="enrich-batches")
+    async def failing_at_start(batches: Any, first: int, last: int, inbox: Any) -> None:
+        raise RuntimeError("could not start")
+
+    monkeypatch.setattr(batch_task, "enrich_batches_task", failing_at_start)
+    source, spec = write_job(tmp_path, server, rows=10)  # one batch: nothing else ends the wait
+    with anyio.fail_after(30):
+        state = await enrich_in_batches_of_10(source, spec, tmp_path / "out.parquet")
+    assert state.is_failed()
+    said = [str(error) for error in leaves(await state.result(raise_on_failure=False))]
+    assert said == [
+        "batch 0 has no task run: task run batches-0-0 ended (RuntimeError: could not start) before taking it"
+    ]
+    assert not (tmp_path / "out.parquet").exists()
 
 
 @pytest.mark.asyncio
