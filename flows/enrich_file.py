@@ -10,10 +10,10 @@ from typing import Any
 
 from prefect import flow
 
-from flows.batch_task import InTaskRuns, batches_per_task_run
 from flows.events import on_completion, on_crashed, on_failure
 from flows.job import enrich_job
 from flows.parameters import EnrichFileOptions
+from flows.task_runs import InTaskRuns, batches_per_task_run
 
 
 @flow(

@@ -26,7 +26,7 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.events.filters import EventFilter, EventNameFilter
 from prefect.states import Crashed
 
-from flows import batch_task
+from flows import batch_task, task_runs
 from flows.artifacts import artifact_key
 from flows.enrich_file import enrich_file
 from flows.events import add_notifier, on_crashed
@@ -288,7 +288,7 @@ async def test_a_task_run_ending_without_taking_its_batches_fails_the_job(
     async def failing_at_start(batches: Any, first: int, last: int, inbox: Any) -> None:
         raise RuntimeError("could not start")
 
-    monkeypatch.setattr(batch_task, "enrich_batches_task", failing_at_start)
+    monkeypatch.setattr(task_runs, "enrich_batches_task", failing_at_start)
     source, spec = write_job(tmp_path, server, rows=10)  # one batch: nothing else ends the wait
     with anyio.fail_after(30):
         state = await enrich_in_batches_of_10(source, spec, tmp_path / "out.parquet")

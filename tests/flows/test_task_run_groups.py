@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from flows.batch_task import ROWS_PER_TASK_RUN, batches_per_task_run, crashed, innermost
+from flows.batch_task import crashed, innermost
+from flows.task_runs import ROWS_PER_TASK_RUN, batches_per_task_run
 from service import CircuitOpenError, InputError
 
 
