@@ -64,7 +64,7 @@ class _Arrival:
     def __init__(self, state: JobState, index: int, batch: pl.DataFrame) -> None:
         self.state = state
         self.index = index
-        self.batch = batch
+        self.batch: pl.DataFrame | None = batch  # taken by the task run: gone once it is done
         self.scope = anyio.CancelScope()  # cancelled when whoever handed it stops waiting
         self.ended = anyio.Event()
         self.error: BaseException | None = None
@@ -79,13 +79,13 @@ class _Inbox:
         self.sender: MemoryObjectSendStream[_Arrival]
         self.receiver: MemoryObjectReceiveStream[_Arrival]
         self.sender, self.receiver = anyio.create_memory_object_stream[_Arrival](math.inf)
-        self.handed: list[_Arrival] = []
+        self.waiting: set[_Arrival] = set()  # handed, and not ended: a batch's frame goes with it
         self.closed_because: str | None = None
 
     def hand(self, arrival: _Arrival) -> None:
         if self.closed_because is not None:
             raise RuntimeError(f"batch {arrival.index} has no task run: {self.closed_because}")
-        self.handed.append(arrival)
+        self.waiting.add(arrival)
         self.sender.send_nowait(arrival)
 
     def close_after(self, ended: BaseException | None) -> None:
@@ -93,7 +93,7 @@ class _Inbox:
         fails, rather than waiting for ever."""
         how = "" if ended is None else f" ({type(ended).__name__}: {ended})"
         self.closed_because = f"task run {self.name} ended{how} before taking it"
-        for arrival in self.handed:
+        for arrival in list(self.waiting):
             if not arrival.ended.is_set():
                 arrival.error = RuntimeError(f"batch {arrival.index} has no task run: {self.closed_because}")
                 arrival.ended.set()
@@ -118,12 +118,15 @@ class _GroupedBatches:
 
     async def enrich(self, state: JobState, index: int, batch: pl.DataFrame) -> None:
         arrival = _Arrival(state, index, batch)
-        self._inbox_for(index).hand(arrival)
+        inbox = self._inbox_for(index)
+        inbox.hand(arrival)
         try:
             await arrival.ended.wait()
         except BaseException:  # cancelled (the job's deadline): so is the batch, in its task run
             arrival.scope.cancel()
             raise
+        finally:
+            inbox.waiting.discard(arrival)
         if arrival.error is not None:
             raise arrival.error
 
@@ -175,9 +178,11 @@ async def enrich_batches_task(batches: Batches, first: int, last: int, inbox: _I
 
 
 async def _enrich_arrival(batches: Batches, arrival: _Arrival, failures: list[BaseException]) -> None:
+    batch, arrival.batch = arrival.batch, None
+    assert batch is not None  # an arrival is taken once
     try:
         with arrival.scope:
-            await batches.enrich(arrival.state, arrival.index, arrival.batch)
+            await batches.enrich(arrival.state, arrival.index, batch)
         if arrival.scope.cancel_called:
             failures.append(RuntimeError(f"batch {arrival.index} was stopped before it was done"))
     except Exception as exc:
