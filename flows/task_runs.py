@@ -64,10 +64,17 @@ class _Arrival:
     def __init__(self, state: JobState, index: int, batch: pl.DataFrame) -> None:
         self.state = state
         self.index = index
-        self.batch: pl.DataFrame | None = batch  # taken by the task run: gone once it is done
+        self._batch: pl.DataFrame | None = batch
         self.scope = anyio.CancelScope()  # cancelled when whoever handed it stops waiting
         self.ended = anyio.Event()
         self.error: BaseException | None = None
+
+    def take(self) -> pl.DataFrame:
+        """The batch, for the task run to enrich: the arrival keeps no reference to it after."""
+        batch, self._batch = self._batch, None
+        if batch is None:
+            raise RuntimeError(f"batch {self.index} was taken twice")
+        return batch
 
 
 class _Inbox:
@@ -178,11 +185,9 @@ async def enrich_batches_task(batches: Batches, first: int, last: int, inbox: _I
 
 
 async def _enrich_arrival(batches: Batches, arrival: _Arrival, failures: list[BaseException]) -> None:
-    batch, arrival.batch = arrival.batch, None
-    assert batch is not None  # an arrival is taken once
     try:
         with arrival.scope:
-            await batches.enrich(arrival.state, arrival.index, batch)
+            await batches.enrich(arrival.state, arrival.index, arrival.take())
         if arrival.scope.cancel_called:
             failures.append(RuntimeError(f"batch {arrival.index} was stopped before it was done"))
     except Exception as exc:
