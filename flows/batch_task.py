@@ -21,26 +21,23 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from service import Caller, EnrichError, EnrichStats, JobState, enrich_and_record
+from service import Caller, EnrichError, EnrichStats, JobState, enrich_and_record, error_leaves
 
 CRASH_RETRIES = 2
 
 
 def crashed(exc: BaseException) -> bool:
     """A batch that crashed (a lost worker, a disk hiccup) is retried; never bad input or an open
-    circuit (``EnrichError``: a retry would meet it again), never a cancellation.
-
-    HTTP failures never get here: they are retried per request inside the engine."""
-    if isinstance(exc, ExceptionGroup):  # as the engine's task groups raise them
-        return exc.split(EnrichError)[0] is None
-    return isinstance(exc, Exception) and not isinstance(exc, EnrichError)
+    circuit (``EnrichError``: a retry would meet it again), never a cancellation, in a group
+    (as task groups raise them) or not."""
+    leaves = error_leaves(exc)
+    return all(isinstance(leaf, Exception) and not isinstance(leaf, EnrichError) for leaf in leaves)
 
 
 def innermost(exc: BaseException) -> BaseException:
     """The error a group of one error holds (as a task group raises one), for saying what it was."""
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return exc
+    leaves = error_leaves(exc)
+    return leaves[0] if len(leaves) == 1 else exc
 
 
 def retry_crashed_batch_only(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:

@@ -29,6 +29,7 @@ from service.errors import (
     ErrorClass,
     InputError,
     SpecError,
+    error_leaves,
 )
 from service.jobs.batches import (
     DEFAULT_BATCHES_IN_FLIGHT,
@@ -105,6 +106,7 @@ __all__ = [
     "enrich_batch",
     "enrich_batch_alone",
     "enrich_frame",
+    "error_leaves",
     "expand_environment",
     "failed_rows_sample",
     "format_duration",

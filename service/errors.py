@@ -113,3 +113,11 @@ class CallError(EnrichError):
         self.retry_chosen = retry_chosen
         self.key = key
         self.url = url
+
+
+def error_leaves(exc: BaseException) -> list[BaseException]:
+    """The errors ``exc`` holds, exception groups (task groups raise them, one error per task)
+    opened all the way down; ``[exc]`` for an error that is not a group."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in error_leaves(inner)]
+    return [exc]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import errno
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from enrich.cli.exits import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, error
 from enrich.cli.parser import build_parser
-from service import EnrichError
+from service import EnrichError, error_leaves
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -34,18 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def the_one_fault(exc: BaseException) -> BaseException:
     """``exc``, or, for a group (task groups wrap what they raise, one per task), its first error
     when every error in it is a user's or the machine's: one cause, met by several tasks."""
-    leaves = list(_leaves(exc))
+    leaves = error_leaves(exc)
     if all(isinstance(leaf, EnrichError | OSError) for leaf in leaves):
         return leaves[0]
     return exc
-
-
-def _leaves(exc: BaseException) -> Iterator[BaseException]:
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            yield from _leaves(inner)
-    else:
-        yield exc
 
 
 def environment_fault(exc: OSError) -> str:

@@ -31,7 +31,7 @@ from flows.artifacts import artifact_key
 from flows.enrich_file import enrich_file
 from flows.events import add_notifier, on_crashed
 from flows.parameters import EnrichFileOptions
-from service import InputError, JobState, state_dir_for
+from service import InputError, JobState, error_leaves, state_dir_for
 from service.calling.row_fetch import RowFetch
 from tests.helpers import journal, release_held_keys, server_stats, write_lookup_job
 
@@ -81,13 +81,6 @@ async def artifacts_of(client: Any, output: str) -> dict[str, Any]:
     keys = [f"{prefix}-{name}" for name in ("progress", "summary", "table", "output", "failed-rows")]
     found = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)))
     return {a.key: a for a in found}
-
-
-def leaves(error: BaseException) -> list[BaseException]:
-    """The errors in ``error``, groups (as task groups raise them) opened."""
-    if isinstance(error, BaseExceptionGroup):
-        return [leaf for inner in error.exceptions for leaf in leaves(inner)]
-    return [error]
 
 
 async def _pause() -> None:
@@ -293,7 +286,7 @@ async def test_a_task_run_ending_without_taking_its_batches_fails_the_job(
     with anyio.fail_after(30):
         state = await enrich_in_batches_of_10(source, spec, tmp_path / "out.parquet")
     assert state.is_failed()
-    said = [str(error) for error in leaves(await state.result(raise_on_failure=False))]
+    said = [str(error) for error in error_leaves(await state.result(raise_on_failure=False))]
     assert said == [
         "batch 0 has no task run: task run batches-0-0 ended (RuntimeError: could not start) before taking it"
     ]
