@@ -153,16 +153,27 @@ class Session:
         """``frame`` with the spec's columns and ``_enrich_*``, every row once, in order; the
         statistics are this call's own. ``InputError`` before any request if the frame does not
         fit the spec; ``CircuitOpenError`` (with the partial result) if the API kept failing."""
-        if self._caller is None:
-            raise RuntimeError("use the session inside 'async with'")
+        caller = self._open_caller()
         collected = await _collected(frame)
-        return await enrich_frame(collected, self.spec, caller=self._caller)
+        return await enrich_frame(collected, self.spec, caller=caller)
 
     def statistics(self) -> EnrichStats:
         """Everything the session's calls did so far."""
+        return self._open_caller().statistics()
+
+    def latency_histogram(self, bounds: list[float]) -> tuple[list[int], int, float]:
+        """The API's latencies so far: per bound (seconds, ascending) the attempts that took at
+        most that long, then every attempt's count and their latencies' sum."""
+        return self._open_caller().counts.counters().latency_histogram(bounds)
+
+    def close_circuit(self) -> None:
+        """Call the API again after it kept failing and the session stopped calling it."""
+        self._open_caller().breaker.close()
+
+    def _open_caller(self) -> Caller:
         if self._caller is None:
             raise RuntimeError("use the session inside 'async with'")
-        return self._caller.statistics()
+        return self._caller
 
 
 async def enrich_async(frame: Frame, spec: SpecSource, **options: Unpack[SessionOptions]) -> EnrichResult:

@@ -20,7 +20,7 @@ from service.calling.outcome import Outcome
 from service.calling.retry_rules import spec_retry
 from service.calling.single import Exchange, Hop, ask_once
 from service.calling.transport import SENDER_NAMES, TransportChoice
-from service.engine import ATTEMPTS, ERROR, MESSAGE, STATUS, EnrichResult, enrich_frame
+from service.engine import ATTEMPTS, ERROR, MESSAGE, STATUS, EnrichResult, enrich_frame, unanswered_frame
 from service.errors import (
     CacheUnavailableError,
     CallError,
@@ -125,5 +125,6 @@ __all__ = [
     "spec_retry",
     "split_limits",
     "state_dir_for",
+    "unanswered_frame",
     "with_limit_overrides",
 ]

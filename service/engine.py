@@ -17,7 +17,8 @@ from service.calling.clock import Clock
 from service.calling.outcome import Outcome
 from service.calling.requests import Key
 from service.calling.transport import TransportChoice
-from service.errors import CircuitOpenError
+from service.errors import CircuitOpenError, ErrorClass
+from service.redact import Redactor
 from service.spec import Spec
 from service.stats import EnrichStats
 from service.tables.mapping import map_answers
@@ -76,7 +77,7 @@ async def _enrich_with(frame: pl.DataFrame, caller: Caller) -> EnrichResult:
         counts.frame_rows, counts.frame_keys = frame.height, len(keys)
         outcomes = await caller.outcomes(keys, counts)
         ordered = [outcomes[key] for key in keys]
-        answers = distinct.with_columns(**_columns_for(ordered, caller))
+        answers = distinct.with_columns(**_columns_for(ordered, spec, caller.redact))
         enriched = _joined(frame, answers, spec.key)
         failed = enriched.filter(pl.col(STATUS) == "failed")[ERROR].value_counts()
         counts.add_rows(
@@ -102,12 +103,19 @@ def _joined(frame: pl.DataFrame, answers: pl.DataFrame, key: tuple[str, ...]) ->
     return joined.collect()
 
 
-def _columns_for(ordered: list[Outcome], caller: Caller) -> dict[str, pl.Series]:
+def unanswered_frame(frame: pl.DataFrame, spec: Spec, error: ErrorClass, message: str) -> pl.DataFrame:
+    """``frame``'s rows as ``enrich_frame`` returns them when no key of theirs got an answer (a
+    deadline passed first): the spec's columns null, every row failed with ``error``, ``message``."""
+    outcome = Outcome(None, 0, error, message)
+    return frame.with_columns(**_columns_for([outcome] * frame.height, spec, Redactor(spec.secrets)))
+
+
+def _columns_for(ordered: list[Outcome], spec: Spec, redact: Callable[[str], str]) -> dict[str, pl.Series]:
     mapped = map_answers(
         [o.answer for o in ordered],
-        caller.spec.columns,
+        spec.columns,
         [o.error is None for o in ordered],
-        caller.redact,
+        redact,
         lambda i: _exact_answer(ordered[i]),
     )
     status: list[str] = []

@@ -209,6 +209,22 @@ class StatsRecorder:
         name = "ok" if error_class is None else error_class.value
         self.outcomes[name] = self.outcomes.get(name, 0) + 1
 
+    def latency_histogram(self, bounds: list[float]) -> tuple[list[int], int, float]:
+        """For each of the ascending ``bounds`` (seconds), how many attempts took at most that
+        long (by their bucket's middle, so within ~5%); then the count of every attempt, and the
+        sum of their latencies (from the buckets' middles): a Prometheus histogram's figures."""
+        at_most = [0] * len(bounds)
+        total = 0.0
+        for bucket, count in enumerate(self._latency):
+            if not count:
+                continue
+            value = _bucket_value(bucket)
+            total += value * count
+            for index, bound in enumerate(bounds):
+                if value <= bound:
+                    at_most[index] += count
+        return at_most, self._latency_count, total
+
     def percentile(self, fraction: float) -> float | None:
         """The latency below which ``fraction`` of attempts fell, or None with no attempt."""
         if not self._latency_count:

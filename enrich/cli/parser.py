@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from enrich import __version__
+from enrich.cli.api import api_command, named_spec
 from enrich.cli.cache import add_cache_dir_option, cache_command
 from enrich.cli.demo import demo_command, mock_api_command
 from enrich.cli.deploy import deploy_command
@@ -31,6 +32,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
     return value
 
 
@@ -214,6 +222,59 @@ def build_parser() -> argparse.ArgumentParser:
     _add_no_cache(serve)
     _add_verbosity(serve)
     serve.set_defaults(handler=serve_command)
+
+    online = _command(
+        commands,
+        "api",
+        "serve the online endpoint: POST rows, get them back enriched (a long-running process)",
+        'Serve POST /v1/enrich/NAME for every --spec NAME=SPEC: a JSON body {"rows": [...]} or an '
+        "Arrow IPC stream (Content-Type: application/vnd.apache.arrow.stream) comes back with the "
+        "spec's columns and _enrich_*, same rows, same order, same format. Every caller shares one "
+        "connection pool, the spec's limits, the response cache, and keys in flight. Also GET "
+        "/metrics (Prometheus), /healthz and /readyz. SIGTERM or Ctrl-C: new requests get 503 while "
+        "those in flight finish (at most --drain seconds), then it stops.",
+    )
+    online.add_argument(
+        "--spec",
+        action="append",
+        required=True,
+        type=named_spec,
+        metavar="NAME=SPEC",
+        help="a spec served at /v1/enrich/NAME (repeat for several)",
+    )
+    online.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    online.add_argument("--port", type=int, default=8000, help="port to listen on")
+    online.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=30.0,
+        help="seconds a request's rows may wait when it does not say (X-Enrich-Timeout or ?timeout=)",
+    )
+    online.add_argument(
+        "--max-body-bytes",
+        type=_positive_int,
+        default=16 * 1024 * 1024,
+        help="largest request body (413 past it)",
+    )
+    online.add_argument(
+        "--max-pending-rows",
+        type=_positive_int,
+        default=100_000,
+        help="rows being enriched for all requests together; past it, 503",
+    )
+    online.add_argument(
+        "--circuit-cooldown",
+        type=float,
+        default=30.0,
+        help="seconds after the API kept failing before it is called again",
+    )
+    online.add_argument(
+        "--drain", type=float, default=30.0, help="seconds in-flight requests may take to finish on SIGTERM"
+    )
+    online.add_argument("--access-log", action="store_true", help="log every request")
+    add_cache_dir_option(online)
+    _add_no_cache(online)
+    online.set_defaults(handler=api_command)
 
     submit = _command(
         commands,

@@ -77,8 +77,8 @@ class Caller:
         sender = sender if sender is not None else make_sender(spec, transport, auth)
         self._sender = authorized(sender, spec, clock, self._redact, transport)
         self.limiter = RateLimiter.for_limits(spec.limits, clock, headroom=RATE_HEADROOM)
-        self._breaker = CircuitBreaker(spec.circuit)
-        self.counts = CallCounts(clock, self._breaker, AdaptiveLimit.for_limits(spec.limits, clock.now()))
+        self.breaker = CircuitBreaker(spec.circuit)  # a service may close it again (a cool-down)
+        self.counts = CallCounts(clock, self.breaker, AdaptiveLimit.for_limits(spec.limits, clock.now()))
         self._known = KnownAnswers(answer_log, cache)
         self._policy = RetryPolicy.for_spec(
             spec, random=random or _random.random, clock=clock, retry=retry, wait=wait
@@ -95,7 +95,7 @@ class Caller:
             concurrency=concurrency,
             waits=self.counts,
             limiter=self.limiter,
-            breaker=self._breaker,
+            breaker=self.breaker,
             policy=self._policy,
             clock=self._clock,
             redact=self._redact,
@@ -108,7 +108,7 @@ class Caller:
         return FetchTools(
             attempt=attempts.attempt,
             policy=self._policy,
-            breaker=self._breaker,
+            breaker=self.breaker,
             clock=self._clock,
             settle=self._settle,
             redact=self._redact,
@@ -198,5 +198,5 @@ class Caller:
         return fetch.results
 
     def _settle_unanswered(self, mine: list[Key], results: dict[Key, Outcome]) -> None:
-        reason = self._breaker.reason or "the job stopped before this key was requested"
+        reason = self.breaker.reason or "the job stopped before this key was requested"
         self._keys.settle_unanswered(mine, results, reason)

@@ -34,6 +34,14 @@ class CircuitBreaker:
         """True once the breaker has tripped."""
         return self.reason is not None
 
+    def close(self) -> None:
+        """Close again, with no memory of past attempts: a long-running service (the online
+        endpoint) tries the API again after a cool-down, where a job stops for good."""
+        self._consecutive = 0
+        self._recent.clear()
+        self._recent_failures = self._recent_refusals = 0
+        self.reason = None
+
     def record(self, error_class: ErrorClass | None) -> None:
         """Record one attempt's outcome: None for an answer, else its error class."""
         if not self._policy.enabled or self.reason is not None:

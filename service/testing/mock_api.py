@@ -282,6 +282,7 @@ class MockApi:
 
     async def _release(self, request: web.Request) -> web.Response:
         self._released.set()
+        self._released = asyncio.Event()  # a held- key asked later waits for the next release
         return web.Response(body=b'{"released": true}', content_type="application/json")
 
 

@@ -11,7 +11,7 @@ import polars as pl
 from enrich.cli.parser import build_parser
 from tests.helpers import run_cli
 
-COMMANDS = ["validate", "try", "run", "cache", "mock-api", "serve", "submit", "deploy", "demo"]
+COMMANDS = ["validate", "try", "run", "cache", "mock-api", "serve", "api", "submit", "deploy", "demo"]
 
 SPEC = """
 [api]

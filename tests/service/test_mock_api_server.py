@@ -57,3 +57,12 @@ async def test_a_held_key_is_answered_once_released_and_others_meanwhile() -> No
         released = await client.post(f"{api.url}/_release")
         assert released.status_code == 200
         assert (await asyncio.wait_for(held, 30)).json() == answer_for("held-1")
+        # A release lets go of the requests waiting then: a held key asked later waits again.
+        later = asyncio.create_task(client.get(f"{api.url}/v1/lookup/held-2"))
+        async with asyncio.timeout(30):
+            while "held-2" not in api.stats()["per_key"]:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        assert (await client.get(f"{api.url}/v1/lookup/k2")).json() == answer_for("k2")
+        assert not later.done()
+        await client.post(f"{api.url}/_release")
+        assert (await asyncio.wait_for(later, 30)).json() == answer_for("held-2")

@@ -1,0 +1,63 @@
+"""``enrich api``: the online endpoint, one or more specs by name, until SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import anyio
+
+from enrich.api import CacheChoice, Session
+from enrich.cli.cache import cache_location
+from enrich.cli.exits import EXIT_ENVIRONMENT, UsageError, error
+from service import Spec, load_spec
+
+
+def named_spec(text: str) -> tuple[str, str]:
+    """``NAME=SPEC`` (argparse type): a URL-safe name and a spec file's path."""
+    name, equals, path = text.partition("=")
+    if not equals or not path:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=SPEC, e.g. ip=spec.toml")
+    if not name or not all(c.isalnum() or c in "-_." for c in name):
+        raise argparse.ArgumentTypeError(f"{name!r}: a name is letters, digits, '-', '_' and '.'")
+    return name, path
+
+
+def api_command(args: argparse.Namespace) -> int:
+    """Serve POST /v1/enrich/NAME for every --spec, with /metrics, /healthz and /readyz."""
+    from enrich.online.app import OnlineOptions, OnlineService
+    from enrich.online.endpoint import EndpointLimits
+    from enrich.online.server import listening_socket, serve_online  # uvicorn: only this command
+
+    specs = _specs(args.spec)
+    cache: CacheChoice = False if args.no_cache else str(cache_location(args))
+    anyio.run(_open_each, specs, cache)  # an unreachable cache fails here, in one line
+    limits = EndpointLimits(
+        default_timeout_s=args.timeout,
+        max_pending_rows=args.max_pending_rows,
+        circuit_cooldown_s=args.circuit_cooldown,
+    )
+    service = OnlineService(specs, OnlineOptions(cache, limits, args.max_body_bytes))
+    try:
+        sock = listening_socket(args.host, args.port)
+    except OSError as exc:
+        error(exc.strerror or str(exc))
+        return EXIT_ENVIRONMENT
+    with sock:
+        serve_online(service, sock, drain_s=args.drain, access_log=args.access_log)
+    return 0
+
+
+def _specs(named: list[tuple[str, str]]) -> dict[str, Spec]:
+    specs: dict[str, Spec] = {}
+    for name, path in named:
+        if name in specs:
+            raise UsageError(f"--spec {name}=...: the name {name!r} is given twice")
+        specs[name] = load_spec(path, environ=os.environ)
+    return specs
+
+
+async def _open_each(specs: dict[str, Spec], cache: CacheChoice) -> None:
+    for spec in specs.values():
+        async with Session(spec, cache=cache):
+            pass
