@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks import contenders, jobs, senders
+from benchmarks import contenders, jobs, online, senders
 from benchmarks.figures import Figure
 from benchmarks.plan import PLANS, Plan
 from benchmarks.report import steady_rate, write_report
@@ -424,6 +424,24 @@ def answer_log(bench: Bench, folder: Path) -> None:
         bench.measure("answer-log", {"latency_ms": 0, "in_flight": 64}, keys, runs)
 
 
+def online_api(bench: Bench, folder: Path) -> None:
+    """enrich api against the API straight, at 20 ms: latency, rows/s, dedup across callers."""
+    requests = max(64, int(2000 * bench.plan.seconds))
+    keys = online.ROWS_PER_REQUEST * max(2, min(10, requests // 200))
+    with mock_api("--latency-ms", "20") as api:
+        with online.online_endpoint(api, folder, free_port()) as base:
+            figures = online.latency_figures(api, base, requests, bench.plan.repeats)
+            figures += online.rate_figures(base, requests, bench.plan.repeats)
+            figures.append(online.dedup_figure(api, base, keys, "no cache"))
+        with online.online_endpoint(api, folder, free_port(), cache=folder / "online-cache") as base:
+            figures.append(online.dedup_figure(api, base, keys, "with its cache"))
+    bench.figures += figures
+    for figure in figures:
+        shown = ", ".join(f"{k}={v}" for k, v in figure.params.items())
+        print(f"  {figure.scenario:<12} {figure.name:<20} {shown:<44} {figure.median:>10,.1f} {figure.unit}")
+    print(online.summary(figures), flush=True)
+
+
 SCENARIOS: dict[str, Callable[[Bench, Path], None]] = {
     "sweep": lambda bench, scratch: sweep(bench),
     "faults": lambda bench, scratch: faults(bench),
@@ -437,6 +455,7 @@ SCENARIOS: dict[str, Callable[[Bench, Path], None]] = {
     "memory": memory_growth,
     "hostile": hostile_answers,
     "answer-log": answer_log,
+    "online": online_api,
 }
 
 

@@ -166,6 +166,11 @@ class Session:
         most that long, then every attempt's count and their latencies' sum."""
         return self._open_caller().counts.counters().latency_histogram(bounds)
 
+    @property
+    def circuit_open(self) -> str | None:
+        """Why the session stopped calling the API (it kept failing), or None while it calls it."""
+        return self._open_caller().breaker.reason
+
     def close_circuit(self) -> None:
         """Call the API again after it kept failing and the session stopped calling it."""
         self._open_caller().breaker.close()

@@ -140,7 +140,7 @@ class SpecEndpoint:
     def _close_circuit_after_cooldown(self) -> None:
         """A long-running endpoint does not stop for good when the API fails: after the cool-down,
         the next request tries it again."""
-        if self.session.statistics().circuit_open is None:
+        if self.session.circuit_open is None:  # not statistics(): it adds up every call in flight
             self._open_since = None
             return
         now = self._now()

@@ -62,5 +62,6 @@ def serve_online(service: OnlineService, sock: socket.socket, *, drain_s: float,
         timeout_graceful_shutdown=max(1, int(drain_s)),
         lifespan="on",
         loop="uvloop",
+        http="httptools",
     )
     DrainingServer(config, service, drain_s).run(sockets=[sock])

@@ -26,7 +26,7 @@ def test_smoke_plan_writes_results_table_and_plots(tmp_path: Path, prefect_serve
     scenarios = {figure["scenario"] for figure in results["figures"]}
     assert scenarios == {
         "sweep", "faults", "pacing", "rate", "auto", "duplicates", "bulk", "senders", "baselines", "jobs",
-        "memory", "answer-log",
+        "memory", "answer-log", "online", "online-dedup",
     }  # fmt: skip
     names = {figure["name"] for figure in results["figures"]}
     assert {
@@ -49,6 +49,12 @@ def test_smoke_plan_writes_results_table_and_plots(tmp_path: Path, prefect_serve
         f for f in results["figures"] if f["scenario"] == "duplicates" and f["params"]["dup"] == 10
     )
     assert tenfold["requests"] == tenfold["rows"] // 10
+    # enrich api: callers asking the same keys cost one request per key with its cache.
+    cached = next(f for f in results["figures"] if f["name"] == "with its cache")
+    assert cached["requests"] == cached["params"]["distinct_keys"]
+    assert {"through enrich api", "direct to the API", "GET /healthz"} <= {
+        f["name"] for f in results["figures"] if f["scenario"] == "online"
+    }
     table = (tmp_path / "results.md").read_text().splitlines()
     # The machine and the day, then the targets, then every figure.
     assert table[2].startswith(f"Machine: {results['date']}; ")

@@ -203,3 +203,26 @@ def _write_spec_then(command: str) -> str:
 def serving(name: str) -> bool:
     """serve in ``name`` has started serving and its healthcheck passes."""
     return SERVING_HEADLINE in logs(name) and healthy(name)
+
+
+API_SPEC = SPEC.replace("127.0.0.1:9/", "127.0.0.1:9000/")
+ASK = (
+    "import json, urllib.request; "
+    "request = urllib.request.Request('http://127.0.0.1:8000/v1/enrich/ip', "
+    "data=json.dumps({'rows': [{'ip': '1.2.3.4'}]}).encode(), headers={'Content-Type': 'application/json'}); "
+    "print(json.load(urllib.request.urlopen(request, timeout=20))['rows'][0]['_enrich_status'])"
+)
+
+
+def test_the_online_endpoint_answers_is_healthy_and_stops_cleanly(image: str, containers: list[str]) -> None:
+    """enrich api in the image, against the mock API in the same container: a POST gets its row
+    enriched, the healthcheck probes /healthz on --port, and a stop drains and exits 0."""
+    command = (
+        f"printf '%s' '{API_SPEC}' > /data/spec.toml && (enrich mock-api --port 9000 &) && "
+        "exec enrich api --spec ip=/data/spec.toml --port 8000 --no-cache"
+    )
+    name = start(containers, image, "sh", "-c", command)
+    wait_until(lambda: healthy(name), "enrich api's healthcheck", 120)
+    asked = podman("exec", name, "python", "-c", ASK, timeout=60)
+    assert asked.stdout.strip() == "ok", asked.stdout + asked.stderr + logs(name)
+    assert stop(name) == 0, logs(name)
