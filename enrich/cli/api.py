@@ -44,6 +44,7 @@ def api_command(args: argparse.Namespace) -> int:
         error(exc.strerror or str(exc))
         return EXIT_ENVIRONMENT
     with sock:
+        print(_headline(specs, f"http://{args.host}:{args.port}", args.drain), flush=True)
         serve_online(service, sock, drain_s=args.drain, access_log=args.access_log)
     return 0
 
@@ -55,6 +56,14 @@ def _specs(named: list[tuple[str, str]]) -> dict[str, Spec]:
             raise UsageError(f"--spec {name}=...: the name {name!r} is given twice")
         specs[name] = load_spec(path, environ=os.environ)
     return specs
+
+
+def _headline(specs: dict[str, Spec], base: str, drain_s: float) -> str:
+    served = "\n".join(f"  {name:<12} POST {base}/v1/enrich/{name}" for name in specs)
+    return (
+        f"enrich api serving:\n{served}\n  metrics      GET  {base}/metrics  (and /healthz, /readyz)\n"
+        f"stop with Ctrl-C or SIGTERM (requests in flight finish, at most {drain_s:g} s)"
+    )
 
 
 async def _open_each(specs: dict[str, Spec], cache: CacheChoice) -> None:

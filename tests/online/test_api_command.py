@@ -42,8 +42,8 @@ def ready(base: str) -> bool:
 
 
 @pytest.fixture
-def endpoint(tmp_path: Path, mock_url: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """``enrich api`` serving the spec as "ip"; its process and base URL."""
+def endpoint(tmp_path: Path, mock_url: str) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
+    """``enrich api`` serving the spec as "ip"; its process, base URL and log."""
     port, log = free_port(), tmp_path / "api.log"
     spec = write_spec(tmp_path, mock_url)
     with log.open("wb") as output:
@@ -56,15 +56,15 @@ def endpoint(tmp_path: Path, mock_url: str) -> Iterator[tuple[subprocess.Popen[b
     try:
         wait_until(lambda: ready(base) or serving.poll() is not None, "enrich api to be ready", 30)
         assert serving.poll() is None, log.read_text()
-        yield serving, base
+        yield serving, base, log
     finally:
         stop_serving(serving)
 
 
 def test_sigterm_lets_requests_in_flight_finish_and_refuses_new_ones(
-    endpoint: tuple[subprocess.Popen[bytes], str], mock_url: str
+    endpoint: tuple[subprocess.Popen[bytes], str, Path], mock_url: str
 ) -> None:
-    serving, base = endpoint
+    serving, base, log = endpoint
     first = httpx.post(f"{base}/v1/enrich/ip", json={"rows": [{"ip": "sigterm-first"}]}, timeout=20)
     assert first.json()["rows"][0]["_enrich_status"] == "ok"  # the caller's first request goes alone
     answers: list[httpx.Response] = []
@@ -88,6 +88,7 @@ def test_sigterm_lets_requests_in_flight_finish_and_refuses_new_ones(
     assert held.status_code == 200
     assert held.json()["rows"][0]["_enrich_status"] == "ok"
     assert serving.wait(timeout=30) == 0
+    assert f"  ip           POST {base}/v1/enrich/ip" in log.read_text()
     assert "sigterm-late" not in server_stats(mock_url)["per_key"]
 
 
