@@ -22,6 +22,7 @@ from anyio.abc import TaskGroup
 from enrich.api import Session
 from enrich.online.bodies import RefusedError
 from service import (
+    ERROR,
     STATUS,
     CircuitOpenError,
     EnrichResult,
@@ -60,7 +61,7 @@ class RowCounts:
         """The rows of an answer, by outcome: ``ok`` or their error class."""
         if not frame.height:
             return
-        outcomes = frame.select(pl.coalesce(pl.col("_enrich_error"), pl.col(STATUS)).alias("o"))["o"]
+        outcomes = frame.select(pl.coalesce(pl.col(ERROR), pl.col(STATUS)).alias("o"))["o"]
         for outcome, count in outcomes.value_counts().iter_rows():
             self.rows[outcome] = self.rows.get(outcome, 0) + count
 
