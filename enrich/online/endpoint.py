@@ -86,6 +86,11 @@ class SpecEndpoint:
         self._pending_rows = 0
         self._open_since: float | None = None
 
+    @property
+    def pending_rows(self) -> int:
+        """Rows being enriched for this spec's requests (those past their deadline included)."""
+        return self._pending_rows
+
     def timeout_of(self, asked: str | None) -> float:
         """The deadline a request asked for (``X-Enrich-Timeout`` or ``?timeout=``), in seconds."""
         if asked is None:

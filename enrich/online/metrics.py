@@ -50,6 +50,11 @@ def _families() -> dict[str, Metric]:
             "enrich_api_rows", "Rows answered, by outcome: ok or the error class", labels=["spec", "outcome"]
         ),
         "in_flight": gauge("enrich_api_requests_in_flight", "Requests being answered", labels=["spec"]),
+        "pending": gauge(
+            "enrich_api_rows_pending",
+            "Rows being enriched, requests past their deadline included",
+            labels=["spec"],
+        ),
         "upstream": counter(
             "enrich_upstream_requests", "Requests to the API, by outcome class", labels=["spec", "outcome"]
         ),
@@ -75,6 +80,7 @@ def _add_endpoint(families: dict[str, Any], name: str, endpoint: SpecEndpoint) -
     for outcome, count in counts.rows.items():
         families["rows"].add_metric([name, outcome], count)
     families["in_flight"].add_metric([name], counts.in_flight)
+    families["pending"].add_metric([name], endpoint.pending_rows)
     for outcome, count in stats.outcomes.items():
         families["upstream"].add_metric([name, outcome], count)
     at_most, count, total = endpoint.session.latency_histogram(LATENCY_BOUNDS_S)

@@ -227,9 +227,11 @@ async def test_past_the_pending_rows_bound_requests_get_503(mock_url: str) -> No
 
         await until(holding, "the first request in flight")
         busy = await client.post("/v1/enrich/ip", json={"rows": [{"ip": f"{tag}more"}]})
+        pending = 'enrich_api_rows_pending{spec="ip"} 2.0' in (await client.get("/metrics")).text
         release_held_keys(mock_url)
         assert (await held).status_code == 200
     assert busy.status_code == 503
+    assert pending
     assert busy.headers["retry-after"] == "1"
     assert "busy: 2 rows are being enriched" in busy.json()["error"]
 
