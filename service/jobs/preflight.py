@@ -13,7 +13,7 @@ from service.errors import InputError
 from service.jobs.checkpoint import state_dir_for
 from service.spec import Spec
 from service.tables.formats import output_format
-from service.tables.reading import resolve_inputs, scan_inputs
+from service.tables.reading import refuse_object_storage, resolve_inputs, scan_inputs
 from service.tables.schema_check import check_schema
 
 
@@ -32,6 +32,7 @@ def check_job(
     """The job's input, checked; a ``SpecError`` or ``InputError`` naming the first problem. An
     existing OUT is refused unless ``overwrite``, or unless the job that wrote it left its state
     (a rerun of that job: it resumes, or restarts, the same output)."""
+    refuse_object_storage(output_path, "--output ")
     output_format(output_path)
     paths = resolve_inputs(input_spec)
     check_output_path(output_path, paths)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import glob
+import re
 from pathlib import Path
 
 import polars as pl
@@ -16,10 +17,26 @@ import polars as pl
 from service.errors import InputError
 from service.tables.formats import input_format
 
+# A URL (s3://bucket/key), or what pathlib makes of one (s3:/bucket/key).
+_OBJECT_STORE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
+
+
+def refuse_object_storage(name: str | Path, what: str) -> None:
+    """``InputError`` for a URL where a local path must be (object storage is not read yet):
+    said as such, rather than as a file missing under a path the URL was mangled into."""
+    text = str(name)
+    if _OBJECT_STORE_URL.match(text):
+        url = re.sub(r"^([^:]+):/(?!/)", r"\1://", text)
+        raise InputError(
+            f"{what}{url}: object storage (s3://, gs://, az://) is not supported yet: "
+            "copy it to (or from) a local path"
+        )
+
 
 def resolve_inputs(spec: str | Path) -> list[Path]:
     """The input files named by ``spec``: a file, a directory of .parquet files, or a glob."""
     text = str(spec)
+    refuse_object_storage(text, "")
     path = Path(text)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".parquet")
