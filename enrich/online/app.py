@@ -126,13 +126,22 @@ def online_app(service: OnlineService) -> Starlette:
             return Response(b'{"status":"not ready"}', status_code=503, media_type=JSON)
         return Response(b'{"status":"ready"}', media_type=JSON)
 
+    async def no_route(request: Request, exc: Exception) -> Response:
+        """Starlette's 404 and 405 as the JSON errors every other refusal is."""
+        status = getattr(exc, "status_code", 404)
+        known = "POST /v1/enrich/NAME, GET /metrics, /healthz, /readyz"
+        message = f"{request.method} {request.url.path}: no such route (served: {known})"
+        return _refused(RefusedError(status, message))
+
     routes = [
         Route("/v1/enrich/{name}", service.enrich, methods=["POST"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
     ]
-    return Starlette(routes=routes, lifespan=service.opened)
+    return Starlette(
+        routes=routes, lifespan=service.opened, exception_handlers={404: no_route, 405: no_route}
+    )
 
 
 async def _body(request: Request, most: int) -> bytes:

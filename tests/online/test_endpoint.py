@@ -236,6 +236,18 @@ async def test_past_the_pending_rows_bound_requests_get_503(mock_url: str) -> No
     assert "busy: 2 rows are being enriched" in busy.json()["error"]
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "status"), [("GET", "/v1/enrich/ip", 405), ("POST", "/v2/enrich", 404)]
+)
+async def test_a_route_not_served_is_a_json_error_too(
+    mock_url: str, method: str, path: str, status: int
+) -> None:
+    async with serving({"ip": lookup_spec(mock_url)}) as (client, _):
+        answer = await client.request(method, path)
+    assert answer.status_code == status
+    assert answer.json()["error"].startswith(f"{method} {path}: no such route (served: POST /v1/enrich/NAME")
+
+
 async def test_probes_and_draining(mock_url: str) -> None:
     async with serving({"ip": lookup_spec(mock_url)}) as (client, service):
         assert (await client.get("/healthz")).status_code == 200
