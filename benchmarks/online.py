@@ -31,15 +31,20 @@ ROWS_PER_REQUEST = 100
 DEDUP_CALLERS = 16
 
 
+def write_lookup_spec(api: str, path: Path) -> Path:
+    """A spec at ``path`` looking each row's ip up on the mock API at ``api``, 1,024 in flight."""
+    path.write_text(
+        f'[api]\nurl = "{api}/v1/lookup/{{ip}}"\n[input]\nkey = "ip"\n[limits]\nconcurrency = 1024\n'
+        '[output.columns]\ncountry = { path = "country.iso_code", type = "str" }\n'
+    )
+    return path
+
+
 @contextmanager
 def online_endpoint(api: str, folder: Path, port: int, cache: Path | None = None) -> Iterator[str]:
     """``enrich api`` in a process of its own serving a lookup spec as "ip" (with a response
     cache in ``cache``, else none); its base URL."""
-    spec = folder / "online-spec.toml"
-    spec.write_text(
-        f'[api]\nurl = "{api}/v1/lookup/{{ip}}"\n[input]\nkey = "ip"\n[limits]\nconcurrency = 1024\n'
-        '[output.columns]\ncountry = { path = "country.iso_code", type = "str" }\n'
-    )
+    spec = write_lookup_spec(api, folder / "online-spec.toml")
     caching = ["--no-cache"] if cache is None else ["--cache-dir", str(cache)]
     command = [sys.executable, "-m", "enrich", "api", "--spec", f"ip={spec}", "--port", str(port), *caching]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

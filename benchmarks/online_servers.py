@@ -73,11 +73,7 @@ def main() -> int:
     with mock_api("--latency-ms", "20") as api, tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         (folder / "bench_app.py").write_text(APP)
-        spec = folder / "spec.toml"
-        spec.write_text(
-            f'[api]\nurl = "{api}/v1/lookup/{{ip}}"\n[input]\nkey = "ip"\n[limits]\nconcurrency = 1024\n'
-            '[output.columns]\ncountry = { path = "country.iso_code", type = "str" }\n'
-        )
+        spec = online.write_lookup_spec(api, folder / "spec.toml")
         path = os.pathsep.join(filter(None, [scratch, os.environ.get("PYTHONPATH")]))
         env = {**os.environ, "SPEC": str(spec), "PYTHONPATH": path}
         for repeat in range(3):

@@ -15,30 +15,20 @@ import pytest
 from tests.helpers import (
     enrich_command,
     free_port,
+    healthy,
     release_held_keys,
     run_cli,
     server_stats,
     stop_serving,
     wait_until,
+    write_lookup_job,
 )
 
 pytestmark = pytest.mark.integration
 
 
 def write_spec(tmp_path: Path, url: str) -> Path:
-    spec = tmp_path / "spec.toml"
-    spec.write_text(
-        f'[api]\nurl = "{url}/v1/lookup/{{ip}}"\ntimeout_s = 20\n[input]\nkey = "ip"\n'
-        '[output.columns]\ncountry = { path = "country.iso_code", type = "str" }\n'
-    )
-    return spec
-
-
-def ready(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
+    return write_lookup_job(tmp_path, url, [], api_options="timeout_s = 20")[1]
 
 
 @pytest.fixture
@@ -54,7 +44,9 @@ def endpoint(tmp_path: Path, mock_url: str) -> Iterator[tuple[subprocess.Popen[b
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: ready(base) or serving.poll() is not None, "enrich api to be ready", 30)
+        wait_until(
+            lambda: healthy(f"{base}/readyz") or serving.poll() is not None, "enrich api to be ready", 30
+        )
         assert serving.poll() is None, log.read_text()
         yield serving, base, log
     finally:
