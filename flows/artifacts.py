@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import time
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import Any
 from uuid import UUID
 
@@ -28,9 +27,11 @@ from prefect.artifacts import (
 from service import (
     EnrichStats,
     JobProgress,
+    absolute_location,
     failed_rows_sample,
     format_progress,
     format_summary,
+    location_link,
     milliseconds,
 )
 
@@ -43,15 +44,14 @@ FAILED_ROWS_SHOWN = 100
 def artifact_key(output: str) -> str:
     """The key prefix of a job's artifacts (lowercase letters, digits, dashes): OUT's file name,
     then a digest of its absolute path."""
-    path = absolute(output)
-    name = "".join(c if c.isalnum() else "-" for c in path.name.lower()).strip("-")[:40].rstrip("-")
-    where = hashlib.sha256(str(path).encode()).hexdigest()[:10]
+    path = absolute_location(output)
+    name = (
+        "".join(c if c.isalnum() else "-" for c in PurePosixPath(path).name.lower())
+        .strip("-")[:40]
+        .rstrip("-")
+    )
+    where = hashlib.sha256(path.encode()).hexdigest()[:10]
     return f"enrich-{name or 'job'}-{where}"
-
-
-def absolute(output: str) -> Path:
-    """``output`` as an absolute path (not resolved: a link stays the name the user gave)."""
-    return Path(os.path.abspath(output))
 
 
 class ProgressArtifact:
@@ -91,13 +91,13 @@ async def publish_summary(output: str, key_columns: tuple[str, ...], stats: Enri
     link to the output; returns the summary text."""
     key = artifact_key(output)
     summary = format_summary(stats)
-    where = absolute(output)
+    where = absolute_location(output)
     await acreate_markdown_artifact(
         f"# Enrich: {output}\n\n```\n{summary}\n```\n", key=f"{key}-summary", description="the job's summary"
     )
     await acreate_table_artifact(summary_table(stats), key=f"{key}-table", description="the job's figures")
     await acreate_link_artifact(
-        where.as_uri(), link_text=str(where), key=f"{key}-output", description="the enriched table"
+        location_link(where), link_text=where, key=f"{key}-output", description="the enriched table"
     )
     if stats.rows_failed:
         try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import os
 from contextvars import ContextVar
-from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger
@@ -53,7 +52,7 @@ async def enrich_job(
             await report_progress(terminal, now)
 
     logger.info("enriching %s into %s (batches of %d)", input, output, options.batch_size)
-    stats = await run_job(input, spec, Path(output), options, batches=batches, progress=progress)
+    stats = await run_job(input, spec, output, options, batches=batches, progress=progress)
     summary = await publish_summary(output, spec.key, stats)
     logger.info("job finished\n%s", summary)
     emit_job_event("enrich.job.completed", {"input": input, "output": output}, stats)

@@ -6,6 +6,7 @@ need is here; the subpackages behind it are implementation detail, but for ``ser
 
     spec/      the spec file: sections, compile step, templates, units, answer paths
     calling/   the caller and its pieces: requests, senders, limits, retries, breaker, clock
+    storage/   where tables live: local paths and object storage (s3://, gs://, az://)
     tables/    formats, reading in batches, schema checks, mapping answers to columns, writing
     caches/    the response cache: one protocol, a SQLite and a Redis store
     jobs/      file-to-file jobs: options, batches, checkpoint, progress, summary
@@ -52,6 +53,7 @@ from service.redact import Redactor
 from service.spec import Spec, load_spec, parse_spec, spec_from_dict, with_limit_overrides
 from service.spec.templates import UnsetAsPlaceholders, expand_environment
 from service.stats import EnrichStats, StatsRecorder, milliseconds
+from service.storage.locations import ObjectLocation, absolute_location, is_object_url, location_link
 from service.tables.formats import FORMATS
 from service.tables.reading import read_schema
 from service.tables.schema_check import check_schema
@@ -87,6 +89,7 @@ __all__ = [
     "JobOptions",
     "JobProgress",
     "JobState",
+    "ObjectLocation",
     "OnThisLoop",
     "Outcome",
     "ProgressReport",
@@ -99,6 +102,7 @@ __all__ = [
     "SystemClock",
     "TransportChoice",
     "UnsetAsPlaceholders",
+    "absolute_location",
     "ask_once",
     "check_job",
     "check_schema",
@@ -112,8 +116,10 @@ __all__ = [
     "format_duration",
     "format_progress",
     "format_summary",
+    "is_object_url",
     "is_redis_url",
     "load_spec",
+    "location_link",
     "milliseconds",
     "open_cache",
     "open_store",

@@ -19,7 +19,9 @@ import pytest
 from flows.environment import keep_prefect_on_loopback, prefect_environment
 from flows.local_server import start_local_server, stop_local_server
 from service.testing import MockClock
+from service.testing.s3_server import running_s3_server, s3_environment
 from tests.helpers import free_port, running_mock_api
+from tests.object_store import Bucket
 
 # Prefect servers started by the tests (harness, local mode, prefect server) must not try to send
 # telemetry off the machine: tests talk to loopback only. No test module has imported Prefect yet.
@@ -122,3 +124,20 @@ def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 # The image tests build the Dockerfile with podman (minutes, and a tool CI does not have): they
 # run when asked, with ENRICH_TEST_IMAGE=1 (README, "Docker").
 collect_ignore = [] if os.environ.get("ENRICH_TEST_IMAGE") == "1" else ["image"]
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server, one for the session."""
+    with running_s3_server(free_port()) as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Bucket:
+    """A fresh bucket on the session's S3 server, this process's environment pointing at it (and
+    the user's cache folder, which holds object-storage jobs' working folders, in tmp_path)."""
+    for name, value in s3_environment(s3_endpoint).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    return Bucket.create(s3_endpoint)

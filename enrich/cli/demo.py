@@ -24,7 +24,7 @@ def demo_command(args: argparse.Namespace) -> int:
         cache_dir = Path(args.dir) / "cache"
         shutil.rmtree(cache_dir, ignore_errors=True)  # a fresh cache: the demo shows real calls
         options = JobOptions(restart=True, overwrite=True, cache_dir=str(cache_dir))
-        return run_and_report(str(source), spec, output, options, max_error_ratio=1.0, quiet=args.quiet)
+        return run_and_report(str(source), spec, str(output), options, max_error_ratio=1.0, quiet=args.quiet)
     finally:
         stop_mock_api(process)
 

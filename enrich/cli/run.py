@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import inspect
 import os
-from pathlib import Path
 from typing import Any
 
 from enrich.cli.cache import cache_location, recorded_cache_dir
@@ -36,7 +35,7 @@ def run_command(args: argparse.Namespace) -> int:
         # Checked here, before Prefect starts (~10 s): a bad spec or input is one line at once,
         # and no failed flow run is recorded for a typo. The flow checks again where it runs.
         spec = options.applied_to(load_spec_with_blocks(args.spec, os.environ))
-        check_job(args.input, spec, Path(args.output), overwrite=options.overwrite)
+        check_job(args.input, spec, args.output, overwrite=options.overwrite)
         return _run_as_flow(args, options)
     location = None if args.no_cache else cache_location(args)
     options = job_options(args, cache_dir=None if location is None else str(location))
@@ -47,15 +46,13 @@ def run_command(args: argparse.Namespace) -> int:
         error("--batches-per-task-run groups batches into Prefect task runs: drop --no-flow")
         return EXIT_BAD_INPUT
     spec = options.applied_to(load_spec_with_blocks(args.spec, os.environ))
-    return run_and_report(
-        args.input, spec, Path(args.output), options, args.max_error_ratio, quiet=args.quiet
-    )
+    return run_and_report(args.input, spec, args.output, options, args.max_error_ratio, quiet=args.quiet)
 
 
 def run_and_report(
     input_spec: str,
     spec: Spec,
-    output: Path,
+    output: str,
     options: JobOptions,
     max_error_ratio: float,
     *,
@@ -69,7 +66,7 @@ def run_and_report(
     except CircuitOpenError as exc:
         return circuit_opened(exc)
     except StoppedBySignalError as exc:
-        return stopped(str(exc), exc.signal_number, str(output))
+        return stopped(str(exc), exc.signal_number, output)
     return _summarize(stats, output, max_error_ratio, quiet=quiet)
 
 
@@ -105,7 +102,7 @@ def _run_as_flow(args: argparse.Namespace, options: EnrichFileOptions) -> int:
     if result is None:
         error(f"the job's flow run did not complete: {failure}")
         return 1
-    return _summarize(EnrichStats(**result), Path(output), args.max_error_ratio, quiet=args.quiet)
+    return _summarize(EnrichStats(**result), output, args.max_error_ratio, quiet=args.quiet)
 
 
 async def _flow_result(state: Any) -> tuple[dict[str, Any] | None, BaseException | None]:
@@ -119,7 +116,7 @@ async def _flow_result(state: Any) -> tuple[dict[str, Any] | None, BaseException
     return None, outcome if isinstance(outcome, BaseException) else RuntimeError(str(state.message))
 
 
-def _summarize(stats: EnrichStats, output: Path, max_error_ratio: float, *, quiet: bool) -> int:
+def _summarize(stats: EnrichStats, output: str, max_error_ratio: float, *, quiet: bool) -> int:
     if not quiet:
         print(format_summary(stats))
         print(f"output      {output}")

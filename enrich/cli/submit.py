@@ -21,7 +21,7 @@ from enrich.cli.progress import printer
 from flows.environment import console_log_settings, keep_prefect_on_loopback
 from flows.local_server import LOCAL_PREFECT_PORT
 from flows.secret_blocks import load_spec_with_blocks
-from service import UnsetAsPlaceholders, check_job
+from service import UnsetAsPlaceholders, check_job, is_object_url
 
 # Prefect's client retries a lost connection 5 times with growing waits (about 70 s): a submit
 # whose server stopped would sit silent that long. Two retries bridge a hiccup, not an outage.
@@ -35,20 +35,25 @@ def submit_command(args: argparse.Namespace) -> int:
     # one line at once, and no failed flow run is recorded for it. The spec's ${NAME} values are
     # the served process's: this one need not have them.
     spec = load_spec_with_blocks(args.spec, UnsetAsPlaceholders(os.environ), placeholders=True)
-    check_job(args.input, options.applied_to(spec), Path(args.output), overwrite=options.overwrite)
+    check_job(args.input, options.applied_to(spec), args.output, overwrite=options.overwrite)
     if point_at_api(args.api_url) is None:
         return EXIT_BAD_INPUT
     keep_prefect_on_loopback()
     os.environ.update({name: value for name, value in CLIENT_RETRIES.items() if name not in os.environ})
     os.environ.update(console_log_settings(os.environ, quiet=args.quiet, verbose=args.verbose))
     parameters = {
-        "input": str(Path(args.input).resolve()),
+        "input": _as_worker_reads(args.input),
         "spec": str(Path(args.spec).resolve()),
-        "output": str(Path(args.output).resolve()),
+        "output": _as_worker_reads(args.output),
         # The cache's location always travels: left out, the deployment's default would apply.
         "options": options.model_dump(mode="json", exclude_defaults=True) | {"cache_dir": options.cache_dir},
     }
     return asyncio.run(_submit_and_follow(args, parameters))
+
+
+def _as_worker_reads(location: str) -> str:
+    """A URL as given, a path resolved: the worker may run in another folder."""
+    return location if is_object_url(location) else str(Path(location).resolve())
 
 
 async def _submit_and_follow(args: argparse.Namespace, parameters: dict[str, Any]) -> int:

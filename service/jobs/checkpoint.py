@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -36,6 +35,8 @@ from service.files import (
 )
 from service.jobs.job_lock import hold_job_lock
 from service.spec import Spec, digest
+from service.storage import objects
+from service.storage.locations import ObjectLocation, TableLocation
 
 _MANIFEST = "manifest.json"
 _JOURNAL = "done.log"
@@ -50,16 +51,23 @@ def state_dir_for(output: Path) -> Path:
     return output.with_name(output.name + ".enrich")
 
 
-def input_identity(paths: list[Path]) -> list[dict[str, object]]:
-    """Name, size and modification time of each input file: a change in any means a new input."""
-    identity = []
+def input_identity(paths: list[TableLocation]) -> list[dict[str, object]]:
+    """Name, size and modification time (an object's: its ETag) of each input file: a change in
+    any means a new input."""
+    identity: list[dict[str, object]] = []
     for path in paths:
+        if isinstance(path, ObjectLocation):
+            found = objects.info(path)
+            if found is None:
+                raise InputError(f"{path}: no such object (deleted since the job began)")
+            identity.append({"path": path.url, "size": found.size, "version": found.version})
+            continue
         stat = path.stat()
         identity.append({"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns})
     return identity
 
 
-def fingerprint(inputs: list[Path], spec: Spec, batch_size: int, limit: int | None = None) -> str:
+def fingerprint(inputs: list[TableLocation], spec: Spec, batch_size: int, limit: int | None = None) -> str:
     """A digest of everything a resumed job must share with the interrupted one (a row limit
     only when there is one: the states of jobs without one keep their fingerprint)."""
     identity: dict[str, object] = {
@@ -88,29 +96,55 @@ class JobState:
         private_folder(self.directory)
         self._lock = hold_job_lock(self.directory / _LOCK)
         try:
+            self._hold_record()
             self._open_held(job_fingerprint, restart=restart)
         except BaseException:
             self.close()
             raise
 
+    def _hold_record(self) -> None:
+        """Take what keeps other jobs off the record beyond the local lock (here: nothing more)."""
+
     def _open_held(self, job_fingerprint: str, *, restart: bool) -> None:
-        manifest_path = self.directory / _MANIFEST
         if restart:
             self._clear()
-        if manifest_path.exists():
+        raw = self._read_manifest()
+        if raw is not None:
             try:
-                manifest = json.loads(manifest_path.read_text())
-            except (OSError, ValueError) as exc:
-                raise InputError(f"{manifest_path}: unreadable job state ({exc}); use --restart") from None
-            if manifest.get("fingerprint") != job_fingerprint:
+                manifest = json.loads(raw)
+            except ValueError as exc:
                 raise InputError(
-                    f"{self.directory} holds the state of a job with a different input, spec or batch "
+                    f"{self.manifest_name}: unreadable job state ({exc}); use --restart"
+                ) from None
+            if not isinstance(manifest, dict) or manifest.get("fingerprint") != job_fingerprint:
+                raise InputError(
+                    f"{self.record_name} holds the state of a job with a different input, spec or batch "
                     "size: rerun with the same arguments to resume it, or pass --restart to start over"
                 )
             self._done = self._read_journal()
             return
-        manifest = json.dumps({"version": _VERSION, "fingerprint": job_fingerprint}).encode()
-        write_bytes_atomically(manifest_path, manifest, PRIVATE_FILE)
+        self._write_manifest(json.dumps({"version": _VERSION, "fingerprint": job_fingerprint}).encode())
+
+    @property
+    def record_name(self) -> str:
+        """Where the job's record (manifest, journal, parts) is kept, as messages name it."""
+        return str(self.directory)
+
+    @property
+    def manifest_name(self) -> str:
+        """The manifest, as messages name it."""
+        return str(self.directory / _MANIFEST)
+
+    def _read_manifest(self) -> bytes | None:
+        try:
+            return (self.directory / _MANIFEST).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise InputError(f"{self.manifest_name}: unreadable job state ({exc}); use --restart") from None
+
+    def _write_manifest(self, data: bytes) -> None:
+        write_bytes_atomically(self.directory / _MANIFEST, data, PRIVATE_FILE)
 
     def _clear(self) -> None:
         """Remove everything but the lock (which this job holds)."""
@@ -184,9 +218,9 @@ class JobState:
         with replaced_atomically(self.part_path(index), PRIVATE_FILE) as temporary:
             frame.write_parquet(temporary)
 
-    def parts(self) -> Iterator[Path]:
-        """The part files of every recorded batch, in batch order."""
-        return iter(self.part_path(i) for i in sorted(self._done) if self.part_path(i).exists())
+    def parts(self) -> list[str]:
+        """The part files of every recorded batch, in batch order, as polars reads them."""
+        return [str(self.part_path(i)) for i in sorted(self._done) if self.part_path(i).exists()]
 
     def remove(self) -> None:
         """Delete the state (after a successful finish), then let go of the lock."""

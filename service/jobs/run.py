@@ -16,38 +16,41 @@ from service.caches.answer_log import logged_keys
 from service.engine import ATTEMPTS, ERROR, MESSAGE, STATUS
 from service.errors import CircuitOpenError, EnrichError, InputError
 from service.jobs.batches import Batches, BatchPlacement, OnThisLoop
-from service.jobs.checkpoint import JobState, fingerprint, state_dir_for
+from service.jobs.checkpoint import JobState, fingerprint
+from service.jobs.object_state import state_for
 from service.jobs.options import JobOptions
 from service.jobs.preflight import check_job
 from service.jobs.progress import JobProgress, ProgressReport, report_progress
 from service.spec import Spec
 from service.stats import EnrichStats
+from service.storage.locations import ObjectLocation, TableLocation, table_location
 from service.tables.batch_reading import iter_batches
 from service.tables.mapping import polars_type
 from service.tables.reading import count_rows
-from service.tables.writing import write_frames_atomically
+from service.tables.writing import write_output
 
 
 async def run_job(
     input_spec: str | Path,
     spec: Spec,
-    output_path: Path,
+    output_path: str | Path | ObjectLocation,
     options: JobOptions | None = None,
     *,
     batches: BatchPlacement | None = None,
     progress: ProgressReport | None = None,
     progress_every_s: float = 1.0,
 ) -> EnrichStats:
-    """Enrich the input into ``output_path`` batch by batch; OUT is written only when all are done.
+    """Enrich the input into ``output_path`` (a path, or an ``s3://``/``gs://``/``az://`` URL) batch
+    by batch; OUT is written only when all are done.
 
-    Finished batches are kept in ``OUT.enrich/`` (see ``service.jobs.checkpoint``), so running the
-    same job again after a crash resumes where it stopped. ``batches`` says where batches are
-    enriched (default: ``OnThisLoop()``); ``progress`` is told where the job stands every
-    ``progress_every_s`` and at its end. Raises ``InputError``/``SpecError`` before any request,
-    ``CircuitOpenError`` if the API kept failing (nothing is written then).
-    """
+    Finished batches are kept in ``OUT.enrich/`` (``service.jobs.checkpoint``; in object storage a
+    prefix, ``service.jobs.object_state``), so running the same job again after a crash resumes
+    where it stopped. ``batches`` says where batches are enriched (default: ``OnThisLoop()``);
+    ``progress`` is told where the job stands every ``progress_every_s`` and at its end. Raises
+    ``InputError``/``SpecError`` before any request, ``CircuitOpenError`` if the API kept failing
+    (nothing is written then)."""
     options = options or JobOptions()
-    job = _JobInput.open(input_spec, spec, output_path, options)
+    job = _JobInput.open(input_spec, spec, table_location(output_path, "--output "), options)
     try:
         async with (batches or OnThisLoop())(spec, options.cache_dir, job.state) as placed:
             pipeline = _Pipeline(job.state, placed, job.rows_total)
@@ -58,7 +61,7 @@ async def run_job(
                 deadline_s=options.deadline_for(spec),
             )
         pipeline.check_every_batch_recorded()
-        write_frames_atomically(_read_parts(job.state), _output_schema(job.schema, spec), output_path)
+        job.write_output(spec)
         stats = _with_job_counts(stats, job.state)
         if progress is not None:
             await report_progress(progress, JobProgress(job.rows_total, job.rows_total, stats))
@@ -73,22 +76,31 @@ async def run_job(
 class _JobInput:
     """A job's input, checked against its spec, and its state, opened: all before any request."""
 
-    paths: list[Path]
+    paths: list[TableLocation]
     schema: pl.Schema
     rows_total: int
     state: JobState
+    output: TableLocation
 
     @classmethod
-    def open(cls, input_spec: str | Path, spec: Spec, output_path: Path, options: JobOptions) -> _JobInput:
-        checked = check_job(input_spec, spec, output_path, overwrite=options.overwrite)
+    def open(
+        cls, input_spec: str | Path, spec: Spec, output: TableLocation, options: JobOptions
+    ) -> _JobInput:
+        checked = check_job(input_spec, spec, output, overwrite=options.overwrite)
         lazy = checked.lazy if options.limit is None else checked.lazy.head(options.limit)
         rows_total = count_rows(lazy, checked.paths)
-        state = JobState(state_dir_for(output_path))
+        state = state_for(output)
         state.open(
             fingerprint(checked.paths, spec, options.batch_size, options.limit), restart=options.restart
         )
         state.batches_planned = math.ceil(rows_total / options.batch_size)
-        return cls(checked.paths, checked.schema, rows_total, state)
+        return cls(checked.paths, checked.schema, rows_total, state, output)
+
+    def write_output(self, spec: Spec) -> None:
+        """OUT from the recorded parts, whole or not at all."""
+        write_output(
+            _read_parts(self.state), _output_schema(self.schema, spec), self.output, self.state.directory
+        )
 
 
 class _Pipeline:
@@ -133,7 +145,7 @@ class _Pipeline:
         """A placement that lost a batch without raising: never an OUT with rows missing."""
         undone = [index for index in range(self.batches_seen) if not self.state.is_done(index)]
         if undone:
-            raise RuntimeError(f"batches {undone[:5]} were not recorded; {self.state.directory} is kept")
+            raise RuntimeError(f"batches {undone[:5]} were not recorded; {self.state.record_name} is kept")
 
     async def _enrich_all(self, batches: Iterator[pl.DataFrame]) -> None:
         async with anyio.create_task_group() as group:

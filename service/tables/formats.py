@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from service.errors import InputError
+from service.storage.locations import TableLocation
 
 FORMATS = {".parquet": "parquet", ".csv": "csv", ".ndjson": "ndjson", ".jsonl": "ndjson"}
 
 
-def input_format(path: Path) -> str:
+def input_format(path: TableLocation) -> str:
     """The format of ``path`` from its extension; ``InputError`` for one Enrich does not read."""
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
@@ -19,7 +18,7 @@ def input_format(path: Path) -> str:
     return fmt
 
 
-def output_format(path: Path) -> str:
+def output_format(path: TableLocation) -> str:
     """The output format from the extension; ``InputError`` for one Enrich does not write."""
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:

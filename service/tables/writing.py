@@ -13,10 +13,29 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from service.files import replaced_atomically
+from service.storage import objects
+from service.storage.locations import ObjectLocation, TableLocation
 from service.tables.formats import output_format
 
 PARQUET_ROW_GROUP_ROWS = 128 * 1024  # large enough for efficient scans, small enough to stream
 PARQUET_ROW_GROUP_BYTES = 16 * 1024**2  # or fewer rows when wide: writing OUT holds one group
+
+
+def write_output(
+    frames: Iterable[pl.DataFrame], schema: pl.Schema, output: TableLocation, working_dir: Path
+) -> None:
+    """Write ``frames`` to ``output`` so that it appears only whole: a local file beside it, then
+    renamed; an object through a file in ``working_dir``, then uploaded (an upload in parts is
+    invisible until its last part is in)."""
+    if not isinstance(output, ObjectLocation):
+        write_frames_atomically(frames, schema, output)
+        return
+    staged = working_dir / f"output{output.suffix}"
+    try:
+        write_frames_atomically(frames, schema, staged)
+        objects.upload_file(staged, output)
+    finally:
+        staged.unlink(missing_ok=True)
 
 
 def write_frames_atomically(frames: Iterable[pl.DataFrame], schema: pl.Schema, path: Path) -> None:

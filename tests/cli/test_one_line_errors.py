@@ -168,23 +168,3 @@ def test_a_flow_only_option_without_the_flow_is_one_line(
                    str(tmp_path / "o.csv"), *flags)  # fmt: skip
     _one_line(done, 2, needle)
     assert server_stats(server)["requests"] == 0
-
-
-@pytest.mark.parametrize(
-    ("where", "needle"),
-    [
-        (
-            "input",
-            "enrich: error: s3://bucket/in.parquet: object storage (s3://, gs://, az://) is not supported",
-        ),
-        ("output", "enrich: error: --output gs://bucket/out.parquet: object storage"),
-    ],
-)
-def test_an_object_storage_url_is_named_as_such_not_as_a_missing_file(
-    tmp_path: Path, server: str, where: str, needle: str
-) -> None:
-    source, spec = write_lookup_job(tmp_path, server, ["a"])
-    given = "s3://bucket/in.parquet" if where == "input" else str(source)
-    output = "gs://bucket/out.parquet" if where == "output" else str(tmp_path / "out.parquet")
-    done = run_cli("run", given, "--spec", str(spec), "--output", output, "--no-flow")
-    _one_line(done, 2, needle)

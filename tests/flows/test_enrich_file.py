@@ -34,6 +34,7 @@ from flows.parameters import EnrichFileOptions
 from service import InputError, JobState, error_leaves, state_dir_for
 from service.calling.row_fetch import RowFetch
 from tests.helpers import journal, release_held_keys, server_stats, write_lookup_job
+from tests.object_store import Bucket
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
 
@@ -404,3 +405,27 @@ async def test_a_crashed_job_emits_failed_and_tells_the_notifiers(
     events = await read_events("enrich.job.failed", output)
     assert events, "no enrich.job.failed event"
     assert events[0].payload["error"].startswith("crashed: ")
+
+
+@pytest.mark.asyncio
+async def test_a_job_in_object_storage_links_its_output_and_reads_its_failed_rows_back(
+    tmp_path: Path, server: str, bucket: Bucket
+) -> None:
+    """The flow on a bucket: OUT written there, the output artifact its URL, the failed rows read
+    back from the object."""
+    source, spec = write_lookup_job(tmp_path, server, [*(f"s{i}" for i in range(8)), "404-s8", "404-s9"])
+    pl.read_parquet(source).write_parquet(bucket.url("in.parquet"))
+    output = bucket.url("out/enriched.parquet")
+    state = await enrich_file(
+        input=bucket.url("in.parquet"), spec=str(spec), output=output, return_state=True
+    )
+    assert state.is_completed(), state.message
+    assert pl.read_parquet(output).height == 10
+    assert bucket.listed("out/") == ["out/enriched.parquet"]
+    async with get_client() as client:
+        artifacts = await artifacts_of(client, output)
+    key = artifact_key(output)
+    assert artifacts[f"{key}-output"].data == f"[{output}]({output})"
+    failed = artifacts[f"{key}-failed-rows"].data
+    rows = json.loads(failed) if isinstance(failed, str) else failed
+    assert sorted(row["ip"] for row in rows) == ["404-s8", "404-s9"]

@@ -1,0 +1,218 @@
+"""Objects in a bucket read, listed, written and deleted through obstore.
+
+Credentials and endpoint come from the standard environment (``AWS_ACCESS_KEY_ID``,
+``AWS_SECRET_ACCESS_KEY``, ``AWS_REGION``, ``AWS_ENDPOINT_URL`` for an S3-compatible store,
+``GOOGLE_*``, ``AZURE_*``), read by the same Rust crate (object_store) that polars reads tables
+with, so both see one configuration. A store is made per call (cheap next to a request): a
+changed environment is always honoured.
+
+Every failure becomes ``ObjectStorageError`` (an ``OSError``: the machine's or the store's fault,
+not the user's table), one line naming the object; a missing object is ``None`` where asking is
+normal (``info``, ``read_bytes``).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import obstore
+from obstore.exceptions import AlreadyExistsError, PreconditionError
+from obstore.exceptions import BaseError as _ObstoreError
+from obstore.store import from_url
+
+from service.storage.locations import ObjectLocation
+
+if TYPE_CHECKING:
+    from obstore.store import RetryConfig
+
+# object_store's default retries a failing request for up to 3 minutes: a wrong endpoint or a
+# stopped store would look like a hung job. A few quick retries ride out a blip.
+_RETRY: RetryConfig = {"max_retries": 4, "retry_timeout": timedelta(seconds=60)}
+
+
+_INSTANCE_METADATA = "169.254.169.254"
+_S3_CODE = re.compile(r"<Code>([^<]+)</Code>")
+_S3_MESSAGE = re.compile(r"<Message>([^<]+)</Message>")
+_TIMING = re.compile(r" in [0-9.]+[µmn]?s\b")
+
+
+class ObjectStorageError(OSError):
+    """A request to object storage failed (unreachable, refused, denied): the message names the
+    object and the first line of the cause."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a listing or a HEAD tells of an object: enough to notice that it changed."""
+
+    location: ObjectLocation
+    size: int
+    version: str  # the ETag, or the modification time when the store gives none
+
+
+def _store(location: ObjectLocation) -> Any:
+    return from_url(f"{location.scheme}://{location.bucket}", retry_config=_RETRY)
+
+
+def _failure(location: ObjectLocation, exc: BaseException) -> ObjectStorageError:
+    return ObjectStorageError(f"{location}: object storage: {describe_failure(str(exc))}")
+
+
+def describe_failure(text: str) -> str:
+    """obstore's message in one line: the store's own error code and message when it sent one
+    (``NoSuchBucket: The specified bucket does not exist``), else the first line without timings."""
+    if _INSTANCE_METADATA in text:  # no credentials in the environment: the crate asked the VM's
+        return (
+            "no credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, with "
+            "AWS_ENDPOINT_URL for an S3-compatible store) and no instance credentials to fall back on"
+        )
+    code, message = _S3_CODE.search(text), _S3_MESSAGE.search(text)
+    if code is not None:
+        return f"{code[1]}: {message[1]}" if message is not None else code[1]
+    first = text.strip().splitlines()[0] if text.strip() else "failed"
+    return _TIMING.sub("", first)
+
+
+def _info(location: ObjectLocation, meta: Any) -> ObjectInfo:
+    version = meta.get("e_tag") or str(meta.get("last_modified"))
+    return ObjectInfo(location.with_key(meta["path"]), int(meta["size"]), version)
+
+
+def info(location: ObjectLocation) -> ObjectInfo | None:
+    """The object's size and version; None when there is no such object."""
+    try:
+        return _info(location, obstore.head(_store(location), location.key))
+    except FileNotFoundError:
+        return None
+    except (_ObstoreError, OSError) as exc:
+        raise _failure(location, exc) from None
+
+
+def listing(prefix: ObjectLocation) -> list[ObjectInfo]:
+    """Every object whose key starts with ``prefix.key``, in key order."""
+    try:
+        chunks = obstore.list(_store(prefix), prefix=prefix.key or None)
+        found = [_info(prefix, meta) for chunk in chunks for meta in chunk]
+    except (_ObstoreError, OSError) as exc:
+        raise _failure(prefix, exc) from None
+    return sorted(found, key=lambda object_info: object_info.location.key)
+
+
+def read_bytes(location: ObjectLocation) -> bytes | None:
+    """The object's content; None when there is no such object."""
+    try:
+        return bytes(obstore.get(_store(location), location.key).bytes())
+    except FileNotFoundError:
+        return None
+    except (_ObstoreError, OSError) as exc:
+        raise _failure(location, exc) from None
+
+
+def write_bytes(location: ObjectLocation, data: bytes) -> None:
+    """Put ``data`` as the object (one request: it appears whole or not at all)."""
+    try:
+        obstore.put(_store(location), location.key, data)
+    except (_ObstoreError, OSError) as exc:
+        raise _failure(location, exc) from None
+
+
+def create(location: ObjectLocation, data: bytes) -> str | None:
+    """Put ``data`` as the object only if there is none (one request, decided by the store); its
+    ETag, or None when the object exists already."""
+    try:
+        return str(obstore.put(_store(location), location.key, data, mode="create")["e_tag"])
+    except AlreadyExistsError:
+        return None
+    except (_ObstoreError, OSError) as exc:
+        raise _failure(location, exc) from None
+
+
+def replace_if_unchanged(location: ObjectLocation, data: bytes, e_tag: str) -> str | None:
+    """Put ``data`` as the object only if it still has ``e_tag``; its new ETag, or None when it
+    changed (or went) since."""
+    try:
+        return str(obstore.put(_store(location), location.key, data, mode={"e_tag": e_tag})["e_tag"])
+    except (PreconditionError, FileNotFoundError):
+        return None
+    except (_ObstoreError, OSError) as exc:
+        raise _failure(location, exc) from None
+
+
+def read_versioned(location: ObjectLocation) -> tuple[bytes, str] | None:
+    """The object's content and ETag; None when there is no such object."""
+    try:
+        result = obstore.get(_store(location), location.key)
+        return bytes(result.bytes()), str(result.meta["e_tag"])
+    except FileNotFoundError:
+        return None
+    except (_ObstoreError, OSError) as exc:
+        raise _failure(location, exc) from None
+
+
+def upload_file(path: Path, location: ObjectLocation) -> None:
+    """Put the local file ``path`` as the object, in parts when large: the object appears only when
+    the last part is in (a multipart upload is invisible until completed)."""
+    try:
+        obstore.put(_store(location), location.key, path)
+    except (_ObstoreError, OSError) as exc:
+        raise _failure(location, exc) from None
+
+
+def delete(locations: Iterable[ObjectLocation]) -> None:
+    """Delete the objects (all in one bucket); one missing already is no error."""
+    targets = list(locations)
+    if not targets:
+        return
+    try:
+        obstore.delete(_store(targets[0]), [target.key for target in targets])
+    except FileNotFoundError:
+        pass
+    except (_ObstoreError, OSError) as exc:
+        raise _failure(targets[0], exc) from None
+
+
+def open_for_reading(location: ObjectLocation) -> BinaryIO:
+    """The object as a buffered, seekable binary file, read in ranges as it is consumed."""
+    try:
+        reader = obstore.open_reader(_store(location), location.key)
+    except (_ObstoreError, OSError) as exc:
+        raise _failure(location, exc) from None
+    return io.BufferedReader(_RangeReader(location, reader), buffer_size=1024**2)
+
+
+class _RangeReader(io.RawIOBase):
+    """obstore's reader as a raw file (it returns its own buffer type, not ``bytes``)."""
+
+    def __init__(self, location: ObjectLocation, reader: Any) -> None:
+        self._location = location
+        self._reader = reader
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return int(self._reader.seek(offset, whence))
+
+    def tell(self) -> int:
+        return int(self._reader.tell())
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            chunk = memoryview(self._reader.read(len(buffer)))
+        except (_ObstoreError, OSError) as exc:
+            raise _failure(self._location, exc) from None
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+    def close(self) -> None:
+        self._reader.close()
+        super().close()
