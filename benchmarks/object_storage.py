@@ -63,7 +63,9 @@ def polars_native(local: Path) -> Operations:
         "read": lambda: pl.read_parquet(URL),
         f"read in {SLICE:,}-row slices": slices,
         f"{SLICE:,}-row batches, a row group per request (enrich)": as_enrich_reads,
-        "write": lambda: pl.read_parquet(local).write_parquet(f"s3://{BUCKET}/out-polars.parquet"),
+        "write (decode, encode, upload)": lambda: pl.read_parquet(local).write_parquet(
+            f"s3://{BUCKET}/out-polars.parquet"
+        ),
     }
 
 

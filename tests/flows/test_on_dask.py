@@ -30,6 +30,7 @@ from tests.helpers import (
     wait_until,
     write_lookup_job,
 )
+from tests.object_store import Bucket
 
 pytestmark = pytest.mark.integration
 
@@ -166,3 +167,23 @@ def _killed_after_two_batches(
 
 def _two_recorded_or_ended(output: Path, job: subprocess.Popen[bytes]) -> bool:
     return len(journal(output)) >= 2 or job.poll() is not None
+
+
+@pytest.mark.timeout(300)
+def test_a_cluster_run_reads_and_writes_object_storage(
+    tmp_path: Path, api: str, prefect_home: Path, bucket: Bucket
+) -> None:
+    """Workers write their parts in the job's local working folder; the job uploads and records
+    them under OUT.enrich/ in the bucket, then OUT."""
+    keys = [f"s{i:04d}" for i in range(300)]
+    source, spec = write_lookup_job(tmp_path, api, keys, LIMITS)
+    pl.read_parquet(source).write_parquet(bucket.url("in.parquet"))
+    command = [*dask_run(source, spec, tmp_path / "unused.parquet")]
+    command[command.index(str(source))] = bucket.url("in.parquet")
+    command[command.index(str(tmp_path / "unused.parquet"))] = bucket.url("out.parquet")
+    done = subprocess.run(command, env=local_env(prefect_home), capture_output=True, text=True,
+                          timeout=240, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert sorted(pl.read_parquet(bucket.url("out.parquet"))["ip"].to_list()) == keys
+    assert server_stats(api)["requests"] == 300
+    assert bucket.listed() == ["in.parquet", "out.parquet"]
