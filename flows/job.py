@@ -16,6 +16,7 @@ from typing import Any
 from prefect import get_run_logger
 
 from flows.artifacts import ProgressArtifact, publish_summary
+from flows.aws_credentials import use_aws_credentials
 from flows.events import emit_job_event
 from flows.global_limits import share_global_limit
 from flows.parameters import EnrichFileOptions
@@ -38,6 +39,7 @@ async def enrich_job(
 ) -> dict[str, Any]:
     """Enrich ``input`` with the spec at ``spec_path`` into ``output``; returns the statistics."""
     logger = get_run_logger()
+    use_aws_credentials(options.aws_credentials)
     spec = options.applied_to(load_spec_with_blocks(spec_path, os.environ))
     if options.cache_dir is not None:  # ${NAME} (a Redis password) resolved here, never recorded
         cache_dir = expand_environment(options.cache_dir, os.environ, "cache_dir")

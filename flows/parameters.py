@@ -28,6 +28,12 @@ class EnrichFileOptions(SpecOverrides, JobOptions):
         "checkpoints stay per batch",
     )
 
+    aws_credentials: str | None = Field(
+        default=None,
+        description="a prefect-aws AwsCredentials block whose keys, region and endpoint reach "
+        "object storage (s3://); default: the AWS_* environment variables",
+    )
+
     @model_validator(mode="after")
     def _one_cluster(self) -> EnrichFileOptions:
         if self.dask_address is not None and self.dask_workers is not None:

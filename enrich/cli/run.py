@@ -13,6 +13,7 @@ from enrich.cli.exits import EXIT_BAD_INPUT, circuit_opened, error, judge, stopp
 from enrich.cli.job_options import job_options
 from enrich.cli.process import StoppedBySignalError, run_on_fast_loop
 from enrich.cli.progress import console_progress
+from flows.aws_credentials import use_aws_credentials
 from flows.environment import console_log_settings, keep_prefect_on_loopback, local_mode_settings
 from flows.parameters import EnrichFileOptions
 from flows.secret_blocks import load_spec_with_blocks
@@ -32,6 +33,7 @@ def run_command(args: argparse.Namespace) -> int:
     """Run the job the arguments describe; its exit status."""
     if not args.no_flow:
         options = job_options(args, cache_dir=recorded_cache_dir(args))
+        use_aws_credentials(options.aws_credentials)
         # Checked here, before Prefect starts (~10 s): a bad spec or input is one line at once,
         # and no failed flow run is recorded for a typo. The flow checks again where it runs.
         spec = options.applied_to(load_spec_with_blocks(args.spec, os.environ))
@@ -39,6 +41,7 @@ def run_command(args: argparse.Namespace) -> int:
         return _run_as_flow(args, options)
     location = None if args.no_cache else cache_location(args)
     options = job_options(args, cache_dir=None if location is None else str(location))
+    use_aws_credentials(options.aws_credentials)
     if options.on_dask:
         error("--dask and --dask-workers run batches as Prefect tasks: drop --no-flow")
         return EXIT_BAD_INPUT

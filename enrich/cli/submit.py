@@ -18,6 +18,7 @@ from enrich.cli.cache import recorded_cache_dir
 from enrich.cli.exits import EXIT_BAD_INPUT, EXIT_CIRCUIT_OPEN, EXIT_ENVIRONMENT, error, judge_rows
 from enrich.cli.job_options import job_options
 from enrich.cli.progress import printer
+from flows.aws_credentials import use_aws_credentials
 from flows.environment import console_log_settings, keep_prefect_on_loopback
 from flows.local_server import LOCAL_PREFECT_PORT
 from flows.secret_blocks import load_spec_with_blocks
@@ -35,6 +36,10 @@ def submit_command(args: argparse.Namespace) -> int:
     # one line at once, and no failed flow run is recorded for it. The spec's ${NAME} values are
     # the served process's: this one need not have them.
     spec = load_spec_with_blocks(args.spec, UnsetAsPlaceholders(os.environ), placeholders=True)
+    if options.aws_credentials:  # a bucket is checked with the block's keys: read from the server
+        if point_at_api(args.api_url) is None:
+            return EXIT_BAD_INPUT
+        use_aws_credentials(options.aws_credentials)
     check_job(args.input, options.applied_to(spec), args.output, overwrite=options.overwrite)
     if point_at_api(args.api_url) is None:
         return EXIT_BAD_INPUT

@@ -94,7 +94,7 @@ class JobState:
         """Take the job's lock, then create the state, or check that the existing one belongs to
         this job. ``InputError`` when another job holds the lock, or the state is another job's."""
         private_folder(self.directory)
-        self._lock = hold_job_lock(self.directory / _LOCK)
+        self._lock = hold_job_lock(self.directory / _LOCK, self.output_name)
         try:
             self._hold_record()
             self._open_held(job_fingerprint, restart=restart)
@@ -114,11 +114,11 @@ class JobState:
                 manifest = json.loads(raw)
             except ValueError as exc:
                 raise InputError(
-                    f"{self.manifest_name}: unreadable job state ({exc}); use --restart"
+                    f"{self.name_of(_MANIFEST)}: unreadable job state ({exc}); use --restart"
                 ) from None
             if not isinstance(manifest, dict) or manifest.get("fingerprint") != job_fingerprint:
                 raise InputError(
-                    f"{self.record_name} holds the state of a job with a different input, spec or batch "
+                    f"{self.name_of()} holds the state of a job with a different input, spec or batch "
                     "size: rerun with the same arguments to resume it, or pass --restart to start over"
                 )
             self._done = self._read_journal()
@@ -126,14 +126,13 @@ class JobState:
         self._write_manifest(json.dumps({"version": _VERSION, "fingerprint": job_fingerprint}).encode())
 
     @property
-    def record_name(self) -> str:
-        """Where the job's record (manifest, journal, parts) is kept, as messages name it."""
-        return str(self.directory)
+    def output_name(self) -> str:
+        """The output the job writes, as messages name it."""
+        return self.directory.name.removesuffix(".enrich")
 
-    @property
-    def manifest_name(self) -> str:
-        """The manifest, as messages name it."""
-        return str(self.directory / _MANIFEST)
+    def name_of(self, item: str = "") -> str:
+        """Where ``item`` of the job's record is (the record itself: ""), as messages name it."""
+        return str(self.directory / item)
 
     def _read_manifest(self) -> bytes | None:
         try:
@@ -141,7 +140,9 @@ class JobState:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise InputError(f"{self.manifest_name}: unreadable job state ({exc}); use --restart") from None
+            raise InputError(
+                f"{self.name_of(_MANIFEST)}: unreadable job state ({exc}); use --restart"
+            ) from None
 
     def _write_manifest(self, data: bytes) -> None:
         write_bytes_atomically(self.directory / _MANIFEST, data, PRIVATE_FILE)

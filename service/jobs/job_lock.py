@@ -16,9 +16,9 @@ from service.errors import InputError
 from service.files import PRIVATE_FILE
 
 
-def hold_job_lock(path: Path) -> IO[bytes]:
+def hold_job_lock(path: Path, output: str) -> IO[bytes]:
     """The lock file at ``path``, open and exclusively locked by this process (close it to let
-    go). ``InputError`` naming the holder's PID when another job holds it."""
+    go). ``InputError`` naming the holder's PID, and ``output``, when another job holds it."""
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
     lock = os.fdopen(descriptor, "r+b")
     try:
@@ -26,7 +26,6 @@ def hold_job_lock(path: Path) -> IO[bytes]:
     except BlockingIOError:
         holder = lock.read(32).decode(errors="replace").strip() or "unknown"
         lock.close()
-        output = path.parent.name.removesuffix(".enrich")
         raise InputError(
             f"another enrich job (pid {holder}) is writing {output} (its lock: {path}); wait for it "
             "to finish, or stop it"

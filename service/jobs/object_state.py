@@ -5,10 +5,10 @@ An object is put whole or not at all, and a store has no append, so the journal 
 marker object per batch (``done/000000007``), put after the batch's part: a batch is done when
 both are there, as with local state (``service.jobs.checkpoint``). The manifest is an object too.
 
-What cannot live in a bucket stays in a local working folder (``scratch_dir_for``): the lock (one
-job per OUT on this machine; two machines writing one OUT are not kept apart), the answer log
-(SQLite; on another machine a rerun asks again for the batches that were in flight), and each
-part between its writing and its upload.
+What cannot live in a bucket stays in a local working folder (``scratch_dir_for``): the local
+lock, the answer log (SQLite; on another machine a rerun asks again for the batches that were in
+flight), and each part between its writing and its upload. One job per OUT across machines is the
+lease's (``service.jobs.object_lease``).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class ObjectStoreJobState(JobState):
     def _hold_record(self) -> None:
         """The lease under the prefix: one job per OUT across machines (the local lock covers
         this one)."""
-        lease = ObjectLease(self._object(_LEASE), self.prefix.url.removesuffix(".enrich/"))
+        lease = ObjectLease(self._object(_LEASE), self.output_name)
         lease.acquire()
         self._lease = lease
 
@@ -90,13 +90,12 @@ class ObjectStoreJobState(JobState):
     def _remote_part(self, index: int) -> ObjectLocation:
         return self._object(self.part_path(index).name)
 
-    @property
-    def record_name(self) -> str:
-        return self.prefix.url
+    def name_of(self, item: str = "") -> str:
+        return self._object(item).url
 
     @property
-    def manifest_name(self) -> str:
-        return self._object(_MANIFEST).url
+    def output_name(self) -> str:
+        return self.prefix.url.removesuffix(".enrich/")
 
     def _read_manifest(self) -> bytes | None:
         return objects.read_bytes(self._object(_MANIFEST))

@@ -145,7 +145,7 @@ class _Pipeline:
         """A placement that lost a batch without raising: never an OUT with rows missing."""
         undone = [index for index in range(self.batches_seen) if not self.state.is_done(index)]
         if undone:
-            raise RuntimeError(f"batches {undone[:5]} were not recorded; {self.state.record_name} is kept")
+            raise RuntimeError(f"batches {undone[:5]} were not recorded; {self.state.name_of()} is kept")
 
     async def _enrich_all(self, batches: Iterator[pl.DataFrame]) -> None:
         async with anyio.create_task_group() as group:

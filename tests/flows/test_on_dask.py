@@ -181,6 +181,7 @@ def test_a_cluster_run_reads_and_writes_object_storage(
     command = [*dask_run(source, spec, tmp_path / "unused.parquet")]
     command[command.index(str(source))] = bucket.url("in.parquet")
     command[command.index(str(tmp_path / "unused.parquet"))] = bucket.url("out.parquet")
+    httpx.post(f"{api}/_reset", timeout=5).raise_for_status()
     done = subprocess.run(command, env=local_env(prefect_home), capture_output=True, text=True,
                           timeout=240, check=False)  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -104,11 +104,13 @@ def test_a_holder_that_lost_its_lease_stops_and_leaves_the_new_holders(bucket: B
     assert objects.read_bytes(lock) == newcomer
 
 
-def test_a_second_job_on_another_machine_is_refused_while_the_first_runs(
-    tmp_path: Path, server: str, bucket: Bucket, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("machine", ["this one", "another"])
+def test_a_second_job_is_refused_while_the_first_runs(
+    tmp_path: Path, server: str, bucket: Bucket, monkeypatch: pytest.MonkeyPatch, machine: str
 ) -> None:
-    """Two machines (two working folders) on one OUT: the second stops at once, naming the first;
-    the first finishes, and leaves nothing under the prefix."""
+    """A second job on one OUT, on this machine (its local lock) or another (another working
+    folder: the lease), stops at once naming the first and its OUT; the first finishes, and leaves
+    nothing under the prefix."""
     keys = [*(f"k{i}" for i in range(10)), "held-1"]
     source, spec_path = write_lookup_job(tmp_path, server, keys)
     pl.read_parquet(source).write_parquet(bucket.url("in.parquet"))
@@ -121,9 +123,11 @@ def test_a_second_job_on_another_machine_is_refused_while_the_first_runs(
             await anyio.to_thread.run_sync(
                 wait_until, lambda: len(bucket.listed("out.parquet.enrich/done/")) == 2, "two batches", 30
             )
-            monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "machine-2"))
+            if machine == "another":
+                monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "machine-2"))
+            where = rf" on {HOST}" if machine == "another" else ""
             with pytest.raises(
-                InputError, match=rf"another enrich job \(pid \d+ on {HOST}\) is writing {output}"
+                InputError, match=rf"another enrich job \(pid \d+{where}\) is writing {output} "
             ):
                 await run_job(bucket.url("in.parquet"), spec, output, JobOptions(batch_size=5))
             await anyio.to_thread.run_sync(release_held_keys, server)
