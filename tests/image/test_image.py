@@ -114,6 +114,22 @@ def test_the_demo_runs_as_a_non_root_user(image: str) -> None:
     assert "rows        2,000 (" in run.stdout
 
 
+def test_object_storage_is_reached_from_the_image(image: str) -> None:
+    """The image holds the object-storage client (the site-packages trimming spared it): a job on
+    a bucket whose endpoint does not answer is one line naming the object, exit 1. (The round trip
+    itself is tested against moto outside the image: moto is a dev dependency.)"""
+    variables = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ALLOW_HTTP": "true", "AWS_ACCESS_KEY_ID": "k",
+                 "AWS_SECRET_ACCESS_KEY": "s", "AWS_REGION": "us-east-1"}  # fmt: skip
+    store = [flag for name, value in variables.items() for flag in ("-e", f"{name}={value}")]
+    job = "enrich run --no-flow s3://bucket/in.parquet --spec /tmp/spec.toml --output /tmp/o.parquet"
+    script = f"printf '{SPEC}' > /tmp/spec.toml && {job}"
+    run = podman("run", "--rm", "--network", "none", *store, image, "sh", "-c", script)
+    assert run.returncode == 1, run.stdout + run.stderr
+    last = container_stderr(run)[-1]
+    assert last.startswith("enrich: error: s3://bucket/in.parquet: object storage: "), last
+    assert "Traceback" not in run.stderr
+
+
 def test_a_folder_the_user_cannot_write_is_one_line_and_user_fixes_it(image: str, tmp_path: Path) -> None:
     """The README's volume command: a host folder owned by someone else is refused in one line
     naming the fix; with that fix (--user of the folder's owner) the job writes there."""
