@@ -101,7 +101,7 @@ class ObjectStoreJobState(JobState):
         return objects.read_bytes(self._object(_MANIFEST))
 
     def _write_manifest(self, data: bytes) -> None:
-        objects.write_bytes(self._object(_MANIFEST), data)
+        objects.put(self._object(_MANIFEST), data)
 
     def _read_journal(self) -> set[int]:
         keys = {found.location.key for found in objects.listing(self.prefix)}
@@ -126,8 +126,8 @@ class ObjectStoreJobState(JobState):
         """Upload batch ``index``'s part, then its marker: from then on it counts as done."""
         if self._lease is not None:
             self._lease.check_held()
-        objects.upload_file(self.part_path(index), self._remote_part(index))
-        objects.write_bytes(self._object(f"{_DONE}{index:09d}"), b"")
+        objects.put(self._remote_part(index), self.part_path(index))
+        objects.put(self._object(f"{_DONE}{index:09d}"), b"")
         self._done.add(index)
         self.remove_part(index)
 

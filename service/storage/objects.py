@@ -13,9 +13,10 @@ normal (``info``, ``read_bytes``).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -84,105 +85,79 @@ def _info(location: ObjectLocation, meta: Any) -> ObjectInfo:
     return ObjectInfo(location.with_key(meta["path"]), int(meta["size"]), version)
 
 
-def info(location: ObjectLocation) -> ObjectInfo | None:
-    """The object's size and version; None when there is no such object."""
+@contextlib.contextmanager
+def _requesting(location: ObjectLocation) -> Iterator[None]:
+    """Any failure of the block as ``ObjectStorageError`` naming ``location``."""
     try:
-        return _info(location, obstore.head(_store(location), location.key))
-    except FileNotFoundError:
-        return None
+        yield
     except (_ObstoreError, OSError) as exc:
         raise _failure(location, exc) from None
 
 
+def info(location: ObjectLocation) -> ObjectInfo | None:
+    """The object's size and version; None when there is no such object."""
+    with _requesting(location), contextlib.suppress(FileNotFoundError):
+        return _info(location, obstore.head(_store(location), location.key))
+    return None
+
+
 def listing(prefix: ObjectLocation) -> list[ObjectInfo]:
     """Every object whose key starts with ``prefix.key``, in key order."""
-    try:
+    with _requesting(prefix):
         chunks = obstore.list(_store(prefix), prefix=prefix.key or None)
         found = [_info(prefix, meta) for chunk in chunks for meta in chunk]
-    except (_ObstoreError, OSError) as exc:
-        raise _failure(prefix, exc) from None
     return sorted(found, key=lambda object_info: object_info.location.key)
 
 
 def read_bytes(location: ObjectLocation) -> bytes | None:
     """The object's content; None when there is no such object."""
-    try:
-        return bytes(obstore.get(_store(location), location.key).bytes())
-    except FileNotFoundError:
-        return None
-    except (_ObstoreError, OSError) as exc:
-        raise _failure(location, exc) from None
+    found = read_versioned(location)
+    return None if found is None else found[0]
 
 
-def write_bytes(location: ObjectLocation, data: bytes) -> None:
-    """Put ``data`` as the object (one request: it appears whole or not at all)."""
-    try:
+def read_versioned(location: ObjectLocation) -> tuple[bytes, str] | None:
+    """The object's content and ETag; None when there is no such object."""
+    with _requesting(location), contextlib.suppress(FileNotFoundError):
+        result = obstore.get(_store(location), location.key)
+        return bytes(result.bytes()), str(result.meta["e_tag"])
+    return None
+
+
+def put(location: ObjectLocation, data: bytes | Path) -> None:
+    """Put ``data`` (or a local file's content) as the object: it appears whole or not at all (a
+    large file goes in parts, and an upload in parts is invisible until its last part is in)."""
+    with _requesting(location):
         obstore.put(_store(location), location.key, data)
-    except (_ObstoreError, OSError) as exc:
-        raise _failure(location, exc) from None
 
 
 def create(location: ObjectLocation, data: bytes) -> str | None:
     """Put ``data`` as the object only if there is none (one request, decided by the store); its
     ETag, or None when the object exists already."""
-    try:
+    with _requesting(location), contextlib.suppress(AlreadyExistsError):
         return str(obstore.put(_store(location), location.key, data, mode="create")["e_tag"])
-    except AlreadyExistsError:
-        return None
-    except (_ObstoreError, OSError) as exc:
-        raise _failure(location, exc) from None
+    return None
 
 
 def replace_if_unchanged(location: ObjectLocation, data: bytes, e_tag: str) -> str | None:
     """Put ``data`` as the object only if it still has ``e_tag``; its new ETag, or None when it
     changed (or went) since."""
-    try:
+    with _requesting(location), contextlib.suppress(PreconditionError, FileNotFoundError):
         return str(obstore.put(_store(location), location.key, data, mode={"e_tag": e_tag})["e_tag"])
-    except (PreconditionError, FileNotFoundError):
-        return None
-    except (_ObstoreError, OSError) as exc:
-        raise _failure(location, exc) from None
-
-
-def read_versioned(location: ObjectLocation) -> tuple[bytes, str] | None:
-    """The object's content and ETag; None when there is no such object."""
-    try:
-        result = obstore.get(_store(location), location.key)
-        return bytes(result.bytes()), str(result.meta["e_tag"])
-    except FileNotFoundError:
-        return None
-    except (_ObstoreError, OSError) as exc:
-        raise _failure(location, exc) from None
-
-
-def upload_file(path: Path, location: ObjectLocation) -> None:
-    """Put the local file ``path`` as the object, in parts when large: the object appears only when
-    the last part is in (a multipart upload is invisible until completed)."""
-    try:
-        obstore.put(_store(location), location.key, path)
-    except (_ObstoreError, OSError) as exc:
-        raise _failure(location, exc) from None
+    return None
 
 
 def delete(locations: Iterable[ObjectLocation]) -> None:
     """Delete the objects (all in one bucket); one missing already is no error."""
     targets = list(locations)
-    if not targets:
-        return
-    try:
-        obstore.delete(_store(targets[0]), [target.key for target in targets])
-    except FileNotFoundError:
-        pass
-    except (_ObstoreError, OSError) as exc:
-        raise _failure(targets[0], exc) from None
+    if targets:
+        with _requesting(targets[0]), contextlib.suppress(FileNotFoundError):
+            obstore.delete(_store(targets[0]), [target.key for target in targets])
 
 
 def open_for_reading(location: ObjectLocation) -> BinaryIO:
     """The object as a buffered, seekable binary file, read in ranges as it is consumed."""
-    try:
+    with _requesting(location):
         reader = obstore.open_reader(_store(location), location.key)
-    except (_ObstoreError, OSError) as exc:
-        raise _failure(location, exc) from None
     return io.BufferedReader(_RangeReader(location, reader), buffer_size=1024**2)
 
 
@@ -206,10 +181,8 @@ class _RangeReader(io.RawIOBase):
         return int(self._reader.tell())
 
     def readinto(self, buffer: Any) -> int:
-        try:
+        with _requesting(self._location):
             chunk = memoryview(self._reader.read(len(buffer)))
-        except (_ObstoreError, OSError) as exc:
-            raise _failure(self._location, exc) from None
         buffer[: len(chunk)] = chunk
         return len(chunk)
 

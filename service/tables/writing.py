@@ -33,7 +33,7 @@ def write_output(
     staged = working_dir / f"output{output.suffix}"
     try:
         write_frames_atomically(frames, schema, staged)
-        objects.upload_file(staged, output)
+        objects.put(output, staged)
     finally:
         staged.unlink(missing_ok=True)
 

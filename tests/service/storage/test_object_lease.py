@@ -66,10 +66,10 @@ def test_a_held_lease_is_refused_naming_its_holder(bucket: Bucket) -> None:
 def test_a_lease_from_elsewhere_is_taken_over_once_it_expired(bucket: Bucket) -> None:
     lock = bucket.location("out.enrich/lock")
     now = 10_000.0
-    objects.write_bytes(lock, LeaseHolder("elsewhere", 7, "t", now - LEASE_S / 2).encoded())
+    objects.put(lock, LeaseHolder("elsewhere", 7, "t", now - LEASE_S / 2).encoded())
     with pytest.raises(InputError, match=r"pid 7 on elsewhere"):
         ObjectLease(lock, "out", clock=lambda: now).acquire()
-    objects.write_bytes(lock, LeaseHolder("elsewhere", 7, "t", now - LEASE_S - 1).encoded())
+    objects.put(lock, LeaseHolder("elsewhere", 7, "t", now - LEASE_S - 1).encoded())
     taker = ObjectLease(lock, "out", clock=lambda: now)
     taker.acquire()
     holder = LeaseHolder.decoded(objects.read_bytes(lock) or b"")
@@ -83,7 +83,7 @@ def test_a_killed_holders_lease_on_this_host_is_taken_over_at_once(bucket: Bucke
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
     )
     lock = bucket.location("out.enrich/lock")
-    objects.write_bytes(lock, LeaseHolder(HOST, int(ended.stdout), "t", 0.0).encoded())
+    objects.put(lock, LeaseHolder(HOST, int(ended.stdout), "t", 0.0).encoded())
     lease = ObjectLease(lock, "out")
     lease.acquire()
     lease.release()
@@ -94,7 +94,7 @@ def test_a_holder_that_lost_its_lease_stops_and_leaves_the_new_holders(bucket: B
     stalled = ObjectLease(lock, bucket.url("out"))
     stalled.acquire()
     newcomer = LeaseHolder("elsewhere", 9, "t", 0.0).encoded()
-    objects.write_bytes(lock, newcomer)  # as a job elsewhere does once the lease expired
+    objects.put(lock, newcomer)  # as a job elsewhere does once the lease expired
     stalled.renew()
     with pytest.raises(
         InputError, match=r"another enrich job took over s3://.*: stopped rather than write it twice"

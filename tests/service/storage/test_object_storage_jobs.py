@@ -27,7 +27,7 @@ def put_table(bucket: Bucket, key: str, frame: pl.DataFrame) -> str:
     if key.endswith(".parquet"):
         frame.write_parquet(url)
     else:
-        objects.write_bytes(bucket.location(key), frame.write_csv().encode())
+        objects.put(bucket.location(key), frame.write_csv().encode())
     return url
 
 
@@ -117,7 +117,7 @@ def test_an_existing_object_is_not_replaced_without_overwrite(
     tmp_path: Path, server: str, bucket: Bucket, spec: Spec
 ) -> None:
     source = put_table(bucket, "in.parquet", keys_frame(3))
-    objects.write_bytes(bucket.location("out.parquet"), b"someone's table")
+    objects.put(bucket.location("out.parquet"), b"someone's table")
     with pytest.raises(InputError, match=r"--output s3://.*/out.parquet exists: pass --overwrite"):
         anyio.run(run_job, source, spec, bucket.url("out.parquet"), JobOptions())
     anyio.run(run_job, source, spec, bucket.url("out.parquet"), JobOptions(overwrite=True))
