@@ -4,8 +4,9 @@ A bucket has no ``flock``: the lock is an object put only if there is none (a co
 decided by the store: S3, GCS, Azure and moto all honour it), naming its holder (host, PID) and
 renewed every ``RENEW_EVERY_S`` by a conditional put on its own ETag. Another job takes it over
 only from a holder that is gone: on the same host, a PID no longer running (a killed job's rerun
-resumes at once); on another host, a lease not renewed for ``LEASE_S``. A holder that finds its
-lease taken (it stalled past ``LEASE_S``) stops at its next record rather than race the other.
+resumes at once); anywhere, a lease not renewed for ``LEASE_S`` (hosts' clocks are taken to agree
+within seconds, as NTP keeps them). A holder that finds its lease taken (it stalled past
+``LEASE_S``) stops at its next record rather than race the other.
 """
 
 from __future__ import annotations
@@ -52,13 +53,13 @@ class LeaseHolder:
 
 
 def holder_is_gone(holder: LeaseHolder | None, now: float, host: str, running: Callable[[int], bool]) -> bool:
-    """Whether a lease may be taken over: nobody readable holds it, its holder on this host is no
-    longer running, or one elsewhere has not renewed it for ``LEASE_S``."""
-    if holder is None:
+    """Whether a lease may be taken over: nobody readable holds it, its holder has not renewed it
+    for ``LEASE_S`` (a holder renews every ``RENEW_EVERY_S``: it is gone, or stalled; on this
+    host, its PID may be another process's by now), or its holder on this host is no longer
+    running."""
+    if holder is None or now - holder.renewed_at > LEASE_S:
         return True
-    if holder.host == host:
-        return not running(holder.pid)
-    return now - holder.renewed_at > LEASE_S
+    return holder.host == host and not running(holder.pid)
 
 
 def _running(pid: int) -> bool:

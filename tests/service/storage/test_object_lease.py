@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 import subprocess
 import sys
@@ -14,8 +15,10 @@ import polars as pl
 import pytest
 
 from service import InputError, JobOptions, load_spec, run_job
+from service.jobs import object_lease
 from service.jobs.object_lease import LEASE_S, LeaseHolder, ObjectLease, holder_is_gone
 from service.storage import objects
+from service.storage.locations import ObjectLocation
 from tests.helpers import release_held_keys, wait_until, write_lookup_job
 from tests.object_store import Bucket
 
@@ -30,7 +33,8 @@ def running(*pids: int) -> Callable[[int], bool]:
     ("holder", "gone"),
     [
         (None, True),  # nothing readable: a torn or foreign object
-        (LeaseHolder(HOST, 41, "t", 0.0), False),  # on this host, still running: however old
+        (LeaseHolder(HOST, 41, "t", 999.0), False),  # on this host, running, renewed
+        (LeaseHolder(HOST, 41, "t", 1000.0 - LEASE_S - 1), True),  # running, not renewed: a reused PID
         (LeaseHolder(HOST, 42, "t", 999.0), True),  # on this host, not running: however fresh
         (LeaseHolder("elsewhere", 41, "t", 1000.0 - LEASE_S + 1), False),  # renewed within the lease
         (LeaseHolder("elsewhere", 41, "t", 1000.0 - LEASE_S - 1), True),  # not renewed for too long
@@ -135,3 +139,24 @@ def test_a_second_job_is_refused_while_the_first_runs(
     anyio.run(two_jobs)
     assert pl.read_parquet(output).height == 11
     assert bucket.listed() == ["in.parquet", "out.parquet"]
+
+
+def test_a_held_lease_is_renewed_until_released(bucket: Bucket, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The renewing thread stamps the lease again (a conditional put on its own ETag), so a job
+    running for longer than the lease keeps it; release stops it and deletes the lease."""
+    monkeypatch.setattr(object_lease, "RENEW_EVERY_S", 0.01)
+    ticks = itertools.count(1000)
+    lock = bucket.location("out.enrich/lock")
+    lease = ObjectLease(lock, "out", clock=lambda: float(next(ticks)))
+    lease.acquire()
+    try:
+        wait_until(lambda: stamped(lock) >= 1003, "three renewals", 30)
+        assert not lease.lost
+    finally:
+        lease.release()
+    assert objects.read_bytes(lock) is None
+
+
+def stamped(lock: ObjectLocation) -> float:
+    holder = LeaseHolder.decoded(objects.read_bytes(lock) or b"")
+    return holder.renewed_at if holder is not None else 0.0
