@@ -57,7 +57,7 @@ def input_identity(paths: list[TableLocation]) -> list[dict[str, object]]:
     identity: list[dict[str, object]] = []
     for path in paths:
         if isinstance(path, ObjectLocation):
-            found = objects.info(path)
+            found = path if path.version is not None else objects.info(path)  # listed: no HEAD
             if found is None:
                 raise InputError(f"{path}: no such object (deleted since the job began)")
             identity.append({"path": path.url, "size": found.size, "version": found.version})

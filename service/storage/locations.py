@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 
@@ -27,6 +27,10 @@ class ObjectLocation:
     scheme: str
     bucket: str
     key: str
+    # What a listing said of the object (None: not listed): an input's identity without a HEAD
+    # per object. Not part of what the location is.
+    size: int | None = field(default=None, compare=False)
+    version: str | None = field(default=None, compare=False)
 
     @property
     def url(self) -> str:

@@ -82,7 +82,9 @@ def describe_failure(text: str) -> str:
 
 def _info(location: ObjectLocation, meta: Any) -> ObjectInfo:
     version = meta.get("e_tag") or str(meta.get("last_modified"))
-    return ObjectInfo(location.with_key(meta["path"]), int(meta["size"]), version)
+    size = int(meta["size"])
+    found = ObjectLocation(location.scheme, location.bucket, meta["path"], size, version)
+    return ObjectInfo(found, size, version)
 
 
 @contextlib.contextmanager

@@ -57,9 +57,10 @@ def _resolve_objects(location: ObjectLocation) -> list[TableLocation]:
         listed = objects.listing(location.with_key(literal_prefix(key)))
         return _only_parquet(location.url, [o.location for o in listed if key_matches(key, o.location.key)])
     if key and not key.endswith("/"):
-        if objects.info(location) is not None:
+        found = objects.info(location)
+        if found is not None:
             input_format(location)
-            return [location]
+            return [found.location]
         if location.suffix:  # a name with an extension Enrich does not read: said as such
             input_format(location)
         key += "/"  # a folder's name, as Spark writes a dataset (out.parquet/part-0.parquet)

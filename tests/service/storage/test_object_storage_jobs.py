@@ -11,10 +11,12 @@ import polars as pl
 import pytest
 
 from service import InputError, JobOptions, Spec, load_spec, run_job
+from service.jobs.checkpoint import input_identity
 from service.jobs.object_state import scratch_dir_for
 from service.storage import objects
 from service.storage.locations import ObjectLocation
 from service.tables import batch_reading
+from service.tables.reading import resolve_inputs
 from tests.helpers import release_held_keys, server_stats, wait_until, write_lookup_job
 from tests.object_store import Bucket
 
@@ -183,3 +185,21 @@ def test_an_object_is_read_a_row_group_at_a_time(bucket: Bucket, monkeypatch: py
     batches = list(batch_reading.iter_batches([location], frame.schema, 100))
     assert [batch.height for batch in batches] == [100] * 30
     assert pl.concat(batches).equals(frame)
+
+
+@pytest.mark.parametrize("named_as", ["in/", "in/*.parquet", "in/p-1.parquet"])
+def test_an_inputs_identity_comes_from_its_listing_not_a_request_per_object(
+    bucket: Bucket, monkeypatch: pytest.MonkeyPatch, named_as: str
+) -> None:
+    """A prefix of 10,000 objects would cost 10,000 HEADs (minutes) before the job starts."""
+    for part in range(3):
+        put_table(bucket, f"in/p-{part}.parquet", keys_frame(2))
+    inputs = resolve_inputs(bucket.url(named_as))
+
+    def no_more_requests(location: ObjectLocation) -> None:
+        raise AssertionError(f"a HEAD for {location}")
+
+    monkeypatch.setattr(objects, "info", no_more_requests)
+    identity = input_identity(inputs)
+    assert len(identity) == (1 if named_as.endswith("1.parquet") else 3)
+    assert all(entry["version"] and entry["size"] for entry in identity)
