@@ -114,6 +114,8 @@ def _row_group_pieces(path: ObjectLocation, lazy: pl.LazyFrame, schema: pl.Schem
         end = offset + metadata.row_group(group).num_rows
         while offset < end:  # a huge group in parts: memory holds at most ROW_GROUP_PIECE_ROWS
             piece = lazy.slice(offset, min(end - offset, ROW_GROUP_PIECE_ROWS)).collect()
+            if not piece.height:  # fewer rows than its metadata said (replaced meanwhile)
+                return
             yield _as_schema(piece, schema)
             offset += piece.height
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 
 from service import InputError, JobOptions, Spec, load_spec, run_job
@@ -203,3 +204,18 @@ def test_an_inputs_identity_comes_from_its_listing_not_a_request_per_object(
     identity = input_identity(inputs)
     assert len(identity) == (1 if named_as.endswith("1.parquet") else 3)
     assert all(entry["version"] and entry["size"] for entry in identity)
+
+
+def test_an_object_shorter_than_its_metadata_said_ends_its_reading(
+    bucket: Bucket, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Replaced between its metadata's read and its slices: the reading stops where the rows do
+    (the job's fingerprint then refuses to resume it), never loops on empty slices."""
+    keys_frame(3000).write_parquet(bucket.url("in.parquet"), row_group_size=1000)
+    longer = tmp_path / "longer.parquet"
+    keys_frame(4000).write_parquet(longer, row_group_size=1000)
+    metadata = pq.read_metadata(longer)
+    monkeypatch.setattr(batch_reading.pq, "read_metadata", lambda _file: metadata)
+    location = bucket.location("in.parquet")
+    pieces = list(batch_reading._pieces([location], keys_frame(1).schema, 100, batch_reading.BLOCK_BYTES))
+    assert sum(piece.height for piece in pieces) == 3000
