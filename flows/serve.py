@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.local_server import start_local_server, stop_local_server
+from service import TableLocation, resolved_location
 
 # The first line serve prints once it serves; tests and the image's checks wait for it.
 SERVING_HEADLINE = "serving with spec"
@@ -24,8 +25,8 @@ DEFAULT_RUN_LIMIT = 5
 
 
 def serve_deployments(
-    inbox: Path,
-    outbox: Path,
+    inbox: TableLocation,
+    outbox: TableLocation,
     spec: Path,
     interval_s: float,
     api_port: int,
@@ -62,7 +63,12 @@ def serve_deployments(
 
 
 def what_is_served(
-    inbox: Path, outbox: Path, spec: Path, interval_s: float, environ: Mapping[str, str], limit: int
+    inbox: TableLocation,
+    outbox: TableLocation,
+    spec: Path,
+    interval_s: float,
+    environ: Mapping[str, str],
+    limit: int,
 ) -> list[str]:
     """What serve tells at start: its deployments and their schedule, how many runs at once, the
     Prefect UI and API, the runner's health endpoint, and how to stop it."""
@@ -71,7 +77,7 @@ def what_is_served(
     host = environ.get("PREFECT_RUNNER_SERVER_HOST", "localhost")
     port = environ.get("PREFECT_RUNNER_SERVER_PORT", "8080")
     submit = f"enrich submit IN --spec SPEC --output OUT --api-url {api}"
-    sweep = f"each new file of {inbox}/ into {outbox}/"
+    sweep = f"each new file of {str(inbox).rstrip('/')}/ into {str(outbox).rstrip('/')}/"
     return [
         f"{SERVING_HEADLINE} {spec}:",
         f"  enrich-file/enrich-file    on demand: {submit}",
@@ -85,7 +91,7 @@ def what_is_served(
 
 
 def _deployments(
-    inbox: Path, outbox: Path, spec: Path, interval_s: float, cache_dir: str | None
+    inbox: TableLocation, outbox: TableLocation, spec: Path, interval_s: float, cache_dir: str | None
 ) -> tuple[Any, Any]:
     from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 
@@ -104,8 +110,8 @@ def _deployments(
             limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
         ),
         parameters={
-            "inbox": str(inbox.resolve()),
-            "outbox": str(outbox.resolve()),
+            "inbox": resolved_location(inbox),
+            "outbox": resolved_location(outbox),
             "spec": str(spec.resolve()),
             "cache_dir": cache_dir,
         },

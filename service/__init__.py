@@ -43,6 +43,7 @@ from service.jobs.batches import (
 )
 from service.jobs.checkpoint import JobState, state_dir_for
 from service.jobs.failures import failed_rows_sample
+from service.jobs.object_state import discard_state
 from service.jobs.options import DEFAULT_BATCH_SIZE, JobOptions, SpecOverrides
 from service.jobs.preflight import check_job
 from service.jobs.progress import JobProgress, ProgressReport, report_progress
@@ -53,7 +54,15 @@ from service.redact import Redactor
 from service.spec import Spec, load_spec, parse_spec, spec_from_dict, with_limit_overrides
 from service.spec.templates import UnsetAsPlaceholders, expand_environment
 from service.stats import EnrichStats, StatsRecorder, milliseconds
-from service.storage.locations import ObjectLocation, absolute_location, is_object_url, location_link
+from service.storage.folders import files_in, folder_location, inside, make_folder, move_into, write_text
+from service.storage.locations import (
+    ObjectLocation,
+    TableLocation,
+    absolute_location,
+    is_object_url,
+    location_link,
+    resolved_location,
+)
 from service.tables.formats import FORMATS
 from service.tables.reading import read_schema
 from service.tables.schema_check import check_schema
@@ -100,12 +109,14 @@ __all__ = [
     "SpecOverrides",
     "StatsRecorder",
     "SystemClock",
+    "TableLocation",
     "TransportChoice",
     "UnsetAsPlaceholders",
     "absolute_location",
     "ask_once",
     "check_job",
     "check_schema",
+    "discard_state",
     "enrich_and_record",
     "enrich_batch",
     "enrich_batch_alone",
@@ -113,19 +124,25 @@ __all__ = [
     "error_leaves",
     "expand_environment",
     "failed_rows_sample",
+    "files_in",
+    "folder_location",
     "format_duration",
     "format_progress",
     "format_summary",
+    "inside",
     "is_object_url",
     "is_redis_url",
     "load_spec",
     "location_link",
+    "make_folder",
     "milliseconds",
+    "move_into",
     "open_cache",
     "open_store",
     "parse_spec",
     "read_schema",
     "report_progress",
+    "resolved_location",
     "run_job",
     "spec_from_dict",
     "spec_retry",
@@ -133,4 +150,5 @@ __all__ = [
     "state_dir_for",
     "unanswered_frame",
     "with_limit_overrides",
+    "write_text",
 ]

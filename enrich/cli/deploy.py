@@ -14,7 +14,7 @@ from enrich.cli.exits import EXIT_BAD_INPUT, UsageError, error
 from enrich.cli.submit import point_at_api
 from flows.environment import keep_prefect_on_loopback
 from flows.secret_blocks import load_spec_with_blocks
-from service import UnsetAsPlaceholders
+from service import UnsetAsPlaceholders, resolved_location
 
 # What --param may set: the file a scheduled run enriches, and where it goes.
 PATH_PARAMETERS = ("input", "output")
@@ -46,8 +46,8 @@ def deploy_command(args: argparse.Namespace) -> int:
         parameters=parameters,
         on_event=args.on_event,
         notify_block=args.notify_block,
-        inbox=None if args.inbox is None else str(Path(args.inbox).resolve()),
-        outbox=None if args.outbox is None else str(Path(args.outbox).resolve()),
+        inbox=None if args.inbox is None else resolved_location(args.inbox),
+        outbox=None if args.outbox is None else resolved_location(args.outbox),
         sweep_s=args.sweep_every,
         job_variables=job_variables,
     )
@@ -96,13 +96,13 @@ def _how_it_runs(
 
 
 def _path_parameters(given: list[str] | None) -> dict[str, str]:
-    """``--param input=PATH`` and ``--param output=PATH``, made absolute."""
+    """``--param input=PATH`` and ``--param output=PATH``, made absolute (a URL stays as given)."""
     parameters: dict[str, str] = {}
     for item in given or []:
         name, equals, value = item.partition("=")
         if not equals or name not in PATH_PARAMETERS or not value:
             raise UsageError(f"--param {item!r}: expected input=PATH or output=PATH")
-        parameters[name] = str(Path(value).resolve())
+        parameters[name] = resolved_location(value)
     return parameters
 
 

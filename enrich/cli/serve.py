@@ -13,6 +13,7 @@ from enrich.cli.progress import printer
 from flows.environment import console_log_settings, keep_prefect_on_loopback
 from flows.local_server import LocalServerError
 from flows.secret_blocks import load_spec_with_blocks
+from service import folder_location, make_folder
 
 
 def serve_command(args: argparse.Namespace) -> int:
@@ -33,14 +34,15 @@ def _serve(args: argparse.Namespace) -> int:
     os.environ.update(console_log_settings(os.environ, quiet=args.quiet, verbose=not args.quiet))
     from flows.serve import serve_deployments  # only serve pays for Prefect's import
 
-    for name in ("inbox", "outbox"):
-        Path(getattr(args, name)).mkdir(parents=True, exist_ok=True)
+    inbox, outbox = folder_location(args.inbox, "--inbox "), folder_location(args.outbox, "--outbox ")
+    for folder in (inbox, outbox):
+        make_folder(folder)
     cache_dir = recorded_cache_dir(args)
     say = printer(quiet=args.quiet)
     try:
         serve_deployments(
-            Path(args.inbox),
-            Path(args.outbox),
+            inbox,
+            outbox,
             Path(args.spec),
             args.interval,
             args.api_port,

@@ -22,7 +22,7 @@ from flows.aws_credentials import use_aws_credentials
 from flows.environment import console_log_settings, keep_prefect_on_loopback
 from flows.local_server import LOCAL_PREFECT_PORT
 from flows.secret_blocks import load_spec_with_blocks
-from service import UnsetAsPlaceholders, check_job, is_object_url
+from service import UnsetAsPlaceholders, check_job, resolved_location
 
 # Prefect's client retries a lost connection 5 times with growing waits (about 70 s): a submit
 # whose server stopped would sit silent that long. Two retries bridge a hiccup, not an outage.
@@ -47,18 +47,13 @@ def submit_command(args: argparse.Namespace) -> int:
     os.environ.update({name: value for name, value in CLIENT_RETRIES.items() if name not in os.environ})
     os.environ.update(console_log_settings(os.environ, quiet=args.quiet, verbose=args.verbose))
     parameters = {
-        "input": _as_worker_reads(args.input),
+        "input": resolved_location(args.input),
         "spec": str(Path(args.spec).resolve()),
-        "output": _as_worker_reads(args.output),
+        "output": resolved_location(args.output),
         # The cache's location always travels: left out, the deployment's default would apply.
         "options": options.model_dump(mode="json", exclude_defaults=True) | {"cache_dir": options.cache_dir},
     }
     return asyncio.run(_submit_and_follow(args, parameters))
-
-
-def _as_worker_reads(location: str) -> str:
-    """A URL as given, a path resolved: the worker may run in another folder."""
-    return location if is_object_url(location) else str(Path(location).resolve())
 
 
 async def _submit_and_follow(args: argparse.Namespace, parameters: dict[str, Any]) -> int:

@@ -57,6 +57,15 @@ def has_state(output: TableLocation) -> bool:
     return state_dir_for(output).exists()
 
 
+def discard_state(output: TableLocation) -> None:
+    """Delete the state a job writing ``output`` left (it failed for good: the next starts afresh)."""
+    if isinstance(output, ObjectLocation):
+        objects.delete(found.location for found in objects.listing(state_prefix_for(output)))
+        shutil.rmtree(scratch_dir_for(output), ignore_errors=True)
+        return
+    shutil.rmtree(state_dir_for(output), ignore_errors=True)
+
+
 class ObjectStoreJobState(JobState):
     """A job's record under ``prefix`` in a bucket; ``directory`` is the local working folder."""
 

@@ -103,6 +103,12 @@ def absolute_location(text: str | Path) -> str:
     return str(location) if isinstance(location, ObjectLocation) else os.path.abspath(location)
 
 
+def resolved_location(text: str | Path | ObjectLocation) -> str:
+    """A URL as given; a path resolved (links too): what a worker in another folder can find."""
+    location = table_location(text)
+    return str(location) if isinstance(location, ObjectLocation) else str(location.resolve())
+
+
 def location_link(text: str | Path) -> str:
     """What a link to the table points at: the URL, or the file's ``file://`` URI."""
     location = table_location(text)

@@ -148,6 +148,12 @@ def replace_if_unchanged(location: ObjectLocation, data: bytes, e_tag: str) -> s
     return None
 
 
+def rename(source: ObjectLocation, target: ObjectLocation) -> None:
+    """Move the object to ``target`` in the same bucket (a copy, then a delete)."""
+    with _requesting(source):
+        obstore.rename(_store(source), source.key, target.key)
+
+
 def delete(locations: Iterable[ObjectLocation]) -> None:
     """Delete the objects (all in one bucket); one missing already is no error."""
     targets = list(locations)

@@ -353,3 +353,14 @@ def test_an_inbox_deployment_on_the_pool_sweeps_its_folder(
         # The module's server would otherwise schedule a sweep every 2 s for every later test.
         prefect_api("DELETE", f"{prefect_server}/deployments/{read['id']}").raise_for_status()
     assert pl.read_parquet(outbox / "drop.csv.enriched.parquet")["ip"].to_list() == ["i1", "i2"]
+
+
+def test_a_deployments_bucket_locations_stay_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--param input=s3://...` and `--inbox s3://...`: a URL travels as given (a path is resolved
+    for the worker; made into one, a URL became `<cwd>/s3:/bucket/...`)."""
+    from enrich.cli.deploy import _path_parameters
+
+    monkeypatch.chdir(tmp_path)
+    given = ["input=s3://bucket/in/", "output=out.parquet"]
+    expected = {"input": "s3://bucket/in/", "output": str(tmp_path.resolve() / "out.parquet")}
+    assert _path_parameters(given) == expected

@@ -9,7 +9,9 @@ import polars as pl
 import pytest
 
 from flows.inbox import enrich_inbox
-from service import state_dir_for
+from service import folder_location, make_folder, state_dir_for
+from service.storage import objects
+from tests.object_store import Bucket
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
 
@@ -86,3 +88,52 @@ def test_a_sweep_due_while_one_runs_is_skipped_not_queued() -> None:
     assert sweep.concurrency_options is not None
     assert sweep.concurrency_options.collision_strategy is ConcurrencyLimitStrategy.CANCEL_NEW
     assert [schedule.schedule.interval.total_seconds() for schedule in sweep.schedules] == [5.0]
+
+
+@pytest.mark.asyncio
+async def test_an_inbox_in_a_bucket_is_swept_as_a_folder_is(
+    tmp_path: Path, server: str, bucket: Bucket
+) -> None:
+    """A prefix as INBOX and OUTBOX: new objects directly in it are enriched into the outbox and
+    moved to done/ (or failed/, with the reason beside); hidden, foreign and deeper ones stay."""
+    good, bad = pl.DataFrame({"ip": ["s1", "s2"]}), pl.DataFrame({"address": ["nowhere"]})
+    for key, frame in (
+        ("inbox/a.csv", good),
+        ("inbox/b.csv", bad),
+        ("inbox/.half.csv", good),
+        ("inbox/sub/c.csv", good),
+    ):
+        objects.put(bucket.location(key), frame.write_csv().encode())
+    objects.put(bucket.location("inbox/notes.txt"), b"not a table\n")
+    # A state left by an earlier, different run of b's name: cleared with its failure.
+    objects.put(bucket.location("outbox/b.csv.enriched.parquet.enrich/manifest.json"), b"{}")
+    results = await enrich_inbox(bucket.url("inbox"), bucket.url("outbox/"), str(_spec(tmp_path, server)))
+    assert results == {"a.csv": "done", "b.csv": "failed"}
+    assert pl.read_parquet(bucket.url("outbox/a.csv.enriched.parquet"))["ip"].to_list() == ["s1", "s2"]
+    assert bucket.listed("inbox/") == [
+        "inbox/.half.csv", "inbox/done/a.csv", "inbox/failed/b.csv", "inbox/failed/b.csv.reason.txt",
+        "inbox/notes.txt", "inbox/sub/c.csv",
+    ]  # fmt: skip
+    reason = objects.read_bytes(bucket.location("inbox/failed/b.csv.reason.txt")) or b""
+    assert "input.key column 'ip' is not in the input" in reason.decode()
+    assert bucket.listed("outbox/") == ["outbox/a.csv.enriched.parquet"]  # b's state cleared
+
+
+def test_a_served_inbox_in_a_bucket_keeps_its_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Serve's sweep deployment gets the prefixes as URLs (a path would be resolved, and a URL
+    mangled into a local folder ``s3:/...``), and says so at start."""
+    from flows.serve import _deployments, what_is_served
+
+    monkeypatch.chdir(tmp_path)
+    inbox, outbox = folder_location("s3://bucket/inbox"), folder_location("s3://bucket/outbox/")
+    make_folder(inbox)
+    _, sweep = _deployments(inbox, outbox, Path("spec.toml"), 5, None)
+    assert (sweep.parameters["inbox"], sweep.parameters["outbox"]) == (
+        "s3://bucket/inbox/",
+        "s3://bucket/outbox/",
+    )
+    said = what_is_served(
+        inbox, outbox, Path("spec.toml"), 5, {"PREFECT_API_URL": "http://127.0.0.1:9/api"}, 1
+    )
+    assert "every 5 s: each new file of s3://bucket/inbox/ into s3://bucket/outbox/" in said[2]
+    assert list(tmp_path.iterdir()) == []  # no local folder made for a bucket
