@@ -25,6 +25,7 @@ import aiohttp
 import httpx
 
 from benchmarks.figures import Figure
+from service.testing.child_process import running_until_stopped
 
 CALLERS = (1, 64, 512)
 ROWS_PER_REQUEST = 100
@@ -47,18 +48,10 @@ def online_endpoint(api: str, folder: Path, port: int, cache: Path | None = None
     spec = write_lookup_spec(api, folder / "online-spec.toml")
     caching = ["--no-cache"] if cache is None else ["--cache-dir", str(cache)]
     command = [sys.executable, "-m", "enrich", "api", "--spec", f"ip={spec}", "--port", str(port), *caching]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
-    try:
-        give_up = time.monotonic() + 60
-        while not _ready(base):
-            if process.poll() is not None or time.monotonic() > give_up:
-                raise RuntimeError(f"enrich api did not start (exit {process.poll()})")
-            time.sleep(0.1)
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    with running_until_stopped(command, lambda: _ready(base), "enrich api", **quiet):
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
 
 
 def _ready(base: str) -> bool:

@@ -13,14 +13,13 @@ import asyncio
 import importlib.util
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from benchmarks import online
 from benchmarks.run import free_port, mock_api
+from service.testing.child_process import running_until_stopped
 
 APP = """
 import os
@@ -49,23 +48,14 @@ def commands(port: int) -> dict[str, list[str]]:
 def measure(
     command: list[str], env: dict[str, str], folder: Path, tag: str
 ) -> tuple[float, float, float, float]:
-    server = subprocess.Popen(command, env=env, cwd=folder)
     base = f"http://127.0.0.1:{command[command.index('--port') + 1]}"
-    try:
-        give_up = time.monotonic() + 60
-        while not online._ready(base):
-            if server.poll() is not None or time.monotonic() > give_up:
-                raise RuntimeError(f"{command} did not start")
-            time.sleep(0.1)
+    with running_until_stopped(command, lambda: online._ready(base), str(command), env=env, cwd=folder):
         _, seconds = asyncio.run(online._callers(64, 100, online._healthz(base)))
         health = 6400 / seconds
         latencies, seconds = asyncio.run(online._callers(64, 20, online._through(base, f"one{tag}")))
         one_row = 1280 / seconds
         _, seconds = asyncio.run(online._callers(64, 4, online._through(base, f"hundred{tag}", 100)))
         return health, one_row, 1000 * statistics.median(latencies), 25_600 / seconds
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def main() -> int:

@@ -7,32 +7,27 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import httpx
+
+from service.testing.child_process import running_until_stopped
 
 
 @contextlib.contextmanager
 def running_s3_server(port: int, *, start_timeout_s: float = 60.0) -> Iterator[str]:
     """moto's S3 server on 127.0.0.1:``port``, stopped on exit; yields its endpoint URL."""
     code = f"from moto.server import main; main(['-H', '127.0.0.1', '-p', '{port}'])"
-    process = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
     endpoint = f"http://127.0.0.1:{port}"
-    try:
-        give_up = time.monotonic() + start_timeout_s
-        while not _answers(endpoint):
-            if process.poll() is not None or time.monotonic() > give_up:
-                raise RuntimeError(
-                    f"moto's S3 server did not start on {endpoint} (is moto[server] installed?)"
-                )
-            time.sleep(0.1)
+    with running_until_stopped(
+        [sys.executable, "-c", code],
+        lambda: _answers(endpoint),
+        f"moto's S3 server on {endpoint} (is moto[server] installed?)",
+        start_timeout_s=start_timeout_s,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    ):
         yield endpoint
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def _answers(endpoint: str) -> bool:
