@@ -41,6 +41,14 @@ def mock_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="module")
+def slow_api() -> Iterator[str]:
+    """A mock API of the module's own (its most-in-flight and per-second counts are that module's),
+    20 ms a request."""
+    with running_mock_api("--latency-ms", "20") as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
 def prefect_server(
     tmp_path_factory: pytest.TempPathFactory, migrated_prefect_database: Path

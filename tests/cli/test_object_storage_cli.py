@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -18,7 +17,6 @@ from tests.helpers import (
     enrich_command,
     free_port,
     run_cli,
-    running_mock_api,
     server_stats,
     wait_until,
     write_lookup_job,
@@ -29,12 +27,6 @@ pytestmark = pytest.mark.integration
 
 BATCH = 25
 ROWS = 400
-
-
-@pytest.fixture(scope="module")
-def slow_api() -> Iterator[str]:
-    with running_mock_api("--latency-ms", "20") as url:
-        yield url
 
 
 def test_a_killed_job_resumes_from_the_bucket(tmp_path: Path, slow_api: str, bucket: Bucket) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -15,19 +14,12 @@ from tests.helpers import (
     enrich_command,
     journal,
     run_cli,
-    running_mock_api,
     server_stats,
     wait_until,
     write_lookup_job,
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def slow_api() -> Iterator[str]:
-    with running_mock_api("--latency-ms", "20") as url:
-        yield url
 
 
 def _job(tmp_path: Path, url: str, rows: int = 2000) -> tuple[Path, Path]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -16,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from enrich.online.app import OnlineOptions
 from enrich.online.bodies import ARROW
 from enrich.online.endpoint import EndpointLimits
-from tests.helpers import most_per_second_allowed, release_held_keys, running_mock_api
+from tests.helpers import most_per_second_allowed, release_held_keys
 from tests.online.conftest import lookup_spec, mock_stats, serving, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
@@ -119,13 +118,6 @@ async def test_callers_asking_the_same_keys_at_once_cause_one_request_per_key(mo
     assert all(row["_enrich_status"] == "ok" for answer in answers for row in answer.json()["rows"])
     per_key = (await mock_stats(mock_url))["per_key"]
     assert {key: per_key[key] for key in keys} == dict.fromkeys(keys, 1)  # type: ignore[index]
-
-
-@pytest.fixture(scope="module")
-def slow_api() -> Iterator[str]:
-    """A mock API of its own (its most-in-flight and per-second counts are this module's), 20 ms a request."""
-    with running_mock_api("--latency-ms", "20") as url:
-        yield url
 
 
 async def test_the_spec_limits_hold_for_all_callers_together(slow_api: str) -> None:

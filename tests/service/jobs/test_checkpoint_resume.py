@@ -19,18 +19,12 @@ import pytest
 import service.jobs.run
 from service import JobOptions, OnThisLoop, run_job
 from service.jobs.checkpoint import state_dir_for
-from tests.helpers import enrich_command, make_spec, run_cli, running_mock_api, server_stats, write_lookup_job
+from tests.helpers import enrich_command, make_spec, run_cli, server_stats, write_lookup_job
 
 pytestmark = pytest.mark.integration
 
 BATCH = 25
 ROWS = 400
-
-
-@pytest.fixture(scope="module")
-def slow_api() -> Iterator[str]:
-    with running_mock_api("--latency-ms", "20") as url:
-        yield url
 
 
 def write_job(tmp_path: Path, url: str) -> tuple[Path, Path]:
