@@ -8,7 +8,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from service import is_redis_url
+from service import is_redis_url, user_cache_home
 
 
 def cache_location_of(location: str | os.PathLike[str] | None, environ: Mapping[str, str]) -> Path | str:
@@ -18,5 +18,4 @@ def cache_location_of(location: str | os.PathLike[str] | None, environ: Mapping[
         return text if is_redis_url(text) else Path(text).expanduser()
     if environ.get("ENRICH_CACHE_DIR"):
         return cache_location_of(environ["ENRICH_CACHE_DIR"], environ)
-    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "enrich"
+    return user_cache_home(environ) / "enrich"

@@ -32,6 +32,7 @@ from service.errors import (
     SpecError,
     error_leaves,
 )
+from service.files import user_cache_home
 from service.jobs.batches import (
     DEFAULT_BATCHES_IN_FLIGHT,
     Batches,
@@ -149,6 +150,7 @@ __all__ = [
     "split_limits",
     "state_dir_for",
     "unanswered_frame",
+    "user_cache_home",
     "with_limit_overrides",
     "write_text",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 # Files holding answers (the cache, a job's state) are the user's alone: answers may carry
@@ -41,6 +41,11 @@ def write_bytes_atomically(path: Path, data: bytes, mode: int | None = None) -> 
     """Write ``data`` to ``path`` whole or not at all (with ``mode``, if given)."""
     with replaced_atomically(path, mode) as temporary:
         temporary.write_bytes(data)
+
+
+def user_cache_home(environ: Mapping[str, str]) -> Path:
+    """The user's cache folder: ``$XDG_CACHE_HOME``, else ``~/.cache``."""
+    return Path(environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
 
 
 def private_folder(path: Path) -> None:

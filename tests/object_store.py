@@ -32,4 +32,4 @@ class Bucket:
 
     def listed(self, prefix: str = "") -> list[str]:
         """Every key in the bucket under ``prefix``."""
-        return [found.location.key for found in objects.listing(self.location(prefix))]
+        return [found.key for found in objects.listing(self.location(prefix))]

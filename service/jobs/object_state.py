@@ -19,6 +19,7 @@ import os
 import shutil
 from pathlib import Path
 
+from service.files import user_cache_home
 from service.jobs.checkpoint import JobState, state_dir_for
 from service.jobs.object_lease import ObjectLease
 from service.storage import objects
@@ -37,7 +38,7 @@ def state_prefix_for(output: ObjectLocation) -> ObjectLocation:
 def scratch_dir_for(output: ObjectLocation) -> Path:
     """The local working folder of the job writing ``output``: the same one for every run of it on
     this machine (a rerun finds its answer log), in the user's cache folder."""
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    base = user_cache_home(os.environ)
     digest = hashlib.sha256(output.url.encode()).hexdigest()[:16]
     return base / "enrich" / "object-storage-jobs" / f"{output.name}-{digest}.enrich"
 
@@ -60,7 +61,7 @@ def has_state(output: TableLocation) -> bool:
 def discard_state(output: TableLocation) -> None:
     """Delete the state a job writing ``output`` left (it failed for good: the next starts afresh)."""
     if isinstance(output, ObjectLocation):
-        objects.delete(found.location for found in objects.listing(state_prefix_for(output)))
+        objects.delete(objects.listing(state_prefix_for(output)))
         shutil.rmtree(scratch_dir_for(output), ignore_errors=True)
         return
     shutil.rmtree(state_dir_for(output), ignore_errors=True)
@@ -113,7 +114,7 @@ class ObjectStoreJobState(JobState):
         objects.put(self._object(_MANIFEST), data)
 
     def _read_journal(self) -> set[int]:
-        keys = {found.location.key for found in objects.listing(self.prefix)}
+        keys = {found.key for found in objects.listing(self.prefix)}
         marked = (
             key[len(self._object(_DONE).key) :] for key in keys if key.startswith(self._object(_DONE).key)
         )
@@ -126,7 +127,7 @@ class ObjectStoreJobState(JobState):
     def _record_objects(self) -> list[ObjectLocation]:
         """Every object under the prefix but the lease (which this job holds)."""
         lease = self._object(_LEASE)
-        return [found.location for found in objects.listing(self.prefix) if found.location != lease]
+        return [found for found in objects.listing(self.prefix) if found != lease]
 
     def is_done(self, index: int) -> bool:
         return index in self._done

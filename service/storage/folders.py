@@ -37,7 +37,7 @@ def make_folder(folder: TableLocation) -> None:
 def files_in(folder: TableLocation) -> list[TableLocation]:
     """The files directly in ``folder``, sorted by name (a local folder is created if missing)."""
     if isinstance(folder, ObjectLocation):
-        return [o.location for o in objects.listing(folder) if "/" not in o.location.key[len(folder.key) :]]
+        return [o for o in objects.listing(folder) if "/" not in o.key[len(folder.key) :]]
     make_folder(folder)
     return sorted((p for p in folder.iterdir() if p.is_file()), key=lambda p: p.name)
 

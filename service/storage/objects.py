@@ -17,7 +17,6 @@ import contextlib
 import io
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -48,15 +47,6 @@ class ObjectStorageError(OSError):
     object and the first line of the cause."""
 
 
-@dataclass(frozen=True)
-class ObjectInfo:
-    """What a listing or a HEAD tells of an object: enough to notice that it changed."""
-
-    location: ObjectLocation
-    size: int
-    version: str  # the ETag, or the modification time when the store gives none
-
-
 def _store(location: ObjectLocation) -> Any:
     return from_url(f"{location.scheme}://{location.bucket}", retry_config=_RETRY)
 
@@ -80,11 +70,11 @@ def describe_failure(text: str) -> str:
     return _TIMING.sub("", first)
 
 
-def _info(location: ObjectLocation, meta: Any) -> ObjectInfo:
+def _described(location: ObjectLocation, meta: Any) -> ObjectLocation:
+    """The object ``meta`` (a listing's or a HEAD's) names, with its size and version (the ETag, or
+    the modification time when the store gives none): enough to notice that it changed."""
     version = meta.get("e_tag") or str(meta.get("last_modified"))
-    size = int(meta["size"])
-    found = ObjectLocation(location.scheme, location.bucket, meta["path"], size, version)
-    return ObjectInfo(found, size, version)
+    return ObjectLocation(location.scheme, location.bucket, meta["path"], int(meta["size"]), version)
 
 
 @contextlib.contextmanager
@@ -96,19 +86,19 @@ def _requesting(location: ObjectLocation) -> Iterator[None]:
         raise _failure(location, exc) from None
 
 
-def info(location: ObjectLocation) -> ObjectInfo | None:
-    """The object's size and version; None when there is no such object."""
+def info(location: ObjectLocation) -> ObjectLocation | None:
+    """The object with its size and version; None when there is no such object."""
     with _requesting(location), contextlib.suppress(FileNotFoundError):
-        return _info(location, obstore.head(_store(location), location.key))
+        return _described(location, obstore.head(_store(location), location.key))
     return None
 
 
-def listing(prefix: ObjectLocation) -> list[ObjectInfo]:
-    """Every object whose key starts with ``prefix.key``, in key order."""
+def listing(prefix: ObjectLocation) -> list[ObjectLocation]:
+    """Every object whose key starts with ``prefix.key`` (with its size and version), in key order."""
     with _requesting(prefix):
         chunks = obstore.list(_store(prefix), prefix=prefix.key or None)
-        found = [_info(prefix, meta) for chunk in chunks for meta in chunk]
-    return sorted(found, key=lambda object_info: object_info.location.key)
+        found = [_described(prefix, meta) for chunk in chunks for meta in chunk]
+    return sorted(found, key=lambda found_object: found_object.key)
 
 
 def read_bytes(location: ObjectLocation) -> bytes | None:

@@ -55,18 +55,16 @@ def _resolve_objects(location: ObjectLocation) -> list[TableLocation]:
     key = location.key
     if glob.has_magic(key):
         listed = objects.listing(location.with_key(literal_prefix(key)))
-        return _only_parquet(location.url, [o.location for o in listed if key_matches(key, o.location.key)])
+        return _only_parquet(location.url, [o for o in listed if key_matches(key, o.key)])
     if key and not key.endswith("/"):
         found = objects.info(location)
         if found is not None:
             input_format(location)
-            return [found.location]
+            return [found]
         if location.suffix:  # a name with an extension Enrich does not read: said as such
             input_format(location)
         key += "/"  # a folder's name, as Spark writes a dataset (out.parquet/part-0.parquet)
-    under = [
-        o.location for o in objects.listing(location.with_key(key)) if "/" not in o.location.key[len(key) :]
-    ]
+    under = [o for o in objects.listing(location.with_key(key)) if "/" not in o.key[len(key) :]]
     files: list[TableLocation] = [o for o in under if o.suffix.lower() == ".parquet"]
     if files:
         return files
