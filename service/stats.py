@@ -199,15 +199,13 @@ class StatsRecorder:
             concurrency_chosen=concurrency_chosen,
         )
 
-    def record_latency(self, seconds: float) -> None:
-        """Record one attempt's latency."""
+    def record_attempt(self, seconds: float, error_class: ErrorClass | None) -> None:
+        """Record one attempt: its latency, and its outcome (None for ok, else its error class)."""
         self._latency[_bucket(seconds)] += 1
         self._latency_count += 1
-
-    def record_outcome(self, error_class: ErrorClass | None) -> None:
-        """Record one attempt's outcome: None for ok, else its error class."""
         name = "ok" if error_class is None else error_class.value
-        self.outcomes[name] = self.outcomes.get(name, 0) + 1
+        outcomes = self.outcomes
+        outcomes[name] = outcomes.get(name, 0) + 1
 
     def latency_histogram(self, bounds: list[float]) -> tuple[list[int], int, float]:
         """For each of the ascending ``bounds`` (seconds), how many attempts took at most that

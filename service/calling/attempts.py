@@ -9,6 +9,7 @@ request within the same attempt, under the same limits.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from service.calling.clock import Clock
 from service.calling.priority import PrioritySlots
 from service.calling.quota_follower import QuotaFollower
 from service.calling.rate_limit import RateLimiter
-from service.calling.redirects import REDIRECT_STATUSES, Redirects
+from service.calling.redirects import FOLLOWED_UP, FollowUp, Redirects
 from service.calling.requests import PreparedRequest
 from service.calling.retry_policy import RetryPolicy
 from service.calling.sending import RawResponse, Sender
@@ -75,18 +76,12 @@ class Attempts:
     ) -> None:
         self._send, self._adaptive, self._judge = sender.send, adaptive, judge
         self._quota = QuotaFollower(limiter, clock, policy.retry_after_cap_s) if pacing else None
-        self._reauthorizes = reauthorizes
-        self._redirects = redirects
+        self._follow_up = functools.partial(FollowUp, redirects, reauthorizes=reauthorizes)
         self._slots = PrioritySlots(adaptive.limit if adaptive is not None else concurrency)
-        self._limiter = limiter
-        self._breaker = breaker
-        self._policy = policy
-        self._budget = policy.budget
-        self._clock = clock
-        self._redact = redact
+        self._limiter, self._breaker, self._policy, self._budget = limiter, breaker, policy, policy.budget
+        self._clock, self._redact = clock, redact
         waits = waits or _OwnWaits()
-        self.rate_waits = waits.rate_waits
-        self.slot_waits = waits.slot_waits
+        self.rate_waits, self.slot_waits = waits.rate_waits, waits.slot_waits
 
     async def attempt(
         self, request: PreparedRequest, stats: StatsRecorder, number: int = 1
@@ -94,18 +89,51 @@ class Attempts:
         """Send ``request`` once (following redirects as the spec allows, each hop a request of
         its own), counted in ``stats``: the parsed answer and its body as received, or
         ``CallError`` (carrying the key and the redacted URL). ``number`` is which attempt for
-        this request it is (the retry condition may read it)."""
-        hops, reauthorized = 0, False
+        this request it is (the retry condition may read it). One coroutine, and a plain call
+        for every step that need not wait: this runs once per request."""
+        slots, quota = self._slots, self._quota
+        follow_up: FollowUp | None = None
         while True:
-            response, started = await self._sent(request, stats)
-            if response.status == 401 and self._reauthorizes and not reauthorized and not request.foreign:
-                # The sender let its token go: once more with a fresh one, then the 401 is final.
-                self._record(ErrorClass.HTTP_4XX, started, stats)
-                reauthorized = True
-                continue
-            if response.location is None or response.status not in REDIRECT_STATUSES:
-                break
-            request, hops = self._next_hop(request, response, started, hops, stats), hops + 1
+            if not slots.take():
+                await _waiting(self._clock, slots.acquire(), self.slot_waits, stats.slot_waits)
+            try:
+                if quota is not None and not quota.answered:
+                    await quota.first_word()
+                wait = self._limiter.reserve()
+                if wait:
+                    await self._start_reserved(wait, stats)
+                stats.requests += 1
+                self._budget.attempted()
+                started = time.perf_counter()
+                sent = 0 if quota is None else quota.sending()
+                response = await self._send(request)
+                if quota is not None and response.headers is not None:
+                    quota.heard(response.headers, sent)
+            except CallError as exc:
+                self._failed(exc, request, started, stats)
+                raise
+            finally:
+                slots.release()
+                if quota is not None and not quota.answered:
+                    quota.ended()
+            if response.status in FOLLOWED_UP:
+                follow_up = follow_up or self._follow_up()
+                following = self._following(follow_up, request, response, started, stats)
+                if following is not None:
+                    request = following
+                    continue
+            return self._answer(request, response, started, stats, number)
+
+    def _answer(
+        self,
+        request: PreparedRequest,
+        response: RawResponse,
+        started: float,
+        stats: StatsRecorder,
+        number: int,
+    ) -> tuple[Any, bytes]:
+        """The parsed answer of the final ``response`` and its body, counted; or its ``CallError``
+        (a 429 slows the whole job down, and a 503 saying when to come back holds it)."""
         try:
             answer = answer_of(response)
             if self._judge is not None:
@@ -120,61 +148,37 @@ class Attempts:
         self._record(None, started, stats)
         return answer, response.body
 
-    async def _sent(self, request: PreparedRequest, stats: StatsRecorder) -> tuple[RawResponse, float]:
-        """``request`` sent once, through a slot and the rate limit, counted: its response (the
-        quota it announces followed) and when it started (``time.perf_counter``)."""
-        slots, quota = self._slots, self._quota
-        if slots.locked():
-            await _waiting(self._clock, slots.acquire(), self.slot_waits, stats.slot_waits)
-        else:
-            await slots.acquire()
+    def _following(
+        self,
+        follow_up: FollowUp,
+        request: PreparedRequest,
+        response: RawResponse,
+        started: float,
+        stats: StatsRecorder,
+    ) -> PreparedRequest | None:
+        """``follow_up``'s next request after ``response`` (which is counted then), or None."""
         try:
-            await self._reserved_start(stats)
-            stats.requests += 1
-            self._budget.attempted()
-            started = time.perf_counter()
-            sent = 0 if quota is None else quota.sending()
-            response = await self._send(request)
-            if quota is not None and response.headers is not None:
-                quota.heard(response.headers, sent)
+            following = follow_up.next_request(request, response.status, response.location)
         except CallError as exc:
             self._failed(exc, request, started, stats)
             raise
-        finally:
-            slots.release()
-            if quota is not None:
-                quota.ended()
-        return response, started
+        if following is not None:  # the server answered: it is up (a 401 is an answer too)
+            self._record(ErrorClass.HTTP_4XX if response.status == 401 else None, started, stats)
+        return following
 
-    async def _reserved_start(self, stats: StatsRecorder) -> None:
-        """Wait for a start the rate limit allows (and for a hold that began meanwhile: the quota
-        ran out). Meanwhile the request counts as reserved quota."""
+    async def _start_reserved(self, wait: float, stats: StatsRecorder) -> None:
+        """Wait ``wait`` seconds for the start the rate limit reserved (and for a hold that began
+        meanwhile: the quota ran out). Meanwhile the request counts as reserved quota."""
         quota = self._quota
         if quota is not None:
-            await quota.first_word()
             quota.reserving()
         try:
-            wait = self._limiter.reserve()
             while wait:
                 await _waiting(self._clock, self._clock.sleep(wait), self.rate_waits, stats.rate_waits)
                 wait = self._limiter.held_for()
         finally:
             if quota is not None:
                 quota.reserved()
-
-    def _next_hop(
-        self, request: PreparedRequest, response: RawResponse, started: float, hops: int, stats: StatsRecorder
-    ) -> PreparedRequest:
-        """The request following ``response``'s redirect; ``CallError(redirect)`` (counted) when the
-        spec's policy does not follow it."""
-        assert response.location is not None
-        try:
-            following = self._redirects.next_hop(request, response.status, response.location, hops)
-        except CallError as exc:
-            self._failed(exc, request, started, stats)
-            raise
-        self._record(None, started, stats)  # the server answered this hop: it is up
-        return following
 
     def _failed(
         self, error: CallError, request: PreparedRequest, started: float, stats: StatsRecorder
@@ -185,8 +189,7 @@ class Attempts:
 
     def _record(self, error_class: ErrorClass | None, started: float, stats: StatsRecorder) -> None:
         latency = time.perf_counter() - started
-        stats.record_latency(latency)
-        stats.record_outcome(error_class)
+        stats.record_attempt(latency, error_class)
         self._breaker.record(error_class)
         adaptive = self._adaptive
         if adaptive is not None and adaptive.observe(latency, error_class, self._slots.held):

@@ -44,6 +44,13 @@ class CircuitBreaker:
 
     def record(self, error_class: ErrorClass | None) -> None:
         """Record one attempt's outcome: None for an answer, else its error class."""
+        recent = self._recent
+        if error_class is None and not self._recent_failures and not self._consecutive:
+            # The usual case, once per request: no failure lately, so the window holds only
+            # answers and one more changes nothing but its length.
+            if len(recent) != recent.maxlen:
+                recent.append(None)
+            return
         if not self._policy.enabled or self.reason is not None:
             return
         failed = error_class if error_class in _FAILURES else None

@@ -60,6 +60,13 @@ class PrioritySlots:
                 self._free -= 1
                 future.set_result(None)
 
+    def take(self) -> bool:
+        """Take a free slot if there is one, without waiting: whether one was taken."""
+        if self._free > 0:
+            self._free -= 1
+            return True
+        return False
+
     async def acquire(self) -> None:
         """Take a slot, waiting behind every waiter of lower priority number."""
         if self._free > 0:

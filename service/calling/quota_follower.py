@@ -33,10 +33,11 @@ class QuotaFollower:
         self._reserved = 0
         self._asking = False  # the first request is out
         self._answered = asyncio.Event()  # it came back, however
+        self.answered = False  # the same, read on every request (the event costs a call)
 
     async def first_word(self) -> None:
         """Return at once for the first request and after its end for the others."""
-        if self._answered.is_set():
+        if self.answered:
             return
         if not self._asking:
             self._asking = True
@@ -45,7 +46,8 @@ class QuotaFollower:
 
     def ended(self) -> None:
         """A request ended (answered, failed or given up): the first word is in."""
-        if not self._answered.is_set():
+        if not self.answered:
+            self.answered = True
             self._answered.set()
 
     def reserving(self) -> None:

@@ -75,7 +75,8 @@ class RateLimiter:
         now = self._clock.now()
         self._acquisitions += 1
         start = max(now, self._paused_until, self._quota_held_until, self._quota_next)
-        self._recover(now)
+        if self._rate != self._configured:  # slowed down by a 429 (a call saved once per request)
+            self._recover(now)
         rate, burst = self._rate, self._burst
         if now < self._told_until and (rate is None or self._told_rate < rate):
             # The quota binds: no burst on top of it, or the window's last requests are refused.

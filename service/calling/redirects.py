@@ -26,6 +26,8 @@ from service.spec import RequestSpec
 
 RedirectPolicy = Literal["none", "same-origin", "any"]
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# Statuses after which one attempt may send another request (``FollowUp``).
+FOLLOWED_UP = REDIRECT_STATUSES | {401}
 MAX_HOPS = 5
 CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -74,3 +76,33 @@ class Redirects:
         if foreign and body is not None and self.redact.finds_in(body.decode("utf-8", "replace")):
             raise CallError(ErrorClass.REDIRECT, f"{said}: would re-send a body holding a secret elsewhere")
         return PreparedRequest(method, target, body, request.key, foreign=foreign)
+
+
+class FollowUp:
+    """One attempt's further requests: redirects, followed as ``redirects`` allows, and with
+    ``reauthorizes`` (a sender that lets an expired token go) the same request once more after a
+    401; a second 401 is the answer."""
+
+    __slots__ = ("_hops", "_reauthorized", "_reauthorizes", "_redirects")
+
+    def __init__(self, redirects: Redirects, *, reauthorizes: bool) -> None:
+        self._redirects = redirects
+        self._reauthorizes = reauthorizes
+        self._hops = 0
+        self._reauthorized = False
+
+    def next_request(
+        self, request: PreparedRequest, status: int, location: str | None
+    ) -> PreparedRequest | None:
+        """What to send after ``request`` got ``status`` (redirected to ``location``), or None
+        when that was the answer; ``CallError(redirect)`` for a redirect not followed."""
+        if status == 401:
+            if not self._reauthorizes or self._reauthorized or request.foreign:
+                return None
+            self._reauthorized = True
+            return request
+        if location is None or status not in REDIRECT_STATUSES:
+            return None
+        following = self._redirects.next_hop(request, status, location, self._hops)
+        self._hops += 1
+        return following

@@ -43,11 +43,12 @@ class PreparedRequest:
 # What percent-encoding leaves as it is (RFC 3986's unreserved characters, urllib's always-safe
 # set): most keys (ids, IPs, codes) are only these, and a match costs a fifth of quote().
 _UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]+")
+_DOT_SEGMENTS = (".", "..")
 
 
 def encode_path_segment(text: str) -> str:
     """Percent-encode ``text`` as one path segment that no client or server will reinterpret."""
-    if text in (".", ".."):
+    if text in _DOT_SEGMENTS:
         return text.replace(".", "%2E")
     if _UNRESERVED.fullmatch(text):
         return text
@@ -94,9 +95,25 @@ class RequestBuilder:
             and not any(isinstance(p, int) for _, parts in self._query for p in parts)
             else None
         )
+        self._around_one_segment = self._one_segment_url()
+
+    def _one_segment_url(self) -> tuple[str, int, str] | None:
+        """For a URL whose only variable part is one path segment (``/v1/ip/{ip}``, no query, no
+        body): the text before it, the key's position, the text after it."""
+        columns = [i for i, part in enumerate(self._path) if isinstance(part, int)]
+        if len(columns) != 1 or self._query or self._body is not None:
+            return None
+        (at,) = columns
+        before = self._origin + "".join(str(part) for part in self._path[:at])
+        return before, int(self._path[at]), "".join(str(part) for part in self._path[at + 1 :])
 
     def build(self, key: Key) -> PreparedRequest:
         """The request for one key. Raises ``CallError(INVALID_KEY)`` for a key that cannot be sent."""
+        around = self._around_one_segment
+        if around is not None:  # the common shape, once per request: a key that needs no escaping
+            value = key[around[1]]
+            if type(value) is str and value not in _DOT_SEGMENTS and _UNRESERVED.fullmatch(value):
+                return PreparedRequest(self.method, around[0] + value + around[2], None, key)
         for value in key:
             if value is None:
                 raise CallError(ErrorClass.INVALID_KEY, "key has a null value")

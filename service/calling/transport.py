@@ -19,7 +19,7 @@ import anyio
 import httpx
 from yarl import URL
 
-from service.calling.bodies import large_bodies_at_once, too_large
+from service.calling.bodies import SMALL_BODY_BYTES, large_bodies_at_once, too_large
 from service.calling.redirects import CREDENTIAL_HEADERS
 from service.calling.requests import PreparedRequest, request_headers
 from service.calling.sending import (
@@ -72,6 +72,7 @@ class AiohttpSender:
         self._settings = settings
         self._timeout_s = settings.timeout_s
         self._max_bytes = settings.max_bytes
+        self._small = min(SMALL_BODY_BYTES, settings.max_bytes)  # read whole, with no further check
         self._large = asyncio.Semaphore(large_bodies_at_once(settings.max_bytes))
         self._session: aiohttp.ClientSession | None = None
         self._foreign: aiohttp.ClientSession | None = None
@@ -117,15 +118,13 @@ class AiohttpSender:
                 headers=extra_headers,
                 allow_redirects=False,
             ) as response:
-                body = await self._read(response)
-                headers = response.headers
-                return RawResponse(
-                    response.status,
-                    body,
-                    headers.get("Retry-After"),
-                    redirect_location(response.status, headers),
-                    headers,
-                )
+                status, headers, length = response.status, response.headers, response.content_length
+                if length is not None and length <= self._small and "Content-Encoding" not in headers:
+                    body = await response.read()  # the usual answer: read_body's first case, inline
+                else:
+                    body = await self._read(response)
+                location = redirect_location(status, headers)
+                return RawResponse(status, body, headers.get("Retry-After"), location, headers)
         except TRANSLATED as exc:
             raise translate(exc, self._timeout_s) from exc
 

@@ -97,6 +97,28 @@ def test_costs_lists_each_piece_of_the_hot_path() -> None:
     assert all(cost > 0 for cost in pieces.values())
 
 
+@pytest.mark.timeout(120)
+def test_overhead_compares_the_engine_with_the_bare_loop_round_by_round() -> None:
+    """benchmarks.overhead runs both against the mock API and prints the paired medians."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.overhead", "--keys", "300", "--rounds", "2"],
+        capture_output=True, text=True, timeout=100, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "us per request over the bare aiohttp loop" in done.stdout
+    assert "medians of 2 paired rounds" in done.stdout
+
+
+def test_overhead_pairs_each_round_with_its_own_bare_loop() -> None:
+    """A slow round slows both sides: compared round by round, its drift cancels (the medians of
+    each side alone would read 40 us, the paired ones read the engine's own 10)."""
+    from benchmarks.overhead import summary
+
+    line = summary([100.0, 200.0, 100.0], [110.0, 210.0, 140.0])
+    assert line.startswith("engine: +10.0 us per request over the bare aiohttp loop, 0.909x its speed")
+    assert "(medians of 3 paired rounds; bare 100 us, engine 140 us per request)" in line
+
+
 def test_a_flow_job_faster_than_prefects_start_up_is_no_result() -> None:
     """Flow overhead below zero (the job beat the start-up measured alone) is reported as
     inconsistent, never as a target met; a sane one is judged against 1.1x."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import example, given
+from hypothesis import strategies as st
+
 from service import ErrorClass
 from service.calling.circuit import CircuitBreaker
 from service.spec import CircuitSection
@@ -107,3 +110,42 @@ def test_the_window_drops_its_oldest_attempt() -> None:
     assert breaker.reason is None
     breaker.record(ErrorClass.HTTP_5XX)  # two of the last three
     assert breaker.reason == "2 of the last 3 attempts failed (threshold 50%)"
+
+
+def _reference_opening(outcomes: list[ErrorClass | None], policy: CircuitSection) -> int | None:
+    """The attempt at which the breaker must open, by the rules written out over whole lists."""
+    failures = {ErrorClass.CONNECT, ErrorClass.TIMEOUT, ErrorClass.HTTP_5XX, ErrorClass.RATE_LIMITED}
+    run = 0
+    for index, outcome in enumerate(outcomes):
+        run = run + 1 if outcome in (ErrorClass.CONNECT, ErrorClass.TIMEOUT) else 0
+        window = outcomes[max(0, index + 1 - policy.window) : index + 1]
+        failed = sum(o in failures for o in window)
+        if run >= policy.consecutive_failures or (
+            len(window) == policy.window and failed >= policy.failure_ratio * policy.window
+        ):
+            return index
+    return None
+
+
+@given(
+    st.lists(
+        st.sampled_from([None, ErrorClass.CONNECT, ErrorClass.HTTP_5XX, ErrorClass.HTTP_4XX]), max_size=60
+    ),
+    st.integers(1, 8),
+    st.integers(1, 12),
+    st.floats(0.05, 1.0),
+)
+@example([None] * 12 + [ErrorClass.HTTP_5XX] * 3, 20, 4, 0.5)
+def test_it_opens_where_the_rules_say_and_not_before(
+    outcomes: list[ErrorClass | None], consecutive: int, window: int, ratio: float
+) -> None:
+    """Whatever the order of answers and failures (runs of answers take a shortcut in the
+    breaker: it must not change when it opens), it opens at the attempt the rules name."""
+    policy = CircuitSection(consecutive_failures=consecutive, failure_ratio=ratio, window=window)
+    breaker = CircuitBreaker(policy)
+    opened_at = None
+    for index, outcome in enumerate(outcomes):
+        breaker.record(outcome)
+        if breaker.is_open and opened_at is None:
+            opened_at = index
+    assert opened_at == _reference_opening(outcomes, policy)

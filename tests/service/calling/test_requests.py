@@ -8,11 +8,12 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from service import CallError, ErrorClass
 from service.calling.requests import RequestBuilder, encode_path_segment, request_headers
+from service.spec.templates import value_text
 from tests.helpers import make_spec
 
 HOSTILE = [
@@ -224,3 +225,26 @@ def test_a_query_value_with_text_around_its_column() -> None:
     assert (
         RequestBuilder(spec.request, spec.key).build(("a b",)).url == "http://api.test/v1?q=id%3Aa%20b%3Aend"
     )
+
+
+@given(st.text() | _NEAR_UNRESERVED | st.integers() | st.none())
+@example(".")
+@example("..")
+@example("a.b")
+@example(True)
+def test_a_url_with_one_key_segment_is_the_general_one(value: object) -> None:
+    """The shortcut for URLs whose only variable part is one path segment (no query, no body)
+    builds what the general path does: the same escaping, dot segments included, and the same
+    refusal of a null or empty key."""
+    spec = make_spec(url="http://api.test/v1/lookup/{k}/info")
+    builder = RequestBuilder(spec.request, spec.key)
+    if value is None or value == "":
+        with pytest.raises(CallError) as refused:
+            builder.build((value,))
+        assert refused.value.error_class is ErrorClass.INVALID_KEY
+        return
+    text = value_text(value)  # booleans as JSON writes them
+    segment = text.replace(".", "%2E") if text in (".", "..") else quote(text, safe="")
+    request = builder.build((value,))
+    assert request.url == f"http://api.test/v1/lookup/{segment}/info"
+    assert (request.method, request.body, request.key) == ("GET", None, (value,))
