@@ -32,7 +32,8 @@ from flows.enrich_file import enrich_file
 from flows.events import add_notifier, on_crashed
 from flows.parameters import EnrichFileOptions
 from service import InputError, JobState, error_leaves, state_dir_for
-from service.calling.row_fetch import RowFetch
+from service.calling.attempts import Attempts
+from service.calling.requests import PreparedRequest
 from tests.helpers import journal, release_held_keys, server_stats, write_lookup_job
 from tests.object_store import Bucket
 
@@ -301,16 +302,16 @@ async def test_a_batch_that_crashed_inside_the_caller_is_asked_again(
     """Something raises inside the caller mid-batch: nothing is settled for the keys it had not
     answered, the batch is tried again (its task run's log says so) and asks for them again, and
     the rows, the summary and the event agree (all ok, no circuit_open anywhere)."""
-    original_try = RowFetch._try
+    original_attempt = Attempts.attempt
     crashes = {"left": 1}
 
-    async def crashing_try(self: RowFetch, request: Any, key: Any, attempts: int) -> None:
-        if key == ("f3",) and crashes["left"]:
+    async def crashing_attempt(self: Attempts, request: PreparedRequest, stats: Any, number: int = 1) -> Any:
+        if request.key == ("f3",) and crashes["left"]:
             crashes["left"] -= 1
             raise RuntimeError("a bug deep in the caller")
-        await original_try(self, request, key, attempts)
+        return await original_attempt(self, request, stats, number)
 
-    monkeypatch.setattr(RowFetch, "_try", crashing_try)
+    monkeypatch.setattr(Attempts, "attempt", crashing_attempt)
     source, spec = write_job(tmp_path, server, rows=30)
     output = tmp_path / "crashed.parquet"
     state = await enrich_in_batches_of_10(source, spec, output, cache_dir=str(tmp_path / "cache"))
