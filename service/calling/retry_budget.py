@@ -36,12 +36,7 @@ class RetryBudget:
 
     def attempted(self) -> None:
         """Count one attempt (any: a retry is an attempt too)."""
-        second = int(self._now())
-        slot = second % WINDOW_S
-        if self._second[slot] == second:  # the usual case, once per request: no slot to reset
-            self._attempts[slot] += 1
-        else:
-            self._attempts[self._slot()] += 1
+        self._attempts[self._slot()] += 1
 
     def allows_retry(self) -> bool:
         """Whether one more retry fits the budget now (and count it if so)."""
