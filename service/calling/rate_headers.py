@@ -26,6 +26,11 @@ _EPOCH_SECONDS = 1_000_000_000
 _EPOCH_MILLISECONDS = 1_000_000_000_000
 _INTEGER = re.compile(r"[0-9]{1,15}")
 _NUMBER = re.compile(r"[0-9]{1,15}(\.[0-9]{1,6})?")
+# Read on every answer: a header absent (the usual case) costs one lookup, not two.
+_SEPARATE_HEADERS = (
+    ("RateLimit-Remaining", "RateLimit-Reset"),
+    ("X-RateLimit-Remaining", "X-RateLimit-Reset"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +52,9 @@ def quota_of(headers: Mapping[str, str], wall_now: float) -> Quota | None:
     combined = headers.get("RateLimit")
     if combined is not None:
         found += _combined(combined)
-    for prefix in ("RateLimit-", "X-RateLimit-"):
-        remaining, reset = headers.get(prefix + "Remaining"), headers.get(prefix + "Reset")
+    for remaining_name, reset_name in _SEPARATE_HEADERS:
+        remaining = headers.get(remaining_name)
+        reset = None if remaining is None else headers.get(reset_name)
         if remaining is not None and reset is not None:
             quota = _separate(remaining, reset, wall_now)
             if quota is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -98,15 +99,21 @@ def test_costs_lists_each_piece_of_the_hot_path() -> None:
 
 
 @pytest.mark.timeout(120)
-def test_overhead_compares_the_engine_with_the_bare_loop_round_by_round() -> None:
-    """benchmarks.overhead runs both against the mock API and prints the paired medians."""
+def test_overhead_compares_the_engines_with_the_bare_loop_round_by_round(tmp_path: Path) -> None:
+    """benchmarks.overhead runs the bare loop and the engines (this one, and another checkout's in
+    a process of its own) against the mock API and prints the paired medians of each engine."""
+    checkout = Path(__file__).resolve().parents[2]
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.overhead", "--keys", "300", "--rounds", "2"],
-        capture_output=True, text=True, timeout=100, check=False,
+        [sys.executable, "-m", "benchmarks.overhead", "--keys", "1200", "--rounds", "2",
+         "--checkout", str(checkout)],
+        capture_output=True, text=True, timeout=100, check=False, cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(checkout)},
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "us per request over the bare aiohttp loop" in done.stdout
-    assert "medians of 2 paired rounds" in done.stdout
+    lines = done.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["engine", f"engine of {checkout}"]
+    assert all("us per request over the bare aiohttp loop" in line for line in lines)
+    assert all("medians of 2 paired rounds" in line for line in lines)
 
 
 def test_overhead_pairs_each_round_with_its_own_bare_loop() -> None:
@@ -114,7 +121,7 @@ def test_overhead_pairs_each_round_with_its_own_bare_loop() -> None:
     each side alone would read 40 us, the paired ones read the engine's own 10)."""
     from benchmarks.overhead import summary
 
-    line = summary([100.0, 200.0, 100.0], [110.0, 210.0, 140.0])
+    line = summary("engine", [100.0, 200.0, 100.0], [110.0, 210.0, 140.0])
     assert line.startswith("engine: +10.0 us per request over the bare aiohttp loop, 0.909x its speed")
     assert "(medians of 3 paired rounds; bare 100 us, engine 140 us per request)" in line
 
