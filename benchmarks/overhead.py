@@ -28,8 +28,8 @@ from benchmarks.run import mock_api
 from enrich.cli.process import collect_garbage_less_often
 
 IN_FLIGHT = 64
-# One engine round in a process of another checkout (an earlier commit's worktree): only what
-# every checkout has, so an engine from before this module can be measured beside today's.
+# One engine round in a process of its own, from any checkout: only what every checkout has, so an
+# engine from before this module (an earlier commit's worktree) is measured beside today's.
 _ONE_ROUND = """
 import asyncio, sys
 from benchmarks import contenders
@@ -52,7 +52,7 @@ def in_process(contender: Callable[[str, list[str], int], Awaitable[float]]) -> 
 
 
 def from_checkout(checkout: Path) -> Round:
-    """The engine of another checkout, in a process of its own each round."""
+    """The engine of ``checkout`` (this one, or another), in a process of its own each round."""
 
     def round_of(base: str, keys: list[str]) -> float:
         program = _ONE_ROUND.format(in_flight=IN_FLIGHT)
@@ -71,8 +71,8 @@ def paired_rounds(
 ) -> dict[str, list[float]]:
     """Microseconds per request of the bare loop and of each engine, round by round."""
     contestants = {"bare": in_process(contenders.bare_aiohttp), **engines}
-    for warm_up in (contenders.bare_aiohttp, contenders.engine):  # imports, caches, the server
-        asyncio.run(warm_up(base, keys[:1000], IN_FLIGHT))
+    # Imports, caches, the server; each engine warms up in its own process (``_ONE_ROUND``).
+    asyncio.run(contenders.bare_aiohttp(base, keys[:1000], IN_FLIGHT))
     measured: dict[str, list[float]] = {name: [] for name in contestants}
     for _ in range(rounds):
         for name, round_of in contestants.items():

@@ -34,8 +34,9 @@ from service import (
 
 def _file_failed(path: TableLocation, inbox: TableLocation, output: TableLocation, reason: str) -> None:
     """Move ``path`` to ``failed/`` with its reason beside it; clear its job's state."""
-    moved = move_into(path, inside(inbox, "failed/"))
-    write_text(inside(inside(inbox, "failed/"), moved.name + ".reason.txt"), reason + "\n")
+    failed = inside(inbox, "failed/")
+    moved = move_into(path, failed)
+    write_text(inside(failed, moved.name + ".reason.txt"), reason + "\n")
     discard_state(output)
 
 
