@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ import polars as pl
 import tenacity
 from tenacity.wait import wait_base
 
-from service.calling.answers import parse_exact
+from service.calling.answers import exact_or_none
 from service.calling.caller import Caller
 from service.calling.clock import Clock
 from service.calling.outcome import Outcome
@@ -22,7 +23,7 @@ from service.errors import CircuitOpenError, ErrorClass
 from service.redact import Redactor
 from service.spec import Spec
 from service.stats import EnrichStats
-from service.tables.mapping import map_answers
+from service.tables.mapping import AnswerMapper
 from service.tables.schema_check import check_schema
 
 STATUS = "_enrich_status"
@@ -147,22 +148,24 @@ def unanswered_frame(frame: pl.DataFrame, spec: Spec, error: ErrorClass, message
 
 
 def _columns_for(ordered: list[Outcome], spec: Spec, redact: Callable[[str], str]) -> dict[str, pl.Series]:
-    mapped = map_answers(
-        [o.answer for o in ordered],
-        spec.columns,
-        [o.error is None for o in ordered],
-        redact,
-        lambda i: _exact_answer(ordered[i]),
-    )
+    mapper = AnswerMapper(spec.columns, redact)
+    rows: list[tuple[Any, ...]] = []
     status: list[str] = []
     error: list[str | None] = []
     message: list[str | None] = []
-    for outcome, mapping_error in zip(ordered, mapped.errors, strict=True):
+    for outcome in ordered:
         if outcome.error is not None:
+            rows.append(mapper.nulls)
             status.append("failed")
             error.append(outcome.error.value)
             message.append(outcome.message)
-        elif mapping_error is not None:
+            continue
+        row = outcome.row  # mapped as it arrived; else now (from the cache, the answer log, in bulk)
+        if row is None:
+            row = mapper.row(outcome.answer, _exact_reader(outcome.raw))
+        values, mapping_error = row
+        rows.append(values)
+        if mapping_error is not None:
             status.append("failed")
             error.append("mapping")
             message.append(mapping_error)
@@ -171,7 +174,7 @@ def _columns_for(ordered: list[Outcome], spec: Spec, redact: Callable[[str], str
             error.append(None)
             message.append(None)
     return {
-        **mapped.columns,
+        **mapper.columns(rows),
         STATUS: pl.Series(STATUS, status, dtype=pl.String),
         ERROR: pl.Series(ERROR, error, dtype=pl.String),
         MESSAGE: pl.Series(MESSAGE, message, dtype=pl.String),
@@ -179,12 +182,7 @@ def _columns_for(ordered: list[Outcome], spec: Spec, redact: Callable[[str], str
     }
 
 
-def _exact_answer(outcome: Outcome) -> Any:
-    """The outcome's answer read again from its body with every number exact; None when it has no
-    body of its own (a bulk result is made exact with its chunk) or the body does not read."""
-    if outcome.raw is None:
-        return None
-    try:
-        return parse_exact(outcome.raw)
-    except (ValueError, RecursionError):
-        return None
+def _exact_reader(raw: bytes | None) -> Callable[[], Any] | None:
+    """What reads an answer's body again with every number exact; None when it has no body of its
+    own (a bulk result is made exact with its chunk)."""
+    return None if raw is None else functools.partial(exact_or_none, raw)

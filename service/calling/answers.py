@@ -96,3 +96,11 @@ def parse_exact(body: bytes) -> Any:
     blank body; ``ValueError`` (or ``RecursionError``) where orjson would refuse it too."""
     text = body.decode("utf-8").removeprefix("\ufeff")
     return json.loads(text, parse_constant=_no_constants) if text.strip() else None
+
+
+def exact_or_none(body: bytes) -> Any:
+    """``body`` read by ``parse_exact``; None when it does not read (it is then as orjson has it)."""
+    try:
+        return parse_exact(body)
+    except (ValueError, RecursionError):
+        return None

@@ -12,6 +12,7 @@ Each layer is a module of its own under ``service.calling``; this one only wires
 
 from __future__ import annotations
 
+import functools
 import random as _random
 from collections.abc import Callable, Sequence
 
@@ -33,7 +34,7 @@ from service.calling.fetch_tools import FetchTools
 from service.calling.in_flight import InFlightKeys
 from service.calling.known_answers import KnownAnswers
 from service.calling.oauth import authorized
-from service.calling.outcome import Outcome
+from service.calling.outcome import Outcome, mapped_outcome
 from service.calling.rate_limit import RateLimiter
 from service.calling.redirects import Redirects
 from service.calling.requests import Key, RequestBuilder
@@ -45,6 +46,7 @@ from service.errors import ErrorClass
 from service.redact import Redactor
 from service.spec import Spec
 from service.stats import EnrichStats, StatsRecorder
+from service.tables.mapping import AnswerMapper
 
 # Pace 2% under the rate: a busy event loop delays some sends by milliseconds and bunches them,
 # and the server, which is what counts, saw 211 in a 1 s window for 200/s + burst 10.
@@ -110,6 +112,7 @@ class Caller:
             policy=self._policy,
             breaker=self.breaker,
             clock=self._clock,
+            answered=functools.partial(mapped_outcome, AnswerMapper(self.spec.columns, self._redact)),
             settle=self._settle,
             redact=self._redact,
         )

@@ -18,11 +18,13 @@ from service.stats import StatsRecorder
 class FetchTools:
     """The caller's pieces a fetch works with: it makes ``attempt``s (counted in the call's
     ``StatsRecorder``), asks ``policy`` after a failed one, stops when ``breaker`` opens, waits on
-    ``clock``, hands each outcome to ``settle`` (with the fetch's results) and redacts messages."""
+    ``clock``, makes a key's outcome of its answer with ``answered`` (the answer, its attempts and
+    body), hands each outcome to ``settle`` (with the fetch's results) and redacts messages."""
 
     attempt: Callable[[PreparedRequest, StatsRecorder, int], Awaitable[tuple[Any, bytes]]]
     policy: RetryPolicy
     breaker: CircuitBreaker
     clock: Clock
+    answered: Callable[[Any, int, bytes], Outcome]
     settle: Callable[[Key, Outcome, dict[Key, Outcome]], None]
     redact: Callable[[str], str]

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
+from service.calling.answers import exact_or_none, parse_json
 from service.errors import CallError, ErrorClass
 from service.redact import shorten
+from service.tables.mapping import AnswerMapper, MappedRow
 
 
 class Outcome:
     """The final result for one key: the JSON answer, or an error class and a short message.
 
     ``raw`` is the answer's body as received, when the answer is one whole body (one key per
-    request): the cache keeps it as it came, rather than re-encoding the parsed document.
+    request): the cache keeps it as it came, rather than re-encoding the parsed document. ``row``
+    is the answer already mapped to the output columns (``AnswerMapper.row``), when the caller
+    mapped it as it arrived: then the parsed document is not kept, and ``answer`` reads ``raw``
+    again if asked.
     """
 
-    __slots__ = ("answer", "attempts", "error", "message", "raw", "status")
+    __slots__ = ("_answer", "attempts", "error", "message", "raw", "row", "status")
 
     def __init__(
         self,
@@ -26,13 +32,22 @@ class Outcome:
         message: str | None = None,
         status: int | None = None,
         raw: bytes | None = None,
+        row: MappedRow | None = None,
     ) -> None:
-        self.answer = answer
+        self._answer = answer
         self.attempts = attempts
         self.error = error
         self.message = message
         self.status = status
         self.raw = raw
+        self.row = row
+
+    @property
+    def answer(self) -> Any:
+        """The parsed JSON answer (None for a failure)."""
+        if self._answer is None and self.row is not None and self.raw is not None:
+            return parse_json(self.raw)
+        return self._answer
 
     @property
     def ok(self) -> bool:
@@ -47,3 +62,9 @@ def failed_outcome(error: CallError, attempts: int, redact: Callable[[str], str]
     """The final outcome of a key whose last attempt failed with ``error``: its message redacted,
     then shortened to one line."""
     return Outcome(None, attempts, error.error_class, shorten(redact(error.message)), error.status)
+
+
+def mapped_outcome(mapper: AnswerMapper, answer: Any, attempts: int, raw: bytes) -> Outcome:
+    """A key's outcome from its answer as it arrives: mapped to the output columns by ``mapper``,
+    its parsed document let go (``raw``, its body, is kept)."""
+    return Outcome(None, attempts, raw=raw, row=mapper.row(answer, functools.partial(exact_or_none, raw)))

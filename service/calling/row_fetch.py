@@ -47,6 +47,7 @@ class RowFetch:
         self._tools = tools
         self._stats = stats
         self._attempt = tools.attempt
+        self._answered = tools.answered
         self._build = build
         self._max_waiting_retries = max_waiting_retries
         self._retries: RetrySchedule[_WaitingRetry] = RetrySchedule()
@@ -70,7 +71,7 @@ class RowFetch:
         self._stats.keys_settled += 1
 
     async def _worker(self) -> None:
-        breaker, attempt, stats = self._tools.breaker, self._attempt, self._stats
+        breaker, attempt, answered, stats = self._tools.breaker, self._attempt, self._answered, self._stats
         while breaker.reason is None:  # not is_open: this loop turns once per request
             picked = self._next_request()
             if picked is None:
@@ -83,7 +84,7 @@ class RowFetch:
             except CallError as exc:
                 self._failed(request, key, attempts, exc)
             else:
-                self._settle(key, Outcome(answer, attempts, raw=raw))
+                self._settle(key, answered(answer, attempts, raw))
             # Answers that came in meanwhile are read before the next request goes, so requests
             # go out together: the loop and the API's server each wake once for several. Sending
             # at once cost 18 us more per request at 0 ms / 64 in flight (docs/architecture.md).

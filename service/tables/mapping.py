@@ -7,6 +7,7 @@ column and a ``mapping`` error for the row, naming the column, never a crash.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -210,12 +211,73 @@ _INTEGERS_KEPT = (-(2**63), 2**64)
 _LARGE_EXPONENT = re.compile(r"e\+?(1[89]|[2-9][0-9]|[0-9]{3})")
 
 ExactAnswer = Callable[[int], Any]  # answer i read again with every number exact (None: unknown)
+# One answer's values in the columns' order, and its first mapping error (None: none).
+MappedRow = tuple[tuple[Any, ...], str | None]
 
 
 def _may_have_lost_digits(value: Any, column_type: str, converted: Any) -> bool:
     if type(value) is float:
         return value.is_integer() and not _INTEGERS_KEPT[0] <= value < _INTEGERS_KEPT[1]
     return column_type == "json" and "e" in converted and _LARGE_EXPONENT.search(converted) is not None
+
+
+class AnswerMapper:
+    """The output columns read from one answer at a time, then typed columns of the rows read.
+
+    A job maps each answer as it arrives and lets its parsed document go: a frame in flight then
+    holds its answers' bodies and values, not their documents, which are several times a body's
+    size in Python objects (docs/architecture.md, "Measured costs").
+    """
+
+    def __init__(self, columns: Sequence[OutputColumn], redact: Callable[[str], str] = str) -> None:
+        self._columns = tuple(columns)
+        # Only text can show lost digits: f64 is a float anyway, i64 refuses a value beyond 64 bits.
+        self._readers = tuple(
+            (column, column.expression.search, converter_for(column.kind), column.type in ("str", "json"))
+            for column in self._columns
+        )
+        self._redact = redact
+        self.nulls: tuple[None, ...] = (None,) * len(self._columns)
+
+    def row(self, answer: Any, exact: Callable[[], Any] | None = None) -> MappedRow:
+        """``answer``'s value in each column, and its first mapping error. A value that may have
+        lost digits (an integer beyond 64 bits read as a float) is taken from ``exact()``, the
+        answer read again exactly, when that knows it (is not None)."""
+        values: list[Any] = []
+        append = values.append
+        error: str | None = None
+        for column, search, convert, recovers in self._readers:
+            try:
+                raw = search(answer)
+            except (jmespath.exceptions.JMESPathError, RecursionError) as exc:
+                append(None)
+                error = error or f"column '{column.name}': {str(exc).splitlines()[0][:80]}"
+                continue
+            if raw is None:
+                append(None)
+                continue
+            try:
+                converted = convert(raw)
+                # A json column's value may hide a lost integer anywhere in it.
+                if recovers and exact is not None and (column.type == "json" or type(raw) is float):
+                    converted = _exactly(column, raw, converted, exact)
+            except _UnconvertibleError:
+                append(None)
+                if error is None:
+                    got = f"{_kind(raw)} {_short(raw, self._redact)}"
+                    error = f"column '{column.name}': expected {column.type}, got {got}"
+                continue
+            append(converted)
+        return tuple(values), error
+
+    def columns(self, rows: Sequence[tuple[Any, ...]]) -> dict[str, pl.Series]:
+        """Typed columns of ``rows`` (``nulls`` for a row without an answer); a column no row
+        fills still has its type (a null column would change the output's schema)."""
+        by_column = list(zip(*rows, strict=True)) if rows else [()] * len(self._columns)
+        return {
+            column.name: pl.Series(column.name, values, dtype=polars_type(column.kind))
+            for column, values in zip(self._columns, by_column, strict=True)
+        }
 
 
 def map_answers(
@@ -232,64 +294,25 @@ def map_answers(
     value that may have lost digits (an integer beyond 64 bits read as a float) is taken from
     ``exact(i)`` instead, when it knows answer i exactly.
     """
-    errors: list[str | None] = [None] * len(answers)
-    result = {column.name: _map_column(column, answers, present, errors, redact, exact) for column in columns}
-    return MappedColumns(result, errors)
-
-
-def _map_column(
-    column: OutputColumn,
-    answers: Sequence[Any],
-    present: Sequence[bool],
-    errors: list[str | None],
-    redact: Callable[[str], str],
-    exact: ExactAnswer | None,
-) -> pl.Series:
-    """``column``'s values over every answer; each answer's first error goes into ``errors``."""
-    convert = converter_for(column.kind)
-    search = column.expression.search
-    json_text = column.type == "json"  # a json column's value may hide a lost integer anywhere in it
-    # Only text can show lost digits: f64 is a float anyway, i64 refuses a value beyond 64 bits.
-    recover = exact if column.type in ("str", "json") else None
-    values: list[Any] = []
-    append = values.append
+    mapper = AnswerMapper(columns, redact)
+    rows: list[tuple[Any, ...]] = []
+    errors: list[str | None] = []
     for i, answer in enumerate(answers):
-        if not present[i]:
-            append(None)
-            continue
-        try:
-            raw = search(answer)
-        except (jmespath.exceptions.JMESPathError, RecursionError) as exc:
-            append(None)
-            _note(errors, i, f"column '{column.name}': {str(exc).splitlines()[0][:80]}")
-            continue
-        if raw is None:
-            append(None)
-            continue
-        try:
-            converted = convert(raw)
-            if recover is not None and (json_text or type(raw) is float):
-                converted = _exactly(column, raw, converted, recover, i)
-            append(converted)
-        except _UnconvertibleError:
-            append(None)
-            got = f"{_kind(raw)} {_short(raw, redact)}"
-            _note(errors, i, f"column '{column.name}': expected {column.type}, got {got}")
-    return pl.Series(column.name, values, dtype=polars_type(column.kind))
+        if present[i]:
+            values, error = mapper.row(answer, None if exact is None else functools.partial(exact, i))
+        else:
+            values, error = mapper.nulls, None
+        rows.append(values)
+        errors.append(error)
+    return MappedColumns(mapper.columns(rows), errors)
 
 
-def _note(errors: list[str | None], i: int, message: str) -> None:
-    """Keep ``message`` as answer i's error, unless it already has one (the first one says it)."""
-    if errors[i] is None:
-        errors[i] = message
-
-
-def _exactly(column: OutputColumn, raw: Any, converted: Any, exact: ExactAnswer, i: int) -> Any:
-    """``converted``, or, when ``raw`` may have lost digits and answer i is known exactly, the
+def _exactly(column: OutputColumn, raw: Any, converted: Any, exact: Callable[[], Any]) -> Any:
+    """``converted``, or, when ``raw`` may have lost digits and the answer is known exactly, the
     value taken from the exact answer."""
     if not _may_have_lost_digits(raw, column.type, converted):
         return converted
-    answer = exact(i)
+    answer = exact()
     if answer is None:
         return converted
     value = column.expression.search(answer)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import tracemalloc
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
@@ -74,6 +75,35 @@ async def test_rows_keep_order_and_each_distinct_key_is_requested_once(clock: Mo
     assert result.stats.requests == 7
     assert result.stats.distinct_keys == 7
     assert result.stats.rows_ok == 100
+
+
+@pytest.mark.asyncio
+async def test_answers_are_mapped_as_they_arrive_not_held_to_the_frames_end(clock: MockClock) -> None:
+    """Once its columns are read, an answer's parsed document is let go: a frame whose answers
+    carry a large part no column reads holds their bodies, not their documents (which are about
+    seven times bigger here). Asked for, an outcome still gives its answer's document."""
+    document = {"name": "x", "unread": list(range(1_000, 4_000))}
+    body = orjson.dumps(document)
+    tracemalloc.start()
+    try:
+        parsed = orjson.loads(body)
+        document_bytes = tracemalloc.get_traced_memory()[0]
+        del parsed
+        api = Api(lambda key, n: httpx.Response(200, content=body))
+        spec = make_spec()
+        async with Caller(spec, transport=api.transport, clock=clock) as caller:
+            tracemalloc.reset_peak()
+            result = await enrich_frame(
+                pl.DataFrame({"k": [f"k{i}" for i in range(200)]}), spec, caller=caller
+            )
+            peak = tracemalloc.get_traced_memory()[1]
+            outcome = (await caller.outcomes([("k1",)]))[("k1",)]
+    finally:
+        tracemalloc.stop()
+    assert result.frame["name"].to_list() == ["x"] * 200
+    assert document_bytes > 5 * len(body)
+    assert peak < 200 * document_bytes / 2  # held to the end, 200 documents would be there at once
+    assert outcome.answer == document
 
 
 @pytest.mark.asyncio
