@@ -490,7 +490,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"benchmark plan {plan.name!r}: {', '.join(chosen)}", flush=True)
     with tempfile.TemporaryDirectory(prefix="enrich-bench-") as scratch:
         for name in chosen:
+            scenario_started = time.perf_counter()
             SCENARIOS[name](bench, Path(scratch))
+            print(f"  ({name}: {time.perf_counter() - scenario_started:.0f} s)", flush=True)
     elapsed = time.perf_counter() - started
     paths = write_report(bench.figures, plan, elapsed, Path(args.out))
     print(f"\nwrote {', '.join(str(p) for p in paths)} in {elapsed:.0f} s")

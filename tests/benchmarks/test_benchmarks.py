@@ -14,13 +14,15 @@ import pytest
 pytestmark = pytest.mark.integration
 
 
-@pytest.mark.timeout(300)
+# Over 200 s beside the rest of the suite on a slow day here (260 s alone, its own Prefect
+# servers): its bound leaves room for a slower machine, since it judges no timing.
+@pytest.mark.timeout(600)
 def test_smoke_plan_writes_results_table_and_plots(tmp_path: Path, prefect_server: str) -> None:
     """Its flow runs report to the session's Prefect server: each would otherwise start one."""
     command = [sys.executable, "-m", "benchmarks", "--smoke", "--out", str(tmp_path)]
     done = subprocess.run(
         [*command, "--prefect-api-url", prefect_server],
-        capture_output=True, text=True, timeout=280, check=False,
+        capture_output=True, text=True, timeout=580, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
