@@ -55,6 +55,8 @@ class BulkFetch:
                 return
             outcomes = await self._chunk(chunk)
             for key, outcome in outcomes.items():
+                if outcome.ok:  # mapped now: the chunk's answer is let go, not kept to the frame's end
+                    outcome = self._tools.answered(outcome.answer, outcome.attempts, None)
                 self._tools.settle(key, outcome, self.results)
             self._stats.keys_settled += len(outcomes)
 

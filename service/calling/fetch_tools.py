@@ -19,12 +19,13 @@ class FetchTools:
     """The caller's pieces a fetch works with: it makes ``attempt``s (counted in the call's
     ``StatsRecorder``), asks ``policy`` after a failed one, stops when ``breaker`` opens, waits on
     ``clock``, makes a key's outcome of its answer with ``answered`` (the answer, its attempts and
-    body), hands each outcome to ``settle`` (with the fetch's results) and redacts messages."""
+    body, None for a bulk result), hands each outcome to ``settle`` (with the fetch's results) and
+    redacts messages."""
 
     attempt: Callable[[PreparedRequest, StatsRecorder, int], Awaitable[tuple[Any, bytes]]]
     policy: RetryPolicy
     breaker: CircuitBreaker
     clock: Clock
-    answered: Callable[[Any, int, bytes], Outcome]
+    answered: Callable[[Any, int, bytes | None], Outcome]
     settle: Callable[[Key, Outcome, dict[Key, Outcome]], None]
     redact: Callable[[str], str]

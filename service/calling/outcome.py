@@ -6,7 +6,9 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from service.calling.answers import exact_or_none, parse_json
+import orjson
+
+from service.calling.answers import encode_json, exact_or_none, parse_json
 from service.errors import CallError, ErrorClass
 from service.redact import shorten
 from service.tables.mapping import AnswerMapper, MappedRow
@@ -15,11 +17,11 @@ from service.tables.mapping import AnswerMapper, MappedRow
 class Outcome:
     """The final result for one key: the JSON answer, or an error class and a short message.
 
-    ``raw`` is the answer's body as received, when the answer is one whole body (one key per
-    request): the cache keeps it as it came, rather than re-encoding the parsed document. ``row``
-    is the answer already mapped to the output columns (``AnswerMapper.row``), when the caller
-    mapped it as it arrived: then the parsed document is not kept, and ``answer`` reads ``raw``
-    again if asked.
+    ``raw`` is the answer's body: as received for one key per request (the cache keeps it as it
+    came, rather than re-encoding the parsed document), or a bulk result's own, written as it
+    arrived. ``row`` is the answer already mapped to the output columns (``AnswerMapper.row``),
+    when the caller mapped it as it arrived: then the parsed document is not kept, and ``answer``
+    reads ``raw`` again if asked.
     """
 
     __slots__ = ("_answer", "attempts", "error", "message", "raw", "row", "status")
@@ -64,7 +66,15 @@ def failed_outcome(error: CallError, attempts: int, redact: Callable[[str], str]
     return Outcome(None, attempts, error.error_class, shorten(redact(error.message)), error.status)
 
 
-def mapped_outcome(mapper: AnswerMapper, answer: Any, attempts: int, raw: bytes) -> Outcome:
+def mapped_outcome(mapper: AnswerMapper, answer: Any, attempts: int, raw: bytes | None) -> Outcome:
     """A key's outcome from its answer as it arrives: mapped to the output columns by ``mapper``,
-    its parsed document let go (``raw``, its body, is kept)."""
-    return Outcome(None, attempts, raw=raw, row=mapper.row(answer, functools.partial(exact_or_none, raw)))
+    its parsed document let go. ``raw`` is the body it came in, read again exactly where a value
+    may have lost digits; None for a bulk result (made exact with its chunk), whose own body is
+    written now for the cache and the answer log (one that cannot be keeps its document)."""
+    if raw is not None:
+        return Outcome(None, attempts, raw=raw, row=mapper.row(answer, functools.partial(exact_or_none, raw)))
+    row = mapper.row(answer)
+    try:
+        return Outcome(None, attempts, raw=encode_json(answer), row=row)
+    except orjson.JSONEncodeError:  # deeper than orjson writes, or an integer beyond 64 bits
+        return Outcome(answer, attempts, row=row)

@@ -476,6 +476,47 @@ async def test_bulk_matches_answers_back_by_key(clock: MockClock) -> None:
 
 
 @pytest.mark.asyncio
+async def test_bulk_results_are_mapped_as_their_chunk_arrives(clock: MockClock) -> None:
+    """In bulk too, each result is mapped as its chunk arrives: kept is its own body (for the
+    cache and the answer log), not its document, about seven times bigger here."""
+    unread = list(range(1_000, 4_000))
+    document_bytes = _allocated(
+        lambda: orjson.loads(orjson.dumps({"key": "k0", "name": "K0", "unread": unread}))
+    )
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        keys = orjson.loads(request.content)["keys"]
+        results = [{"key": key, "name": key.upper(), "unread": unread} for key in keys]
+        # A body of its own size, as one read from a socket (orjson's sits in a bigger buffer).
+        return httpx.Response(200, content=bytes(memoryview(orjson.dumps({"results": results}))))
+
+    keys = [f"k{i}" for i in range(200)]
+    tracemalloc.start()
+    try:
+        spec = make_spec(BULK)
+        result = await enrich_frame(
+            pl.DataFrame({"k": keys}), spec, transport=httpx.MockTransport(answer), clock=clock
+        )
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.frame["name"].to_list() == [key.upper() for key in keys]
+    assert peak < 200 * document_bytes / 2  # held to the end, 200 documents would be there at once
+
+
+def _allocated(make: Callable[[], object]) -> int:
+    """The bytes of Python objects that ``make()`` returns (traced while it is kept)."""
+    tracemalloc.start()
+    try:
+        made = make()
+        size = tracemalloc.get_traced_memory()[0]
+        del made
+        return size
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.asyncio
 async def test_bulk_failure_is_split_to_isolate_the_bad_key(clock: MockClock) -> None:
     """A chunk that keeps failing is split in halves until the failing key stands alone."""
     api = BulkApi()
