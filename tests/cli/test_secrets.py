@@ -55,6 +55,9 @@ def everything_written(tmp_path: Path, done_output: str) -> dict[str, bytes]:
     return written
 
 
+# As a flow the job starts a temporary Prefect server of its own, on a fresh PREFECT_HOME (its
+# database is searched too): 48 s beside the rest of the suite on a slow day here, and 50 s once.
+@pytest.mark.timeout(240)
 @pytest.mark.parametrize("mode", ["--no-flow", "--flow"])
 def test_a_secret_is_nowhere_but_in_its_requests(server: str, tmp_path: Path, mode: str) -> None:
     """Keys echoing the token back in the URL or the header (400, cached), refusing it (401) and
@@ -74,6 +77,7 @@ def test_a_secret_is_nowhere_but_in_its_requests(server: str, tmp_path: Path, mo
         "--cache-dir",
         str(tmp_path / "cache"),
         env={"API_TOKEN": TOKEN, "PREFECT_HOME": str(tmp_path / "prefect")},
+        timeout_s=200,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     out = pl.read_csv(output)
