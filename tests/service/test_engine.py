@@ -84,13 +84,11 @@ async def test_answers_are_mapped_as_they_arrive_not_held_to_the_frames_end(cloc
     seven times bigger here). Asked for, an outcome still gives its answer's document."""
     document = {"name": "x", "unread": list(range(1_000, 4_000))}
     body = orjson.dumps(document)
+    document_bytes = _allocated(lambda: orjson.loads(body))
+    api = Api(lambda key, n: httpx.Response(200, content=body))
+    spec = make_spec()
     tracemalloc.start()
     try:
-        parsed = orjson.loads(body)
-        document_bytes = tracemalloc.get_traced_memory()[0]
-        del parsed
-        api = Api(lambda key, n: httpx.Response(200, content=body))
-        spec = make_spec()
         async with Caller(spec, transport=api.transport, clock=clock) as caller:
             tracemalloc.reset_peak()
             result = await enrich_frame(
