@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ import polars as pl
 import tenacity
 from tenacity.wait import wait_base
 
-from service.calling.answers import exact_or_none
+from service.calling.answers import exact_reader
 from service.calling.caller import Caller
 from service.calling.clock import Clock
 from service.calling.outcome import Outcome
@@ -162,7 +161,7 @@ def _columns_for(ordered: list[Outcome], spec: Spec, redact: Callable[[str], str
             continue
         row = outcome.row  # mapped as it arrived; else now (from the cache, the answer log, in bulk)
         if row is None:
-            row = mapper.row(outcome.answer, _exact_reader(outcome.raw))
+            row = mapper.row(outcome.answer, exact_reader(outcome.raw))
         values, mapping_error = row
         rows.append(values)
         if mapping_error is not None:
@@ -180,9 +179,3 @@ def _columns_for(ordered: list[Outcome], spec: Spec, redact: Callable[[str], str
         MESSAGE: pl.Series(MESSAGE, message, dtype=pl.String),
         ATTEMPTS: pl.Series(ATTEMPTS, [o.attempts for o in ordered], dtype=pl.Int32),
     }
-
-
-def _exact_reader(raw: bytes | None) -> Callable[[], Any] | None:
-    """What reads an answer's body again with every number exact; None when it has no body of its
-    own (a bulk result is made exact with its chunk)."""
-    return None if raw is None else functools.partial(exact_or_none, raw)

@@ -11,7 +11,9 @@ digits long enough to be such an integer (``may_hold_big_integers``, a cheap sca
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -98,8 +100,13 @@ def parse_exact(body: bytes) -> Any:
     return json.loads(text, parse_constant=_no_constants) if text.strip() else None
 
 
-def exact_or_none(body: bytes) -> Any:
-    """``body`` read by ``parse_exact``; None when it does not read (it is then as orjson has it)."""
+def exact_reader(body: bytes | None) -> Callable[[], Any] | None:
+    """What reads ``body`` again by ``parse_exact`` when called (None where it does not read: it is
+    then as orjson has it); None without a body (a bulk result is made exact with its chunk)."""
+    return None if body is None else functools.partial(_exact_or_none, body)
+
+
+def _exact_or_none(body: bytes) -> Any:
     try:
         return parse_exact(body)
     except (ValueError, RecursionError):

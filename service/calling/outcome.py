@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 
-from service.calling.answers import encode_json, exact_or_none, parse_json
+from service.calling.answers import encode_json, exact_reader, parse_json
 from service.errors import CallError, ErrorClass
 from service.redact import shorten
 from service.tables.mapping import AnswerMapper, MappedRow
@@ -72,7 +71,7 @@ def mapped_outcome(mapper: AnswerMapper, answer: Any, attempts: int, raw: bytes 
     may have lost digits; None for a bulk result (made exact with its chunk), whose own body is
     written now for the cache and the answer log (one that cannot be keeps its document)."""
     if raw is not None:
-        return Outcome(None, attempts, raw=raw, row=mapper.row(answer, functools.partial(exact_or_none, raw)))
+        return Outcome(None, attempts, raw=raw, row=mapper.row(answer, exact_reader(raw)))
     row = mapper.row(answer)
     try:
         return Outcome(None, attempts, raw=encode_json(answer), row=row)
