@@ -1,6 +1,9 @@
 """One benchmark run: every contender and scenario against the mock API, on this machine, now.
 
-    .venv/bin/python -m benchmarks [--quick | --full | --smoke] [--out benchmarks/results]
+    .venv/bin/python -m benchmarks [--quick | --full | --smoke] [--only SCENARIO ...] [--out FOLDER]
+
+Only the whole default plan writes ``benchmarks/results`` unless told otherwise; another plan or
+``--only`` writes ``benchmarks/results-PLAN-SCENARIO...`` (``--only memory``: ``results-memory``).
 
 The mock API runs in its own process, pinned to the last core where the OS allows (the client
 and the jobs it starts stay on the others). Every figure is rows/s (median, min, max over the
@@ -459,12 +462,24 @@ SCENARIOS: dict[str, Callable[[Bench, Path], None]] = {
 }
 
 
+def results_folder(plan: str, scenarios: list[str]) -> Path:
+    """Where a run writes when not told: only the whole default plan writes ``benchmarks/results``
+    (the committed figures README quotes); a smaller plan or a few scenarios must not replace them
+    with a report of "not measured" targets."""
+    suffix = ([] if plan == "default" else [plan]) + ([] if scenarios == list(SCENARIOS) else scenarios)
+    return Path("benchmarks/" + "-".join(["results", *suffix]))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     size = parser.add_mutually_exclusive_group()
     for name in ("smoke", "quick", "full"):
         size.add_argument(f"--{name}", dest="plan", action="store_const", const=name)
-    parser.add_argument("--out", default="benchmarks/results", help="where results, table and plots go")
+    parser.add_argument(
+        "--out",
+        help="where results, table and plots go (default: benchmarks/results for the default plan,"
+        " benchmarks/results-PLAN-SCENARIO... for another plan or --only)",
+    )
     parser.add_argument(
         "--only",
         action="append",
@@ -485,6 +500,7 @@ def main(argv: list[str] | None = None) -> int:
     collect_garbage_less_often()
     plan = PLANS[args.plan or "default"]
     chosen = [name for name in SCENARIOS if not args.only or name in args.only]
+    out = Path(args.out) if args.out else results_folder(plan.name, chosen)
     bench = Bench(plan)
     started = time.perf_counter()
     print(f"benchmark plan {plan.name!r}: {', '.join(chosen)}", flush=True)
@@ -494,6 +510,6 @@ def main(argv: list[str] | None = None) -> int:
             SCENARIOS[name](bench, Path(scratch))
             print(f"  ({name}: {time.perf_counter() - scenario_started:.0f} s)", flush=True)
     elapsed = time.perf_counter() - started
-    paths = write_report(bench.figures, plan, elapsed, Path(args.out))
+    paths = write_report(bench.figures, plan, elapsed, out)
     print(f"\nwrote {', '.join(str(p) for p in paths)} in {elapsed:.0f} s")
     return 0

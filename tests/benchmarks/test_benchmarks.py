@@ -215,3 +215,15 @@ def test_memory_targets_judge_each_mode_and_every_growth_step() -> None:
     steep = memory_targets([250, 255, 299], [300, 320, 351])
     assert [met for _, _, met in steep] == [True, False, False]
     assert steep[2][1] == "1.02x, 1.17x"
+
+
+def test_only_the_whole_default_plan_writes_the_committed_results_folder() -> None:
+    from benchmarks.run import SCENARIOS, results_folder
+
+    every = list(SCENARIOS)
+    assert results_folder("default", every) == Path("benchmarks/results")
+    # The folders README quotes for single scenarios of the default plan.
+    assert results_folder("default", ["memory"]) == Path("benchmarks/results-memory")
+    assert results_folder("default", ["online"]) == Path("benchmarks/results-online")
+    assert results_folder("quick", every) == Path("benchmarks/results-quick")
+    assert results_folder("quick", ["sweep", "faults"]) == Path("benchmarks/results-quick-sweep-faults")
