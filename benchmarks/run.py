@@ -470,7 +470,7 @@ def results_folder(plan: str, scenarios: list[str]) -> Path:
     return Path("benchmarks/" + "-".join(["results", *suffix]))
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     size = parser.add_mutually_exclusive_group()
     for name in ("smoke", "quick", "full"):
@@ -491,12 +491,16 @@ def main(argv: list[str] | None = None) -> int:
         help="flow runs report to this Prefect server instead of each starting a temporary one"
         " (their start-up figures then measure connecting to it)",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     if args.prefect_api_url:
         os.environ[jobs.SHARED_PREFECT_API] = args.prefect_api_url
     # Every contender runs in this process as `enrich run` runs jobs (the default asyncio loop for
-    # all, though): a baseline retaining nothing barely notices, the engine's bulk path holds
-    # every answer until its frame is built and spent a fifth of its time collecting garbage.
+    # all, though): a baseline retaining nothing barely notices; the engine, which keeps every
+    # key's outcome until its frame is built, spent a fifth of its bulk time collecting garbage.
     collect_garbage_less_often()
     plan = PLANS[args.plan or "default"]
     chosen = [name for name in SCENARIOS if not args.only or name in args.only]
