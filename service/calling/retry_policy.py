@@ -90,20 +90,25 @@ class RetryPolicy:
         An answer the condition already chose to retry (``retry_chosen``) is not asked again."""
         if attempts >= self._section.attempts:
             return None
-        if not error.retry_chosen and not self.retry(self._failed_state(error, attempts)):
-            return None
+        state = None
+        if not error.retry_chosen:
+            state = self._failed_state(error, attempts)
+            if not self.retry(state):
+                return None
         if not self.budget.allows_retry():
             stats.retries_refused += 1
             error.message += " (not retried: the job's retry budget is spent, the API fails too often)"
             return None
-        return self.delay(error, attempts)
+        return self.delay(error, attempts, state)
 
-    def delay(self, error: CallError, attempt: int) -> float:
-        """The wait after failed attempt ``attempt``: the server's ``Retry-After``, else the wait's."""
+    def delay(self, error: CallError, attempt: int, state: tenacity.RetryCallState | None = None) -> float:
+        """The wait after failed attempt ``attempt``: the server's ``Retry-After``, else the wait's,
+        given the ``state`` the condition was asked with (as tenacity gives its condition and its
+        wait one state per attempt; building it costs more than the rest of a retry decision)."""
         told = parse_retry_after(error.retry_after, self._clock.wall())
         if told is not None:
             return min(told, self._section.retry_after_cap_s)
-        return float(self.wait(self._failed_state(error, attempt)))
+        return float(self.wait(state if state is not None else self._failed_state(error, attempt)))
 
     def _failed_state(self, error: CallError, attempt: int) -> tenacity.RetryCallState:
         state = tenacity.RetryCallState(self.retrying, None, (), {})

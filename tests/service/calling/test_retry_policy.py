@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 
 import pytest
+import tenacity
 
 from service import CallError, ErrorClass
 from service.calling.backoff import backoff_delay, parse_retry_after
@@ -145,3 +146,27 @@ def test_a_retry_after_date_keeps_its_offset_and_a_date_without_one_is_gmt() -> 
     now = email.utils.parsedate_to_datetime("Sun, 06 Nov 1994 08:49:37 GMT").timestamp()
     assert parse_retry_after("Sun, 06 Nov 1994 10:49:47 +0200", now) == 10.0
     assert parse_retry_after("Sun, 06 Nov 1994 08:49:47 -0000", now) == 10.0
+
+
+def test_the_condition_and_the_wait_see_one_state_per_failed_attempt(clock: MockClock) -> None:
+    """As in tenacity's own loop, a Python ``retry`` and ``wait`` are asked about one failed attempt
+    with the same ``RetryCallState`` (a wait may read what the condition noted on it)."""
+    seen: list[tuple[str, tenacity.RetryCallState]] = []
+
+    def retry(state: tenacity.RetryCallState) -> bool:
+        seen.append(("retry", state))
+        return True
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        seen.append(("wait", state))
+        return 0.25
+
+    policy = RetryPolicy(RetrySection(attempts=3), random=lambda: 0.0, clock=clock, retry=retry, wait=wait)
+    error = CallError(ErrorClass.HTTP_5XX, "HTTP 503", status=503)
+    assert policy.next_delay(error, 2, StatsRecorder()) == 0.25
+    assert [name for name, _ in seen] == ["retry", "wait"]
+    assert seen[0][1] is seen[1][1]
+    assert seen[1][1].attempt_number == 2
+    outcome = seen[1][1].outcome
+    assert outcome is not None
+    assert outcome.exception() is error
