@@ -103,8 +103,8 @@ class RetryPolicy:
 
     def delay(self, error: CallError, attempt: int, state: tenacity.RetryCallState | None = None) -> float:
         """The wait after failed attempt ``attempt``: the server's ``Retry-After``, else the wait's,
-        given the ``state`` the condition was asked with (as tenacity gives its condition and its
-        wait one state per attempt; building it costs more than the rest of a retry decision)."""
+        asked with the ``state`` the condition was asked with, when there is one (tenacity asks
+        its condition and its wait with one state per attempt)."""
         told = parse_retry_after(error.retry_after, self._clock.wall())
         if told is not None:
             return min(told, self._section.retry_after_cap_s)
