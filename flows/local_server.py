@@ -23,13 +23,18 @@ class LocalServerError(RuntimeError):
 
 
 def start_local_server(
-    port: int, timeout_s: float = 120.0, home: Path | None = None, database_url: str | None = None
+    port: int,
+    timeout_s: float = 120.0,
+    home: Path | None = None,
+    database_url: str | None = None,
+    log: Path | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start ``prefect server start`` on 127.0.0.1:``port``; return it and its API URL once healthy.
 
     ``home`` is its PREFECT_HOME (where its SQLite database lives); default: the current one.
-    ``database_url`` (``postgresql+asyncpg://...``) puts its database elsewhere. Whatever
-    interrupts the wait (a signal's exception included) stops the server on the way out.
+    ``database_url`` (``postgresql+asyncpg://...``) puts its database elsewhere; ``log`` keeps what
+    it prints (by default, nothing does). Whatever interrupts the wait (a signal's exception
+    included) stops the server on the way out.
     """
     url = f"http://127.0.0.1:{port}/api"
     # The UI asks the API at PREFECT_UI_API_URL, by default on port 4200 whatever --port says:
@@ -39,12 +44,13 @@ def start_local_server(
         settings["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = database_url
     if home is not None:
         settings["PREFECT_HOME"] = str(home)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=prefect_environment(os.environ, **settings),
-    )
+    with open(log if log is not None else os.devnull, "ab") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=prefect_environment(os.environ, **settings),
+        )
     try:
         _wait_until_healthy(process, url, port, give_up=time.monotonic() + timeout_s)
     except BaseException:

@@ -20,12 +20,22 @@ from flows.environment import keep_prefect_on_loopback, prefect_environment
 from flows.local_server import start_local_server, stop_local_server
 from service.testing import MockClock
 from service.testing.s3_server import running_s3_server, s3_environment
-from tests.helpers import free_port, running_mock_api
+from tests.helpers import SHOWN_WITH_A_FAILURE, free_port, running_mock_api
 from tests.object_store import Bucket
 
 # Prefect servers started by the tests (harness, local mode, prefect server) must not try to send
 # telemetry off the machine: tests talk to loopback only. No test module has imported Prefect yet.
 keep_prefect_on_loopback()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Show with a failed test what ``show_with_a_failure`` registered for it."""
+    report = yield
+    if report.when == "call" and report.failed:
+        for title, describe in item.stash.get(SHOWN_WITH_A_FAILURE, {}).items():
+            report.sections.append((title, describe()))
+    return report
 
 
 @pytest.fixture

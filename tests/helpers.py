@@ -23,6 +23,14 @@ from service import Spec, parse_spec
 from service.calling.caller import RATE_HEADROOM
 from service.testing import MockClock, start_mock_api, stop_mock_api
 
+SHOWN_WITH_A_FAILURE = pytest.StashKey[dict[str, Callable[[], str]]]()
+
+
+def show_with_a_failure(item: pytest.Item, title: str, describe: Callable[[], str]) -> None:
+    """Have a failure of ``item``'s call show ``describe()`` under ``title`` (what another process
+    printed meanwhile: a CI run's machine is gone by the time its log is read)."""
+    item.stash.setdefault(SHOWN_WITH_A_FAILURE, {})[title] = describe
+
 
 def redis_test_url() -> str:
     """The Redis database the tests may empty: ENRICH_TEST_REDIS, or database 15 of the local one,

@@ -26,6 +26,7 @@ from tests.helpers import (
     run_cli,
     running_mock_api,
     server_stats,
+    show_with_a_failure,
     stop_serving,
     wait_until,
     write_lookup_job,
@@ -47,19 +48,41 @@ def prefect(*args: str, api_url: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def prefect_server(
-    tmp_path_factory: pytest.TempPathFactory, migrated_prefect_database: Path
-) -> Iterator[str]:
+def prefect_server_home(tmp_path_factory: pytest.TempPathFactory, migrated_prefect_database: Path) -> Path:
+    """The PREFECT_HOME of the module's Prefect server: its database and its log."""
+    home = tmp_path_factory.mktemp("deploy-server")
+    shutil.copyfile(migrated_prefect_database, home / "prefect.db")
+    return home
+
+
+@pytest.fixture(scope="module")
+def prefect_server(prefect_server_home: Path) -> Iterator[str]:
     """A ``prefect server`` of this module's own (on a copy of a migrated database): its triggers,
     automations and worker polls do not wait behind what the session's shared server is doing
     (in one full run that server answered none of this module's requests within 10 s)."""
-    home = tmp_path_factory.mktemp("deploy-server")
-    shutil.copyfile(migrated_prefect_database, home / "prefect.db")
-    process, url = start_local_server(free_port(), home=home)
+    process, url = start_local_server(free_port(), home=prefect_server_home, log=prefect_server_home / "log")
     try:
         yield url
     finally:
         stop_local_server(process)
+
+
+@pytest.fixture(autouse=True)
+def server_log_of_a_failure(request: pytest.FixtureRequest) -> None:
+    """What the module's Prefect server printed during a test, shown with the test's failure (a
+    server that stops answering says why there, if anywhere)."""
+    if "prefect_server" not in request.fixturenames:
+        return
+    request.getfixturevalue("prefect_server")  # started, so its log is there
+    log = request.getfixturevalue("prefect_server_home") / "log"
+    start = log.stat().st_size
+
+    def printed_since_the_test_began() -> str:
+        with log.open("rb") as printed:
+            printed.seek(start)
+            return printed.read()[-20_000:].decode(errors="replace")
+
+    show_with_a_failure(request.node, "prefect server log", printed_since_the_test_began)
 
 
 @pytest.fixture(scope="module")
