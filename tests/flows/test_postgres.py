@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,20 +28,9 @@ from tests.helpers import (
     wait_until,
     write_lookup_job,
 )
+from tests.postgres import PostgresUnavailableError, for_prefect, fresh_database
 
 pytestmark = pytest.mark.integration
-
-ADMIN_URL = os.environ.get("ENRICH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-async def _admin(statement: str) -> None:
-    import asyncpg
-
-    connection = await asyncpg.connect(ADMIN_URL, timeout=5)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 async def _completed_flow_runs(database_url: str) -> int:
@@ -58,17 +46,11 @@ async def _completed_flow_runs(database_url: str) -> int:
 @pytest.fixture
 def postgres_database() -> Iterator[str]:
     """A fresh, empty database; its postgresql:// URL."""
-    name = f"enrich_test_{uuid.uuid4().hex[:12]}"
-    import asyncpg
-
     try:
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:  # no server, or not let in
-        service_missing(f"no PostgreSQL at {ADMIN_URL} ({exc}); set ENRICH_TEST_POSTGRES to use another")
-    try:
-        yield ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        with fresh_database() as url:
+            yield url
+    except PostgresUnavailableError as exc:
+        service_missing(str(exc))
 
 
 @pytest.mark.timeout(400)
@@ -76,9 +58,8 @@ def test_serve_against_a_postgresql_backed_server(
     tmp_path: Path, server: str, postgres_database: str
 ) -> None:
     """The Prefect server keeps its state in PostgreSQL; serve and submit work through it."""
-    database_url = postgres_database.replace("postgresql://", "postgresql+asyncpg://", 1)
     prefect, api_url = start_local_server(
-        free_port(), home=tmp_path / "server-home", database_url=database_url
+        free_port(), home=tmp_path / "server-home", database_url=for_prefect(postgres_database)
     )
     runner_port = free_port()
     env = {
