@@ -166,6 +166,10 @@ class Session:
         most that long, then every attempt's count and their latencies' sum."""
         return self._open_caller().counts.counters().latency_histogram(bounds)
 
+    def redact(self, text: str) -> str:
+        """``text`` with every secret the session knows (the spec's, tokens it obtained) replaced."""
+        return self._open_caller().redact(text)
+
     @property
     def circuit_open(self) -> str | None:
         """Why the session stopped calling the API (it kept failing), or None while it calls it."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -137,8 +138,10 @@ class SpecEndpoint:
                     raise
                 enriched = exc.partial
             result.append(enriched.frame)
-        except Exception:  # one request's surprise must not end the endpoint's task group
-            log.exception("%s: enriching %d rows failed", self.name, frame.height)
+        except Exception as exc:  # one request's surprise must not end the endpoint's task group
+            # Its message may quote a header or a URL: the traceback is logged redacted.
+            trace = self.session.redact("".join(traceback.format_exception(exc)))
+            log.error("%s: enriching %d rows failed\n%s", self.name, frame.height, trace.rstrip())
         finally:
             self._pending_rows -= frame.height
             done.set()

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from enrich.online.app import OnlineOptions
 from enrich.online.bodies import ARROW
 from enrich.online.endpoint import EndpointLimits
+from service import parse_spec
 from tests.helpers import most_per_second_allowed, release_held_keys
 from tests.online.conftest import lookup_spec, mock_stats, serving, until
 
@@ -251,3 +252,30 @@ async def test_probes_and_draining(mock_url: str) -> None:
     assert refused.status_code == 503
     assert refused.headers["connection"] == "close"
     assert orjson.loads(refused.content) == {"error": "shutting down: ask another instance"}
+
+
+async def test_a_surprise_while_enriching_is_logged_without_the_secrets(
+    mock_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failure the engine did not foresee is logged with its traceback, every secret of the spec
+    replaced: its message may quote a header or a URL (the caller gets a 500 and no details)."""
+    token = "tok-" + uuid.uuid4().hex
+    spec = parse_spec(
+        f'[api]\nurl = "{mock_url}/v1/lookup/{{ip}}"\nheaders = {{ Authorization = "Bearer ${{TOKEN}}" }}\n'
+        '[input]\nkey = "ip"\n[output.columns]\ncountry = { path = "country.iso_code", type = "str" }\n',
+        environ={"TOKEN": token},
+    )
+
+    async def surprise(*_: object, **__: object) -> None:
+        raise RuntimeError(f"the request to {mock_url} with 'Authorization: Bearer {token}' went wrong")
+
+    monkeypatch.setattr("enrich.api.enrich_frame", surprise)
+    with caplog.at_level("ERROR", logger="enrich.api"):
+        async with serving({"ip": spec}) as (client, _):
+            answer = await client.post("/v1/enrich/ip", json={"rows": [{"ip": fresh()}]})
+    assert answer.status_code == 500, answer.text
+    assert token not in answer.text
+    assert "ip: enriching 1 rows failed" in caplog.text
+    assert "RuntimeError: the request to " in caplog.text  # the traceback is there
+    assert "Bearer ***" in caplog.text
+    assert token not in caplog.text
