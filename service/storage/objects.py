@@ -4,7 +4,8 @@ Credentials and endpoint come from the standard environment (``AWS_ACCESS_KEY_ID
 ``AWS_SECRET_ACCESS_KEY``, ``AWS_REGION``, ``AWS_ENDPOINT_URL`` for an S3-compatible store,
 ``GOOGLE_*``, ``AZURE_*``), read by the same Rust crate (object_store) that polars reads tables
 with, so both see one configuration. A store is made per call (cheap next to a request): a
-changed environment is always honoured.
+changed environment is always honoured. obstore is imported on the first request: a job on
+local files does without its 6.5 MB and 7 ms.
 
 Every failure becomes ``ObjectStorageError`` (an ``OSError``: the machine's or the store's fault,
 not the user's table), one line naming the object; a missing object is ``None`` where asking is
@@ -20,11 +21,6 @@ from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
-
-import obstore
-from obstore.exceptions import AlreadyExistsError, PreconditionError
-from obstore.exceptions import BaseError as _ObstoreError
-from obstore.store import from_url
 
 from service.storage.locations import ObjectLocation
 
@@ -48,6 +44,8 @@ class ObjectStorageError(OSError):
 
 
 def _store(location: ObjectLocation) -> Any:
+    from obstore.store import from_url
+
     return from_url(f"{location.scheme}://{location.bucket}", retry_config=_RETRY)
 
 
@@ -80,14 +78,18 @@ def _described(location: ObjectLocation, meta: Any) -> ObjectLocation:
 @contextlib.contextmanager
 def _requesting(location: ObjectLocation) -> Iterator[None]:
     """Any failure of the block as ``ObjectStorageError`` naming ``location``."""
+    from obstore.exceptions import BaseError
+
     try:
         yield
-    except (_ObstoreError, OSError) as exc:
+    except (BaseError, OSError) as exc:
         raise _failure(location, exc) from None
 
 
 def info(location: ObjectLocation) -> ObjectLocation | None:
     """The object with its size and version; None when there is no such object."""
+    import obstore
+
     with _requesting(location), contextlib.suppress(FileNotFoundError):
         return _described(location, obstore.head(_store(location), location.key))
     return None
@@ -95,6 +97,8 @@ def info(location: ObjectLocation) -> ObjectLocation | None:
 
 def listing(prefix: ObjectLocation) -> list[ObjectLocation]:
     """Every object whose key starts with ``prefix.key`` (with its size and version), in key order."""
+    import obstore
+
     with _requesting(prefix):
         chunks = obstore.list(_store(prefix), prefix=prefix.key or None)
         found = [_described(prefix, meta) for chunk in chunks for meta in chunk]
@@ -109,6 +113,8 @@ def read_bytes(location: ObjectLocation) -> bytes | None:
 
 def read_versioned(location: ObjectLocation) -> tuple[bytes, str] | None:
     """The object's content and ETag; None when there is no such object."""
+    import obstore
+
     with _requesting(location), contextlib.suppress(FileNotFoundError):
         result = obstore.get(_store(location), location.key)
         return bytes(result.bytes()), str(result.meta["e_tag"])
@@ -118,6 +124,8 @@ def read_versioned(location: ObjectLocation) -> tuple[bytes, str] | None:
 def put(location: ObjectLocation, data: bytes | Path) -> None:
     """Put ``data`` (or a local file's content) as the object: it appears whole or not at all (a
     large file goes in parts, and an upload in parts is invisible until its last part is in)."""
+    import obstore
+
     with _requesting(location):
         obstore.put(_store(location), location.key, data)
 
@@ -125,6 +133,9 @@ def put(location: ObjectLocation, data: bytes | Path) -> None:
 def create(location: ObjectLocation, data: bytes) -> str | None:
     """Put ``data`` as the object only if there is none (one request, decided by the store); its
     ETag, or None when the object exists already."""
+    import obstore
+    from obstore.exceptions import AlreadyExistsError
+
     with _requesting(location), contextlib.suppress(AlreadyExistsError):
         return str(obstore.put(_store(location), location.key, data, mode="create")["e_tag"])
     return None
@@ -133,6 +144,9 @@ def create(location: ObjectLocation, data: bytes) -> str | None:
 def replace_if_unchanged(location: ObjectLocation, data: bytes, e_tag: str) -> str | None:
     """Put ``data`` as the object only if it still has ``e_tag``; its new ETag, or None when it
     changed (or went) since."""
+    import obstore
+    from obstore.exceptions import PreconditionError
+
     with _requesting(location), contextlib.suppress(PreconditionError, FileNotFoundError):
         return str(obstore.put(_store(location), location.key, data, mode={"e_tag": e_tag})["e_tag"])
     return None
@@ -140,12 +154,16 @@ def replace_if_unchanged(location: ObjectLocation, data: bytes, e_tag: str) -> s
 
 def rename(source: ObjectLocation, target: ObjectLocation) -> None:
     """Move the object to ``target`` in the same bucket (a copy, then a delete)."""
+    import obstore
+
     with _requesting(source):
         obstore.rename(_store(source), source.key, target.key)
 
 
 def delete(locations: Iterable[ObjectLocation]) -> None:
     """Delete the objects (all in one bucket); one missing already is no error."""
+    import obstore
+
     targets = list(locations)
     if targets:
         with _requesting(targets[0]), contextlib.suppress(FileNotFoundError):
@@ -154,6 +172,8 @@ def delete(locations: Iterable[ObjectLocation]) -> None:
 
 def open_for_reading(location: ObjectLocation) -> BinaryIO:
     """The object as a buffered, seekable binary file, read in ranges as it is consumed."""
+    import obstore
+
     with _requesting(location):
         reader = obstore.open_reader(_store(location), location.key)
     return io.BufferedReader(_RangeReader(location, reader), buffer_size=1024**2)
