@@ -134,6 +134,27 @@ def wait_until(condition: Callable[[], bool], what: str, deadline_s: float) -> N
         time.sleep(0.2)
 
 
+@contextlib.contextmanager
+def reading_from(pipe: Path, process: subprocess.Popen[str], within_s: float = 30) -> Iterator[None]:
+    """Hold the writing end of the named ``pipe`` once ``process`` opened it to read (its moment
+    known: blocked there, after start-up, until the block ends and the pipe closes)."""
+    written: list[int] = []
+
+    def opened() -> bool:
+        try:
+            written.append(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))  # ENXIO while nobody reads
+        except OSError:
+            assert process.poll() is None, process.communicate()[1][-2000:]
+            return False
+        return True
+
+    wait_until(opened, f"the process to read {pipe.name}", within_s)
+    try:
+        yield
+    finally:
+        os.close(written[0])
+
+
 def prefect_api(method: str, url: str, **options: Any) -> httpx.Response:
     """A request to a Prefect server, asked again while it answers 503 (its SQLite database busy,
     which under the parallel test run's load happens), as Prefect's own client does; at most 30 s."""

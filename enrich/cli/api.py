@@ -10,6 +10,7 @@ import anyio
 from enrich.api import CacheChoice, Session
 from enrich.cli.cache import cache_location
 from enrich.cli.exits import EXIT_ENVIRONMENT, UsageError, error
+from enrich.cli.process import StoppedBySignalError, stopped_by_signals_while_starting
 from service import Spec, load_spec
 
 
@@ -25,6 +26,15 @@ def named_spec(text: str) -> tuple[str, str]:
 
 def api_command(args: argparse.Namespace) -> int:
     """Serve POST /v1/enrich/NAME for every --spec, with /metrics, /healthz and /readyz."""
+    with stopped_by_signals_while_starting():  # until uvicorn takes the signals over
+        try:
+            return _serve(args)
+        except StoppedBySignalError as exc:
+            error(f"stopped by {exc} while starting; nothing was served")
+            return 128 + exc.signal_number
+
+
+def _serve(args: argparse.Namespace) -> int:
     from enrich.online.app import OnlineOptions, OnlineService
     from enrich.online.endpoint import EndpointLimits
     from enrich.online.server import listening_socket, serve_online  # uvicorn: only this command

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import signal
 from collections.abc import Sequence
 
 from enrich.cli.exits import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, error
@@ -19,6 +20,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         status: int = args.handler(args)
+    except KeyboardInterrupt:  # Ctrl-C where no command took the signal over (a job's loop does)
+        error("stopped by SIGINT")
+        return 128 + signal.SIGINT
     except (EnrichError, OSError, BaseExceptionGroup) as exc:
         fault = the_one_fault(exc)
         if isinstance(fault, EnrichError):

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import resource
+import signal
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -14,7 +16,7 @@ import polars as pl
 import pytest
 
 from service.jobs.checkpoint import state_dir_for
-from tests.helpers import enrich_command, journal, run_cli, server_stats, write_lookup_job
+from tests.helpers import enrich_command, journal, reading_from, run_cli, server_stats, write_lookup_job
 
 pytestmark = pytest.mark.integration
 
@@ -168,3 +170,28 @@ def test_a_flow_only_option_without_the_flow_is_one_line(
                    str(tmp_path / "o.csv"), *flags)  # fmt: skip
     _one_line(done, 2, needle)
     assert server_stats(server)["requests"] == 0
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["validate", "SPEC"], ["run", "in.parquet", "--spec", "SPEC", "--output", "out.parquet", "--no-flow"]],
+)
+def test_ctrl_c_before_the_work_starts_is_one_line(tmp_path: Path, command: list[str]) -> None:
+    """Ctrl-C while a command reads its spec (through a pipe the test holds, so the moment is
+    known): exit 130 in one line, not a KeyboardInterrupt's traceback."""
+    pl.DataFrame({"ip": ["a"]}).write_parquet(tmp_path / "in.parquet")
+    spec = tmp_path / "spec.fifo"
+    os.mkfifo(spec)
+    args = [str(spec) if arg == "SPEC" else arg for arg in command]
+    starting = subprocess.Popen(
+        enrich_command(*args), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        with reading_from(spec, starting):
+            starting.send_signal(signal.SIGINT)
+        stdout, stderr = starting.communicate(timeout=30)  # the read ends when the pipe closes
+    finally:
+        if starting.poll() is None:
+            starting.kill()
+    interrupted = subprocess.CompletedProcess(args, starting.returncode, stdout, stderr)
+    _one_line(interrupted, 128 + signal.SIGINT, "stopped by SIGINT")

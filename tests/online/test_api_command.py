@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -16,6 +17,7 @@ from tests.helpers import (
     enrich_command,
     free_port,
     healthy,
+    reading_from,
     release_held_keys,
     run_cli,
     server_stats,
@@ -130,3 +132,29 @@ def test_a_spec_without_a_name_is_a_usage_error() -> None:
     done = run_cli("api", "--spec", "spec.toml")
     assert done.returncode == 2
     assert "argument --spec: 'spec.toml': expected NAME=SPEC, e.g. ip=spec.toml" in done.stderr
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_starting_stops_it_in_one_line(tmp_path: Path, stop: signal.Signals) -> None:
+    """Ctrl-C or SIGTERM while ``enrich api`` is still starting (here: reading its spec, which
+    comes through a pipe the test holds): it exits 128 + the signal at once, in one line, without
+    ever serving; a Ctrl-C was a KeyboardInterrupt's traceback."""
+    spec = tmp_path / "spec.fifo"
+    os.mkfifo(spec)
+    port = free_port()
+    starting = subprocess.Popen(
+        enrich_command("api", "--spec", f"ip={spec}", "--port", str(port), "--no-cache"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with reading_from(spec, starting):
+            starting.send_signal(stop)
+        # The signal may land on another of its threads: the read goes on until the pipe closes.
+        stdout, stderr = starting.communicate(timeout=30)
+    finally:
+        stop_serving(starting)
+    assert starting.returncode == 128 + stop, stderr
+    assert stderr == f"enrich: error: stopped by {stop.name} while starting; nothing was served\n"
+    assert "serving" not in stdout
