@@ -44,6 +44,10 @@ _THIS_CHECKOUT = Path(__file__).resolve().parents[1]
 Round = Callable[[str, list[str]], float]
 
 
+class EngineRoundError(RuntimeError):
+    """An engine's round ended without a figure (its checkout broken, or too old to run it)."""
+
+
 def in_process(contender: Callable[[str, list[str], int], Awaitable[float]]) -> Round:
     def round_of(base: str, keys: list[str]) -> float:
         return asyncio.run(contender(base, keys, IN_FLIGHT)) / len(keys) * 1e6
@@ -59,8 +63,11 @@ def from_checkout(checkout: Path) -> Round:
         done = subprocess.run(
             [sys.executable, "-c", program, base], input=" ".join(keys),
             cwd=checkout, env={**os.environ, "PYTHONPATH": str(checkout)},
-            capture_output=True, text=True, timeout=600, check=True,
+            capture_output=True, text=True, timeout=600, check=False,
         )  # fmt: skip
+        if done.returncode != 0:
+            last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
+            raise EngineRoundError(f"the engine of {checkout} failed: {last}")
         return float(done.stdout.split()[-1])
 
     return round_of
@@ -100,12 +107,19 @@ def main(argv: list[str]) -> int:
         help="also the engine of this checkout (e.g. a git worktree of an earlier commit)",
     )  # fmt: skip
     options = parser.parse_args(argv)
+    for path in options.checkout:
+        if not (path / "benchmarks" / "contenders.py").is_file():
+            parser.error(f"--checkout {path}: not a checkout of Enrich (no benchmarks/contenders.py)")
     collect_garbage_less_often()
     keys = [f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}" for i in range(options.keys)]
     engines = {"engine": from_checkout(_THIS_CHECKOUT)}
     engines.update({f"engine of {path}": from_checkout(path.resolve()) for path in options.checkout})
     with mock_api("--latency-ms", "0") as base:
-        measured = paired_rounds(base, keys, options.rounds, engines)
+        try:
+            measured = paired_rounds(base, keys, options.rounds, engines)
+        except EngineRoundError as exc:
+            print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+            return 1
     for name in engines:
         print(summary(name, measured["bare"], measured[name]))
     return 0

@@ -118,6 +118,34 @@ def test_overhead_compares_the_engines_with_the_bare_loop_round_by_round(tmp_pat
     assert all("medians of 2 paired rounds" in line for line in lines)
 
 
+@pytest.mark.timeout(120)
+def test_overhead_names_a_checkout_it_cannot_measure_in_one_line(tmp_path: Path) -> None:
+    """A --checkout that is no checkout is a usage error before anything runs; one whose engine
+    fails ends the run with the engine's last word, not a CalledProcessError's traceback."""
+    checkout = Path(__file__).resolve().parents[2]
+    broken = tmp_path / "broken"
+    (broken / "benchmarks").mkdir(parents=True)
+    (broken / "benchmarks" / "__init__.py").write_text("")
+    (broken / "benchmarks" / "contenders.py").write_text("raise RuntimeError('this engine is broken')\n")
+
+    def overhead(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "benchmarks.overhead", "--keys", "1000", "--rounds", "1", *args],
+            capture_output=True, text=True, timeout=100, check=False, cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(checkout)},
+        )  # fmt: skip
+
+    not_one = overhead("--checkout", str(tmp_path / "nowhere"))
+    assert not_one.returncode == 2, not_one.stderr
+    assert "--checkout " + str(tmp_path / "nowhere") + ": not a checkout of Enrich" in not_one.stderr
+    failing = overhead("--checkout", str(broken))
+    assert failing.returncode == 1, failing.stderr
+    assert failing.stderr == (
+        f"python -m benchmarks.overhead: error: the engine of {broken} failed: "
+        "RuntimeError: this engine is broken\n"
+    )
+
+
 def test_overhead_pairs_each_round_with_its_own_bare_loop() -> None:
     """A slow round slows both sides: compared round by round, its drift cancels (the medians of
     each side alone would read 40 us, the paired ones read the engine's own 10)."""
