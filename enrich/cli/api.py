@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -12,6 +13,9 @@ from enrich.cli.cache import cache_location
 from enrich.cli.exits import EXIT_ENVIRONMENT, UsageError, error
 from enrich.cli.process import StoppedBySignalError, stopped_by_signals_while_starting
 from service import Spec, load_spec
+
+if TYPE_CHECKING:
+    from enrich.online.app import OnlineService
 
 
 def named_spec(text: str) -> tuple[str, str]:
@@ -26,28 +30,16 @@ def named_spec(text: str) -> tuple[str, str]:
 
 def api_command(args: argparse.Namespace) -> int:
     """Serve POST /v1/enrich/NAME for every --spec, with /metrics, /healthz and /readyz."""
-    with stopped_by_signals_while_starting():  # until uvicorn takes the signals over
+    # Not around serve_online: uvicorn takes the signals over, and raises a second one again
+    # once stopped, which must end the process as the signal's own, not as a start-up's.
+    with stopped_by_signals_while_starting():
         try:
-            return _serve(args)
+            from enrich.online.server import listening_socket, serve_online  # uvicorn: only here
+
+            specs, service = _online_service(args)
         except StoppedBySignalError as exc:
             error(f"stopped by {exc} while starting; nothing was served")
             return 128 + exc.signal_number
-
-
-def _serve(args: argparse.Namespace) -> int:
-    from enrich.online.app import OnlineOptions, OnlineService
-    from enrich.online.endpoint import EndpointLimits
-    from enrich.online.server import listening_socket, serve_online  # uvicorn: only this command
-
-    specs = _specs(args.spec)
-    cache: CacheChoice = False if args.no_cache else str(cache_location(args))
-    anyio.run(_open_each, specs, cache)  # an unreachable cache fails here, in one line
-    limits = EndpointLimits(
-        default_timeout_s=args.timeout,
-        max_pending_rows=args.max_pending_rows,
-        circuit_cooldown_s=args.circuit_cooldown,
-    )
-    service = OnlineService(specs, OnlineOptions(cache, limits, args.max_body_bytes))
     try:
         sock = listening_socket(args.host, args.port)
     except OSError as exc:
@@ -57,6 +49,22 @@ def _serve(args: argparse.Namespace) -> int:
         print(_headline(specs, f"http://{args.host}:{args.port}", args.drain), flush=True)
         serve_online(service, sock, drain_s=args.drain, access_log=args.access_log)
     return 0
+
+
+def _online_service(args: argparse.Namespace) -> tuple[dict[str, Spec], OnlineService]:
+    """The specs loaded and their caches opened (an unreachable one fails here, in one line)."""
+    from enrich.online.app import OnlineOptions, OnlineService
+    from enrich.online.endpoint import EndpointLimits
+
+    specs = _specs(args.spec)
+    cache: CacheChoice = False if args.no_cache else str(cache_location(args))
+    anyio.run(_open_each, specs, cache)
+    limits = EndpointLimits(
+        default_timeout_s=args.timeout,
+        max_pending_rows=args.max_pending_rows,
+        circuit_cooldown_s=args.circuit_cooldown,
+    )
+    return specs, OnlineService(specs, OnlineOptions(cache, limits, args.max_body_bytes))
 
 
 def _specs(named: list[tuple[str, str]]) -> dict[str, Spec]:

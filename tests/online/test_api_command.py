@@ -34,13 +34,17 @@ def write_spec(tmp_path: Path, url: str) -> Path:
 
 
 @pytest.fixture
-def endpoint(tmp_path: Path, mock_url: str) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
-    """``enrich api`` serving the spec as "ip"; its process, base URL and log."""
+def endpoint(
+    tmp_path: Path, mock_url: str, request: pytest.FixtureRequest
+) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
+    """``enrich api`` serving the spec as "ip" (more options: the test's indirect parameter); its
+    process, base URL and log."""
     port, log = free_port(), tmp_path / "api.log"
     spec = write_spec(tmp_path, mock_url)
+    more: list[str] = getattr(request, "param", [])
     with log.open("wb") as output:
         serving = subprocess.Popen(
-            enrich_command("api", "--spec", f"ip={spec}", "--port", str(port), "--no-cache"),
+            enrich_command("api", "--spec", f"ip={spec}", "--port", str(port), "--no-cache", *more),
             stdout=output,
             stderr=subprocess.STDOUT,
         )
@@ -84,6 +88,40 @@ def test_sigterm_lets_requests_in_flight_finish_and_refuses_new_ones(
     assert serving.wait(timeout=30) == 0
     assert f"  ip           POST {base}/v1/enrich/ip" in log.read_text()
     assert "sigterm-late" not in server_stats(mock_url)["per_key"]
+
+
+@pytest.mark.parametrize("endpoint", [["--drain", "600"]], indirect=True)
+def test_a_second_signal_stops_it_without_waiting_for_the_drain(
+    endpoint: tuple[subprocess.Popen[bytes], str, Path], mock_url: str
+) -> None:
+    """SIGTERM starts a drain of up to 600 s behind a request the API never answers; a second
+    SIGTERM ends the process now (the held request's connection goes with it)."""
+    serving, base, log = endpoint
+    answers: list[httpx.Response | Exception] = []
+
+    def ask() -> None:
+        try:
+            answers.append(
+                httpx.post(f"{base}/v1/enrich/ip", json={"rows": [{"ip": "held-twice"}]}, timeout=60)
+            )
+        except httpx.TransportError as exc:
+            answers.append(exc)
+
+    asking = threading.Thread(target=ask)
+    asking.start()
+    try:
+        wait_until(lambda: "held-twice" in server_stats(mock_url)["per_key"], "the held key asked", 20)
+        serving.send_signal(signal.SIGTERM)
+        wait_until(lambda: httpx.get(f"{base}/readyz", timeout=2).status_code == 503, "draining", 20)
+        serving.send_signal(signal.SIGTERM)
+        code = serving.wait(timeout=30)  # the drain alone would last 600 s: the key stays held
+        asking.join(30)
+    finally:
+        release_held_keys(mock_url)
+    assert code != 0, log.read_text()
+    assert "Traceback" not in log.read_text()
+    [unanswered] = answers
+    assert isinstance(unanswered, httpx.TransportError) or unanswered.status_code >= 500, unanswered
 
 
 def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
