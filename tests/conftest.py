@@ -17,11 +17,11 @@ import httpx
 import pytest
 
 from flows.environment import keep_prefect_on_loopback, prefect_environment
-from flows.local_server import start_local_server, stop_local_server
 from service.testing import MockClock
 from service.testing.s3_server import running_s3_server, s3_environment
-from tests.helpers import SHOWN_WITH_A_FAILURE, free_port, running_mock_api
+from tests.helpers import SHOWN_WITH_A_FAILURE, free_port, running_mock_api, show_with_a_failure
 from tests.object_store import Bucket
+from tests.prefect_servers import SERVER_LOG, prefect_server_for_tests
 
 # Prefect servers started by the tests (harness, local mode, prefect server) must not try to send
 # telemetry off the machine: tests talk to loopback only. No test module has imported Prefect yet.
@@ -60,19 +60,38 @@ def slow_api() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def prefect_server(
-    tmp_path_factory: pytest.TempPathFactory, migrated_prefect_database: Path
-) -> Iterator[str]:
-    """A real ``prefect server`` (SQLite) for job processes to share, one for the whole session
-    (the benchmarks' smoke run and the flows tests); its API URL. It starts on a copy of the
-    migrated database: 5 s to start instead of 13 s."""
-    home = tmp_path_factory.mktemp("prefect-home")
-    shutil.copyfile(migrated_prefect_database, home / "prefect.db")
-    process, url = start_local_server(free_port(), home=home)
-    try:
+def prefect_server_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The PREFECT_HOME of the session's Prefect server."""
+    return tmp_path_factory.mktemp("prefect-home")
+
+
+@pytest.fixture(scope="session")
+def prefect_server(prefect_server_home: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A real ``prefect server`` for job processes to share, one for the whole session (the
+    benchmarks' smoke run and the flows tests), on PostgreSQL (tests/prefect_servers.py); its
+    API URL."""
+    with prefect_server_for_tests(
+        prefect_server_home, lambda: request.getfixturevalue("migrated_prefect_database")
+    ) as url:
         yield url
-    finally:
-        stop_local_server(process)
+
+
+@pytest.fixture(autouse=True)
+def prefect_server_log_of_a_failure(request: pytest.FixtureRequest) -> None:
+    """What the test's Prefect server printed during the test, shown with its failure (a server
+    that stops answering says why there, if anywhere)."""
+    if "prefect_server" not in request.fixturenames:
+        return
+    request.getfixturevalue("prefect_server")  # started, so its log is there
+    log = request.getfixturevalue("prefect_server_home") / SERVER_LOG
+    start = log.stat().st_size
+
+    def printed_since_the_test_began() -> str:
+        with log.open("rb") as printed:
+            printed.seek(start)
+            return printed.read()[-20_000:].decode(errors="replace")
+
+    show_with_a_failure(request.node, "prefect server log", printed_since_the_test_began)
 
 
 @pytest.fixture(scope="session")

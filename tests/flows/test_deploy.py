@@ -4,10 +4,8 @@ it run to completion by a ``prefect worker start`` subprocess."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -19,21 +17,17 @@ from typing import Any, ClassVar
 import polars as pl
 import pytest
 
-from flows.local_server import start_local_server, stop_local_server
 from tests.helpers import (
-    free_port,
     prefect_api,
     release_held_keys,
     run_cli,
     running_mock_api,
     server_stats,
-    service_missing,
-    show_with_a_failure,
     stop_serving,
     wait_until,
     write_lookup_job,
 )
-from tests.postgres import PostgresUnavailableError, for_prefect, fresh_database
+from tests.prefect_servers import prefect_server_for_tests
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -52,57 +46,23 @@ def prefect(*args: str, api_url: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def prefect_server_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The PREFECT_HOME of the module's Prefect server: its log (and its database on SQLite)."""
+    """The PREFECT_HOME of the module's Prefect server."""
     return tmp_path_factory.mktemp("deploy-server")
 
 
 @pytest.fixture(scope="module")
 def prefect_server(prefect_server_home: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A ``prefect server`` of this module's own (its triggers and worker polls do not wait
-    behind the session's server), on PostgreSQL as production runs one with workers and
-    automations. On SQLite, in one CI run, it stopped answering for over a minute during the
-    event-triggered test; why went unrecorded (its log is kept now), SQLite's one writer at a
-    time (the server waits up to 60 s for the lock) the likeliest. Without a PostgreSQL,
-    outside CI, on SQLite."""
-    with contextlib.ExitStack() as stack:
-        try:
-            database_url: str | None = for_prefect(stack.enter_context(fresh_database()))
-        except PostgresUnavailableError as exc:
-            if os.environ.get("ENRICH_REQUIRE_SERVICES") == "1":
-                service_missing(str(exc))
-            database_url = None
-            shutil.copyfile(
-                request.getfixturevalue("migrated_prefect_database"), prefect_server_home / "prefect.db"
-            )
-        home, log = prefect_server_home, prefect_server_home / "log"
-        process, url = start_local_server(free_port(), home=home, database_url=database_url, log=log)
-        try:
-            yield url
-        finally:
-            stop_local_server(process)
-
-
-@pytest.fixture(autouse=True)
-def server_log_of_a_failure(request: pytest.FixtureRequest) -> None:
-    """What the module's Prefect server printed during a test, shown with the test's failure (a
-    server that stops answering says why there, if anywhere)."""
-    if "prefect_server" not in request.fixturenames:
-        return
-    request.getfixturevalue("prefect_server")  # started, so its log is there
-    log = request.getfixturevalue("prefect_server_home") / "log"
-    start = log.stat().st_size
-
-    def printed_since_the_test_began() -> str:
-        with log.open("rb") as printed:
-            printed.seek(start)
-            return printed.read()[-20_000:].decode(errors="replace")
-
-    show_with_a_failure(request.node, "prefect server log", printed_since_the_test_began)
+    """A ``prefect server`` of this module's own (tests/prefect_servers.py): its triggers,
+    automations and worker polls do not wait behind what the session's server is doing."""
+    with prefect_server_for_tests(
+        prefect_server_home, lambda: request.getfixturevalue("migrated_prefect_database")
+    ) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def pool(prefect_server: str) -> str:
-    """A process work pool on the session's Prefect server."""
+    """A process work pool on the module's Prefect server."""
     done = prefect("work-pool", "create", "enrich-test-pool", "--type", "process", api_url=prefect_server)
     assert done.returncode == 0, done.stdout + done.stderr
     return "enrich-test-pool"
