@@ -156,7 +156,7 @@ def reading_from(pipe: Path, process: subprocess.Popen[str], within_s: float = 3
 
 
 def prefect_api(method: str, url: str, **options: Any) -> httpx.Response:
-    """A request to a Prefect server, asked again while it answers 503 (its SQLite database busy,
+    """A request to a Prefect server, asked again while it answers 503 (its database busy,
     which under the parallel test run's load happens), as Prefect's own client does; at most 30 s."""
     answers: list[httpx.Response] = []
 

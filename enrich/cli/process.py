@@ -73,9 +73,10 @@ async def _until_signalled(main: Coroutine[Any, Any, T]) -> T:
 
 @contextlib.contextmanager
 def stopped_by_signals_while_starting() -> Iterator[None]:
-    """SIGTERM or SIGINT raise ``StoppedBySignalError`` until serve's runner takes them over: start-up
-    (Prefect's import, a local server's ~10 s start) stops at once and cleans up on the way out,
-    instead of being ignored (as PID 1 in a container) or killed with its server left running."""
+    """SIGTERM or SIGINT raise ``StoppedBySignalError`` until a server takes them over (serve's
+    runner, enrich api's uvicorn): start-up (Prefect's import, a local server's ~10 s start,
+    specs and caches opened) stops at once and cleans up on the way out, instead of being ignored
+    (as PID 1 in a container) or killed with its server left running."""
 
     def stop(signal_number: int, frame: object) -> None:
         raise StoppedBySignalError(signal_number)
