@@ -134,10 +134,16 @@ def wait_until(condition: Callable[[], bool], what: str, deadline_s: float) -> N
         time.sleep(0.2)
 
 
-@contextlib.contextmanager
-def reading_from(pipe: Path, process: subprocess.Popen[str], within_s: float = 30) -> Iterator[None]:
-    """Hold the writing end of the named ``pipe`` once ``process`` opened it to read (its moment
-    known: blocked there, after start-up, until the block ends and the pipe closes)."""
+def signalled_while_reading(
+    pipe: Path, args: list[str], sent: signal.Signals, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``enrich ARGS`` (one of them names ``pipe``, made here a named pipe) and send it
+    ``sent`` once it has opened the pipe to read (its moment known: past start-up, blocked
+    there); then close the pipe. How it ended."""
+    os.mkfifo(pipe)
+    process = subprocess.Popen(
+        enrich_command(*args), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     written: list[int] = []
 
     def opened() -> bool:
@@ -148,11 +154,19 @@ def reading_from(pipe: Path, process: subprocess.Popen[str], within_s: float = 3
             return False
         return True
 
-    wait_until(opened, f"the process to read {pipe.name}", within_s)
     try:
-        yield
+        wait_until(opened, f"the process to read {pipe.name}", 30)
+        process.send_signal(sent)
+        os.close(written.pop())
+        # The signal may land on another of its threads: the read goes on until the pipe closed.
+        stdout, stderr = process.communicate(timeout=30)
     finally:
-        os.close(written[0])
+        for descriptor in written:
+            os.close(descriptor)
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=30)
+    return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
 
 
 def prefect_api(method: str, url: str, **options: Any) -> httpx.Response:

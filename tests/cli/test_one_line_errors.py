@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import resource
 import signal
 import sqlite3
@@ -16,7 +15,14 @@ import polars as pl
 import pytest
 
 from service.jobs.checkpoint import state_dir_for
-from tests.helpers import enrich_command, journal, reading_from, run_cli, server_stats, write_lookup_job
+from tests.helpers import (
+    enrich_command,
+    journal,
+    run_cli,
+    server_stats,
+    signalled_while_reading,
+    write_lookup_job,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -181,17 +187,9 @@ def test_ctrl_c_before_the_work_starts_is_one_line(tmp_path: Path, command: list
     known): exit 130 in one line, not a KeyboardInterrupt's traceback."""
     pl.DataFrame({"ip": ["a"]}).write_parquet(tmp_path / "in.parquet")
     spec = tmp_path / "spec.fifo"
-    os.mkfifo(spec)
     args = [str(spec) if arg == "SPEC" else arg for arg in command]
-    starting = subprocess.Popen(
-        enrich_command(*args), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    _one_line(
+        signalled_while_reading(spec, args, signal.SIGINT, cwd=tmp_path),
+        128 + signal.SIGINT,
+        "stopped by SIGINT",
     )
-    try:
-        with reading_from(spec, starting):
-            starting.send_signal(signal.SIGINT)
-        stdout, stderr = starting.communicate(timeout=30)  # the read ends when the pipe closes
-    finally:
-        if starting.poll() is None:
-            starting.kill()
-    interrupted = subprocess.CompletedProcess(args, starting.returncode, stdout, stderr)
-    _one_line(interrupted, 128 + signal.SIGINT, "stopped by SIGINT")

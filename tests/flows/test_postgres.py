@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from flows.local_server import start_local_server
+from flows.local_server import start_local_server, stop_local_server
 from tests.helpers import (
     enrich_command,
     free_port,
@@ -90,6 +90,5 @@ def test_serve_against_a_postgresql_backed_server(
             code = stop_serving(serving)
         finally:
             log.close()
-            prefect.terminate()
-            prefect.wait(timeout=30)
+            stop_local_server(prefect)
     assert code == 0, (tmp_path / "serve.log").read_text()[-3000:]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -17,10 +16,10 @@ from tests.helpers import (
     enrich_command,
     free_port,
     healthy,
-    reading_from,
     release_held_keys,
     run_cli,
     server_stats,
+    signalled_while_reading,
     stop_serving,
     wait_until,
     write_lookup_job,
@@ -178,21 +177,8 @@ def test_a_signal_while_starting_stops_it_in_one_line(tmp_path: Path, stop: sign
     comes through a pipe the test holds): it exits 128 + the signal at once, in one line, without
     ever serving; a Ctrl-C was a KeyboardInterrupt's traceback."""
     spec = tmp_path / "spec.fifo"
-    os.mkfifo(spec)
-    port = free_port()
-    starting = subprocess.Popen(
-        enrich_command("api", "--spec", f"ip={spec}", "--port", str(port), "--no-cache"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        with reading_from(spec, starting):
-            starting.send_signal(stop)
-        # The signal may land on another of its threads: the read goes on until the pipe closes.
-        stdout, stderr = starting.communicate(timeout=30)
-    finally:
-        stop_serving(starting)
-    assert starting.returncode == 128 + stop, stderr
-    assert stderr == f"enrich: error: stopped by {stop.name} while starting; nothing was served\n"
-    assert "serving" not in stdout
+    args = ["api", "--spec", f"ip={spec}", "--port", str(free_port()), "--no-cache"]
+    starting = signalled_while_reading(spec, args, stop)
+    assert starting.returncode == 128 + stop, starting.stderr
+    assert starting.stderr == f"enrich: error: stopped by {stop.name} while starting; nothing was served\n"
+    assert "serving" not in starting.stdout
