@@ -40,3 +40,9 @@ def find(figures: list[Figure], scenario: str, name: str, **params: Any) -> Figu
 def by_rows(figures: list[Figure], scenario: str, name: str) -> list[Figure]:
     """Every figure of ``scenario`` called ``name`` (one per input size), fewest rows first."""
     return sorted((f for f in figures if f.scenario == scenario and f.name == name), key=lambda f: f.rows)
+
+
+def mapped_part(peak_name: str) -> str:
+    """The name of the figure holding how much of the peak ``peak_name`` was mapped from files (the
+    libraries' code: its size follows the page cache's state, not the job)."""
+    return f"{peak_name}, mapped from files"

@@ -1,7 +1,11 @@
 """Whole jobs from file to file, each in its own process: `enrich run` with and without the flow.
 
 A wrapper process runs the job and reports its child's peak resident memory (``ru_maxrss`` of
-RUSAGE_CHILDREN covers only the wrapper's children: that one job).
+RUSAGE_CHILDREN covers only the wrapper's children: that one job), and the largest part of it seen
+mapped from files (Linux: the libraries' code, read from the page cache). That part moves with the
+page cache, not with the job: the same 1M-row job peaked at 297 MB with the libraries' files as
+`pip install` had just written them to the cache, and at 263-267 MB after
+`echo 3 > /proc/sys/vm/drop_caches` (2026-12-03, a throwaway script over ``run_job``).
 """
 
 from __future__ import annotations
@@ -21,12 +25,29 @@ from benchmarks.contenders import engine_spec
 from flows.environment import prefect_environment
 
 _WRAPPER = """
-import json, resource, subprocess, sys, time
+import json, resource, subprocess, sys, threading, time
+mapped_kib = []
+def sample_mapped_files(pid, done):
+    # RssFile only grows while the job loads code; every 10 ms sees its largest within a page or two.
+    while not done.wait(0.01):
+        try:
+            with open(f"/proc/{pid}/status") as status:
+                line = next(line for line in status if line.startswith("RssFile:"))
+        except (OSError, StopIteration):
+            return
+        mapped_kib.append(int(line.split()[1]))
 started = time.perf_counter()
-done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+job = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+finished = threading.Event()
+sampler = threading.Thread(target=sample_mapped_files, args=(job.pid, finished))
+sampler.start()
+_, err = job.communicate()
 seconds = time.perf_counter() - started
+finished.set()
+sampler.join()
 peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-report = {"code": done.returncode, "seconds": seconds, "peak_kib": peak_kib, "err": done.stderr[-2000:]}
+report = {"code": job.returncode, "seconds": seconds, "peak_kib": peak_kib, "err": err[-2000:]}
+report["mapped_kib"] = max(mapped_kib) if mapped_kib else None
 print(json.dumps(report))
 """
 
@@ -52,6 +73,8 @@ def flow_environment(prefect_home: Path, prefect_api: str | None = None) -> dict
 class JobRun:
     seconds: float
     peak_mb: float
+    # The largest part of the job's RSS seen mapped from files; None where /proc does not say.
+    mapped_files_mb: float | None
 
 
 def write_input(folder: Path, rows: int) -> Path:
@@ -139,4 +162,9 @@ def run_job(
     if report["code"] != 0:
         raise RuntimeError(f"enrich run failed ({report['code']}): {report['err']}")
     output.unlink()
-    return JobRun(seconds=report["seconds"], peak_mb=report["peak_kib"] / 1024)
+    mapped = report["mapped_kib"]
+    return JobRun(
+        seconds=report["seconds"],
+        peak_mb=report["peak_kib"] / 1024,
+        mapped_files_mb=None if mapped is None else mapped / 1024,
+    )

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.figures import Figure, find
+from benchmarks.figures import Figure, find, mapped_part
 
 # The contenders of the senders scenario, in the order they are drawn.
 SENDER_CONTENDERS = (
@@ -162,7 +162,19 @@ def _memory(figures: list[Figure], fig: Any) -> None:
     if not labelled:
         _not_measured(ax, "memory")
         return
-    _labelled_bars(ax, [label for label, _ in labelled], [f for _, f in labelled], "MB (peak RSS)")
+    labels = [label for label, _ in labelled]
+    _labelled_bars(ax, labels, [f for _, f in labelled], "MB (peak RSS)")
+    mapped = {
+        label: part
+        for label, figure in labelled
+        if (part := find(figures, "memory", mapped_part(figure.name), rows=figure.rows)) is not None
+    }
+    if mapped:
+        parts = ax.bar(list(mapped), [f.median for f in mapped.values()], fill=False, hatch="//")
+        shown = [_shown(f.median) for f in mapped.values()]
+        legible = {"facecolor": "white", "edgecolor": "none", "pad": 1}
+        ax.bar_label(parts, labels=shown, fontsize=7, label_type="center", bbox=legible)
+        parts.set_label("of it mapped from files (the libraries' code)")
     ax.axhline(300, linestyle=":", color="grey", label="300 MB (--no-flow)")
     ax.axhline(350, linestyle="--", color="grey", label="350 MB (flow)")
     ax.set(title="peak memory of a job (enrich run)")

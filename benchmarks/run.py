@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 from benchmarks import contenders, jobs, online, senders
-from benchmarks.figures import Figure
+from benchmarks.figures import Figure, mapped_part
 from benchmarks.plan import PLANS, Plan
 from benchmarks.report import steady_rate, write_report
 from enrich.cli.process import collect_garbage_less_often
@@ -354,7 +354,14 @@ def memory_growth(bench: Bench, folder: Path) -> None:
                 params = {"rows": rows, "distinct_keys": jobs.WIDE_DISTINCT_KEYS}
                 bench.figures.append(Figure("memory", name, params, rows, [run.peak_mb], 0, unit="MB"))
                 shown = f"{rows:,} rows{', flow' if flow else ''}"
-                print(f"  memory         {shown:<24} {run.peak_mb:>10.0f} MB peak", flush=True)
+                mapped = ""
+                if run.mapped_files_mb is not None:
+                    values = [run.mapped_files_mb]
+                    bench.figures.append(
+                        Figure("memory", mapped_part(name), params, rows, values, 0, unit="MB")
+                    )
+                    mapped = f" ({run.mapped_files_mb:.0f} MB of it mapped from files)"
+                print(f"  memory         {shown:<24} {run.peak_mb:>10.0f} MB peak{mapped}", flush=True)
         peak = server_peak_mb()
     if peak is not None:
         bench.figures.append(Figure("memory", "Prefect server peak RSS", {}, 0, [peak], 0, unit="MB"))

@@ -41,6 +41,15 @@ def test_smoke_plan_writes_results_table_and_plots(tmp_path: Path, prefect_serve
     } <= names
     assert {"enrich run (flow)", "enrich run --no-flow", "job, answer log", "job, no answer log"} <= names
     assert {"peak RSS", "peak RSS, flow", "peak RSS, hostile answers"} <= names
+    # Each memory job's peak with the part of it mapped from files (Linux /proc), a part of it.
+    memory = [f for f in results["figures"] if f["scenario"] == "memory"]
+    for peak in (f for f in memory if f["name"] in {"peak RSS", "peak RSS, flow"}):
+        mapped = next(
+            f
+            for f in memory
+            if f["name"] == f"{peak['name']}, mapped from files" and f["rows"] == peak["rows"]
+        )
+        assert 0 < mapped["max"] < peak["max"]
     # The clients in the lock, and the engine on both fast senders, each with its own peak memory.
     senders = {"bare aiohttp", "bare pyreqwest", "engine, aiohttp sender", "engine, pyreqwest sender"}
     assert senders | {f"{name}, peak RSS" for name in senders} <= {
@@ -240,6 +249,15 @@ def test_memory_targets_judge_each_mode_and_every_growth_step() -> None:
             True,
         ),
     ]
+    # The part mapped from files is named beside the peak it is part of, the target on the peak.
+    figures = [
+        Figure("memory", "peak RSS", {"rows": 10}, 10, [290], 0, unit="MB"),
+        Figure("memory", "peak RSS", {"rows": 20}, 20, [310], 0, unit="MB"),
+        Figure("memory", "peak RSS, mapped from files", {"rows": 10}, 10, [90], 0, unit="MB"),
+        Figure("memory", "peak RSS, mapped from files", {"rows": 20}, 20, [120], 0, unit="MB"),
+    ]
+    judged = [(t.measured, t.met) for t in evaluate(figures) if t.goal.startswith("peak memory, --no-flow")]
+    assert judged == [("310 MB (120 MB of it mapped from files)", False)]
     steep = memory_targets([250, 255, 299], [300, 320, 351])
     assert [met for _, _, met in steep] == [True, False, False]
     assert steep[2][1] == "1.02x, 1.17x"
