@@ -17,37 +17,90 @@ A spec is a path, TOML text, a dict shaped as the file, or a ``Spec``. The comma
 deployments and ``serve`` are ``flows``.
 """
 
-from enrich.api import (
-    EnrichNamespace,
-    Session,
-    SessionOptions,
-    enrich,
-    enrich_async,
-    load_spec,
-    parse_spec,
-    spec_of,
-    spec_retry,
+import importlib
+import typing
+
+from enrich.namespace import EnrichNamespace
+
+if typing.TYPE_CHECKING:
+    from enrich.api import (
+        Session,
+        SessionOptions,
+        enrich,
+        enrich_async,
+        load_spec,
+        parse_spec,
+        spec_of,
+        spec_retry,
+    )
+    from service import (
+        Caller,
+        CallError,
+        CircuitOpenError,
+        Clock,
+        EnrichError,
+        EnrichResult,
+        EnrichStats,
+        ErrorClass,
+        InputError,
+        JobOptions,
+        JobProgress,
+        OnThisLoop,
+        Outcome,
+        Spec,
+        SpecError,
+        SystemClock,
+        enrich_frame,
+        run_job,
+    )
+
+# Loaded on first use: the engine and its libraries take about a second to import, which a
+# command's start should not pay before it can answer a Ctrl-C (or a typo) in one line.
+_FROM_API = (
+    "Session",
+    "SessionOptions",
+    "enrich",
+    "enrich_async",
+    "load_spec",
+    "parse_spec",
+    "spec_of",
+    "spec_retry",
 )
-from service import (
-    Caller,
-    CallError,
-    CircuitOpenError,
-    Clock,
-    EnrichError,
-    EnrichResult,
-    EnrichStats,
-    ErrorClass,
-    InputError,
-    JobOptions,
-    JobProgress,
-    OnThisLoop,
-    Outcome,
-    Spec,
-    SpecError,
-    SystemClock,
-    enrich_frame,
-    run_job,
+_FROM_SERVICE = (
+    "Caller",
+    "CallError",
+    "CircuitOpenError",
+    "Clock",
+    "EnrichError",
+    "EnrichResult",
+    "EnrichStats",
+    "ErrorClass",
+    "InputError",
+    "JobOptions",
+    "JobProgress",
+    "OnThisLoop",
+    "Outcome",
+    "Spec",
+    "SpecError",
+    "SystemClock",
+    "enrich_frame",
+    "run_job",
 )
+_HOME_OF = dict.fromkeys(_FROM_API, "enrich.api") | dict.fromkeys(_FROM_SERVICE, "service")
+
+
+def __getattr__(name: str) -> typing.Any:
+    home = _HOME_OF.get(name)
+    if home is None:
+        raise AttributeError(f"module 'enrich' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __version__ = "0.1.0"
 

@@ -215,15 +215,3 @@ async def _collected(frame: Frame) -> pl.DataFrame:
     if isinstance(frame, pl.DataFrame):
         return frame
     raise TypeError(f"a frame to enrich is a polars DataFrame or LazyFrame, not {type(frame).__name__}")
-
-
-@pl.api.register_dataframe_namespace("enrich")
-class EnrichNamespace:
-    """``frame.enrich(spec, **options)``: the frame enriched (``enrich.enrich(...).frame``)."""
-
-    def __init__(self, frame: pl.DataFrame) -> None:
-        self._frame = frame
-
-    def __call__(self, spec: SpecSource, **options: Unpack[SessionOptions]) -> pl.DataFrame:
-        """The frame with the spec's columns and ``_enrich_*``."""
-        return enrich(self._frame, spec, **options).frame

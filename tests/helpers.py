@@ -135,14 +135,18 @@ def wait_until(condition: Callable[[], bool], what: str, deadline_s: float) -> N
 
 
 def signalled_while_reading(
-    pipe: Path, args: list[str], sent: signal.Signals, cwd: Path | None = None
+    pipe: Path,
+    args: list[str],
+    sent: signal.Signals,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``enrich ARGS`` (one of them names ``pipe``, made here a named pipe) and send it
-    ``sent`` once it has opened the pipe to read (its moment known: past start-up, blocked
-    there); then close the pipe. How it ended."""
+    """Run ``enrich ARGS`` (``pipe``, made here a named pipe, is one of them, or what ``env``
+    tells it to read) and send it ``sent`` once it has opened the pipe to read (its moment known:
+    blocked there); then close the pipe. How it ended."""
     os.mkfifo(pipe)
     process = subprocess.Popen(
-        enrich_command(*args), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        enrich_command(*args), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     written: list[int] = []
 

@@ -10,7 +10,8 @@ import anyio
 
 from enrich.api import CacheChoice, Session
 from enrich.cli.cache import cache_location
-from enrich.cli.exits import EXIT_ENVIRONMENT, UsageError, error
+from enrich.cli.exits import EXIT_ENVIRONMENT, UsageError
+from enrich.cli.one_line import error
 from enrich.cli.process import StoppedBySignalError, stopped_by_signals_while_starting
 from service import Spec, load_spec
 

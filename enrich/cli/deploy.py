@@ -10,7 +10,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from enrich.cli.exits import EXIT_BAD_INPUT, UsageError, error
+from enrich.cli.exits import EXIT_BAD_INPUT, UsageError
+from enrich.cli.one_line import error
 from enrich.cli.submit import point_at_api
 from flows.environment import keep_prefect_on_loopback
 from flows.secret_blocks import load_spec_with_blocks

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-
+from enrich.cli.one_line import error
 from service import CircuitOpenError, EnrichError, EnrichStats
 
 EXIT_ENVIRONMENT = 1  # the machine failed the job (a full disk, a read-only folder): fix, rerun
@@ -24,11 +23,6 @@ EXIT_STATUSES = """exit statuses:
 
 class UsageError(EnrichError):
     """An option's value cannot work (named in the message)."""
-
-
-def error(message: str) -> None:
-    """Print ``enrich: error: message`` on stderr."""
-    print(f"enrich: error: {message}", file=sys.stderr)
 
 
 def circuit_opened(exc: CircuitOpenError) -> int:

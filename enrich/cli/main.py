@@ -1,60 +1,21 @@
-"""``enrich``'s entry point: parse, run the command, turn an Enrich error into one line and a status."""
+"""``enrich``'s entry point. It imports nothing beyond the standard library before ``main`` runs,
+so that a Ctrl-C while Python loads the engine and its libraries (about a second) is one line too;
+the command itself is ``enrich.cli.command``."""
 
 from __future__ import annotations
 
-import errno
 import signal
 from collections.abc import Sequence
 
-from enrich.cli.exits import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, error
-from enrich.cli.parser import build_parser
-from service import EnrichError, error_leaves
+from enrich.cli.one_line import error
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``enrich`` command; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
     try:
-        status: int = args.handler(args)
+        from enrich.cli.command import run_command
+
+        return run_command(argv)
     except KeyboardInterrupt:  # Ctrl-C where no command took the signal over (a job's loop does)
         error("stopped by SIGINT")
         return 128 + signal.SIGINT
-    except (EnrichError, OSError, BaseExceptionGroup) as exc:
-        fault = the_one_fault(exc)
-        if isinstance(fault, EnrichError):
-            error(str(fault))
-            return EXIT_BAD_INPUT
-        if isinstance(fault, OSError):
-            error(environment_fault(fault))
-            return EXIT_ENVIRONMENT
-        raise
-    return status
-
-
-def the_one_fault(exc: BaseException) -> BaseException:
-    """``exc``, or, for a group (task groups wrap what they raise, one per task), its first error
-    when every error in it is a user's or the machine's: one cause, met by several tasks."""
-    leaves = error_leaves(exc)
-    if all(isinstance(leaf, EnrichError | OSError) for leaf in leaves):
-        return leaves[0]
-    return exc
-
-
-def environment_fault(exc: OSError) -> str:
-    """What went wrong with the machine (a full disk, a read-only folder), and what to do."""
-    where = f": {exc.filename}" if exc.filename else ""
-    # An OSError of Enrich's own has no strerror: its message says it all.
-    what = str(exc) if exc.strerror is None else exc.strerror + where
-    hint = {
-        errno.ENOSPC: "free some space",
-        errno.EDQUOT: "free some space",
-        errno.EFBIG: "the file grew past what this process may write",
-        errno.EACCES: "check the folder's permissions",
-        errno.EPERM: "check the folder's permissions",
-        errno.EROFS: "write to a writable folder",
-    }.get(exc.errno or 0, "fix it")
-    return f"{what} ({hint}, then run the same command again: a job resumes where it stopped)"

@@ -9,8 +9,9 @@ import os
 from typing import Any
 
 from enrich.cli.cache import cache_location, recorded_cache_dir
-from enrich.cli.exits import EXIT_BAD_INPUT, circuit_opened, error, judge, stopped
+from enrich.cli.exits import EXIT_BAD_INPUT, circuit_opened, judge, stopped
 from enrich.cli.job_options import job_options
+from enrich.cli.one_line import error
 from enrich.cli.process import StoppedBySignalError, run_on_fast_loop
 from enrich.cli.progress import console_progress
 from flows.aws_credentials import use_aws_credentials

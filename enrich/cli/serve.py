@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 
 from enrich.cli.cache import recorded_cache_dir
-from enrich.cli.exits import EXIT_ENVIRONMENT, error
+from enrich.cli.exits import EXIT_ENVIRONMENT
+from enrich.cli.one_line import error
 from enrich.cli.process import StoppedBySignalError, stopped_by_signals_while_starting
 from enrich.cli.progress import printer
 from flows.environment import console_log_settings, keep_prefect_on_loopback

@@ -15,8 +15,9 @@ from typing import Any
 import httpx
 
 from enrich.cli.cache import recorded_cache_dir
-from enrich.cli.exits import EXIT_BAD_INPUT, EXIT_CIRCUIT_OPEN, EXIT_ENVIRONMENT, error, judge_rows
+from enrich.cli.exits import EXIT_BAD_INPUT, EXIT_CIRCUIT_OPEN, EXIT_ENVIRONMENT, judge_rows
 from enrich.cli.job_options import job_options
+from enrich.cli.one_line import error
 from enrich.cli.progress import printer
 from flows.aws_credentials import use_aws_credentials
 from flows.environment import console_log_settings, keep_prefect_on_loopback

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import resource
 import signal
 import sqlite3
@@ -193,3 +194,33 @@ def test_ctrl_c_before_the_work_starts_is_one_line(tmp_path: Path, command: list
         128 + signal.SIGINT,
         "stopped by SIGINT",
     )
+
+
+# Python runs a ``sitecustomize`` found on its path at start-up: this one holds the import of the
+# engine (``service``) on a named pipe the test holds, so the signal lands while it is loading.
+_HELD_WHILE_IMPORTING = """
+import importlib.abc, os, sys
+
+class HoldTheEngine(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "service":
+            sys.meta_path.remove(self)
+            with open(os.environ["ENRICH_TEST_IMPORT_PIPE"]) as pipe:
+                pipe.read()
+        return None
+
+sys.meta_path.insert(0, HoldTheEngine())
+"""
+
+
+def test_ctrl_c_while_python_loads_the_engine_is_one_line(tmp_path: Path) -> None:
+    """The engine and its libraries take about a second to import, before any command runs: a
+    Ctrl-C then is one line and 130 too (``enrich.cli.main`` imports them inside ``main``)."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(_HELD_WHILE_IMPORTING)
+    pipe = tmp_path / "import.fifo"
+    env = {**os.environ, "PYTHONPATH": f"{hook}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    env["ENRICH_TEST_IMPORT_PIPE"] = str(pipe)
+    done = signalled_while_reading(pipe, ["--version"], signal.SIGINT, cwd=tmp_path, env=env)
+    _one_line(done, 128 + signal.SIGINT, "stopped by SIGINT")
