@@ -54,54 +54,6 @@ if typing.TYPE_CHECKING:
         run_job,
     )
 
-# Loaded on first use: the engine and its libraries take about a second to import, which a
-# command's start should not pay before it can answer a Ctrl-C (or a typo) in one line.
-_FROM_API = (
-    "Session",
-    "SessionOptions",
-    "enrich",
-    "enrich_async",
-    "load_spec",
-    "parse_spec",
-    "spec_of",
-    "spec_retry",
-)
-_FROM_SERVICE = (
-    "Caller",
-    "CallError",
-    "CircuitOpenError",
-    "Clock",
-    "EnrichError",
-    "EnrichResult",
-    "EnrichStats",
-    "ErrorClass",
-    "InputError",
-    "JobOptions",
-    "JobProgress",
-    "OnThisLoop",
-    "Outcome",
-    "Spec",
-    "SpecError",
-    "SystemClock",
-    "enrich_frame",
-    "run_job",
-)
-_HOME_OF = dict.fromkeys(_FROM_API, "enrich.api") | dict.fromkeys(_FROM_SERVICE, "service")
-
-
-def __getattr__(name: str) -> typing.Any:
-    home = _HOME_OF.get(name)
-    if home is None:
-        raise AttributeError(f"module 'enrich' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
-
-
 __version__ = "0.1.0"
 
 __all__ = [
@@ -134,3 +86,35 @@ __all__ = [
     "spec_of",
     "spec_retry",
 ]
+
+# Loaded on first use: the engine and its libraries take about a second to import, which a
+# command's start should not pay before it can answer a Ctrl-C (or a typo) in one line.
+_FROM_API = (
+    "Session",
+    "SessionOptions",
+    "enrich",
+    "enrich_async",
+    "load_spec",
+    "parse_spec",
+    "spec_of",
+    "spec_retry",
+)
+# The rest of __all__ but what is bound here comes from the engine.
+_HOME_OF = {
+    name: "enrich.api" if name in _FROM_API else "service"
+    for name in __all__
+    if name not in {"EnrichNamespace", "__version__"}
+}
+
+
+def __getattr__(name: str) -> typing.Any:
+    home = _HOME_OF.get(name)
+    if home is None:
+        raise AttributeError(f"module 'enrich' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
