@@ -3,8 +3,8 @@
 A wrapper process runs the job and reports its child's peak resident memory (``ru_maxrss`` of
 RUSAGE_CHILDREN covers only the wrapper's children: that one job), and the largest part of it seen
 mapped from files (Linux: the libraries' code, read from the page cache). That part moves with the
-page cache, not with the job: the same 1M-row job peaked at 297 MB with the libraries' files as
-`pip install` had just written them to the cache, and at 263-267 MB after
+page cache, not with the job: the same 1M-row job peaked at 296-297 MB with the libraries' files
+as `scripts/setup` had just written them to the cache, and at 263-267 MB after
 `echo 3 > /proc/sys/vm/drop_caches` (2026-12-03, a throwaway script over ``run_job``).
 """
 
@@ -28,7 +28,8 @@ _WRAPPER = """
 import json, resource, subprocess, sys, threading, time
 mapped_kib = []
 def sample_mapped_files(pid, done):
-    # RssFile only grows while the job loads code; every 10 ms sees its largest within a page or two.
+    # RssFile grows as the job first touches the libraries' code and seldom shrinks: a sample
+    # every 10 ms sees about its largest.
     while not done.wait(0.01):
         try:
             with open(f"/proc/{pid}/status") as status:
