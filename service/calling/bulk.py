@@ -7,6 +7,7 @@ bad key costs its neighbours a few requests, not their answers. Matching an answ
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -40,6 +41,8 @@ class BulkFetch:
         self._tools = tools
         self._stats = stats
         self._build = build
+        # Each result mapped as its chunk comes: the chunk's answer is let go, not kept to the end.
+        self._answered = functools.partial(tools.answered, raw=None)
         self.results: dict[Key, Outcome] = {}
 
     async def run(self, workers: int) -> dict[Key, Outcome]:
@@ -50,14 +53,13 @@ class BulkFetch:
         return self.results
 
     async def _worker(self) -> None:
+        breaker, settle, results = self._tools.breaker, self._tools.settle, self.results
         for chunk in self._chunks:
-            if self._tools.breaker.is_open:
+            if breaker.is_open:
                 return
             outcomes = await self._chunk(chunk)
             for key, outcome in outcomes.items():
-                if outcome.ok:  # mapped now: the chunk's answer is let go, not kept to the frame's end
-                    outcome = self._tools.answered(outcome.answer, outcome.attempts, None)
-                self._tools.settle(key, outcome, self.results)
+                settle(key, outcome, results)
             self._stats.keys_settled += len(outcomes)
 
     async def _chunk(self, keys: list[Key]) -> dict[Key, Outcome]:
@@ -75,7 +77,7 @@ class BulkFetch:
                 middle = len(keys) // 2
                 first = await self._chunk(keys[:middle])
                 return first | await self._chunk(keys[middle:])
-        return match_bulk(keys, answer, attempts, self._bulk)
+        return match_bulk(keys, answer, attempts, self._bulk, self._answered)
 
     async def _retry(self, request: PreparedRequest, first_error: CallError) -> Outcome:
         """Attempts 2..N in a row (a chunk's retries are few, and each worth the wait)."""
@@ -111,8 +113,15 @@ def _exact(answer: Any, body: bytes) -> Any:
         return answer
 
 
-def match_bulk(keys: list[Key], answer: Any, attempts: int, bulk: BulkSpec) -> dict[Key, Outcome]:
-    """Each key's result in a bulk ``answer`` (found by ``bulk.match``), or a ``mapping`` failure."""
+def match_bulk(
+    keys: list[Key],
+    answer: Any,
+    attempts: int,
+    bulk: BulkSpec,
+    answered: Callable[[Any, int], Outcome] = Outcome,
+) -> dict[Key, Outcome]:
+    """Each key's outcome of its result in a bulk ``answer`` (found by ``bulk.match``; made by
+    ``answered`` from the result and ``attempts``), or a ``mapping`` failure."""
     items = bulk.results.search(answer)
     if not isinstance(items, list):
         reason = "bulk answer has no list of results where [bulk].results points"
@@ -136,7 +145,7 @@ def match_bulk(keys: list[Key], answer: Any, attempts: int, bulk: BulkSpec) -> d
         found = [by_text.get(tuple(_text(v) for v in key), _MISSING) for key in keys]
     missing = Outcome(None, attempts, ErrorClass.MAPPING, "key missing from the bulk answer")
     return {
-        key: missing if item is _MISSING else Outcome(item, attempts)
+        key: missing if item is _MISSING else answered(item, attempts)
         for key, item in zip(keys, found, strict=True)
     }
 

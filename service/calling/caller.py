@@ -112,7 +112,11 @@ class Caller:
             policy=self._policy,
             breaker=self.breaker,
             clock=self._clock,
-            answered=functools.partial(mapped_outcome, AnswerMapper(self.spec.columns, self._redact)),
+            answered=functools.partial(
+                mapped_outcome,
+                AnswerMapper(self.spec.columns, self._redact),
+                keep_body=self._known.keeps_bodies,
+            ),
             settle=self._settle,
             redact=self._redact,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from service.calling.circuit import CircuitBreaker
 from service.calling.clock import Clock
@@ -12,6 +12,12 @@ from service.calling.outcome import Outcome
 from service.calling.requests import Key, PreparedRequest
 from service.calling.retry_policy import RetryPolicy
 from service.stats import StatsRecorder
+
+
+class Answered(Protocol):
+    """Makes a key's outcome of its answer, its attempts and its body (None for a bulk result)."""
+
+    def __call__(self, answer: Any, attempts: int, raw: bytes | None) -> Outcome: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +32,6 @@ class FetchTools:
     policy: RetryPolicy
     breaker: CircuitBreaker
     clock: Clock
-    answered: Callable[[Any, int, bytes | None], Outcome]
+    answered: Answered
     settle: Callable[[Key, Outcome, dict[Key, Outcome]], None]
     redact: Callable[[str], str]

@@ -22,6 +22,11 @@ class KnownAnswers:
         self._log = log
         self._cache = cache
 
+    @property
+    def keeps_bodies(self) -> bool:
+        """Whether an answer's body is kept (in the log or the cache), so must be at hand."""
+        return self._log is not None or self._cache is not None
+
     async def lookup(self, keys: Sequence[Key], stats: StatsRecorder) -> dict[Key, Outcome]:
         """The outcomes of those of ``keys`` this job already has, or the cache holds."""
         known: dict[Key, Outcome] = {}

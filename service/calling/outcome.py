@@ -18,9 +18,9 @@ class Outcome:
 
     ``raw`` is the answer's body: as received for one key per request (the cache keeps it as it
     came, rather than re-encoding the parsed document), or a bulk result's own, written as it
-    arrived. ``row`` is the answer already mapped to the output columns (``AnswerMapper.row``),
-    when the caller mapped it as it arrived: then the parsed document is not kept, and ``answer``
-    reads ``raw`` again if asked.
+    arrived, when something keeps it. ``row`` is the answer already mapped to the output columns
+    (``AnswerMapper.row``), when the caller mapped it as it arrived: then the parsed document is
+    not kept, and ``answer`` reads ``raw`` again if asked (None when no body was kept).
     """
 
     __slots__ = ("_answer", "attempts", "error", "message", "raw", "row", "status")
@@ -65,14 +65,19 @@ def failed_outcome(error: CallError, attempts: int, redact: Callable[[str], str]
     return Outcome(None, attempts, error.error_class, shorten(redact(error.message)), error.status)
 
 
-def mapped_outcome(mapper: AnswerMapper, answer: Any, attempts: int, raw: bytes | None) -> Outcome:
+def mapped_outcome(
+    mapper: AnswerMapper, answer: Any, attempts: int, raw: bytes | None, *, keep_body: bool = True
+) -> Outcome:
     """A key's outcome from its answer as it arrives: mapped to the output columns by ``mapper``,
     its parsed document let go. ``raw`` is the body it came in, read again exactly where a value
     may have lost digits; None for a bulk result (made exact with its chunk), whose own body is
-    written now for the cache and the answer log (one that cannot be keeps its document)."""
+    written now when something keeps it (``keep_body``: the cache, the answer log; one that cannot
+    be written keeps its document), else not at all: then the outcome holds its row alone."""
     if raw is not None:
         return Outcome(None, attempts, raw=raw, row=mapper.row(answer, exact_reader(raw)))
     row = mapper.row(answer)
+    if not keep_body:
+        return Outcome(None, attempts, row=row)
     try:
         return Outcome(None, attempts, raw=encode_json(answer), row=row)
     except orjson.JSONEncodeError:  # deeper than orjson writes, or an integer beyond 64 bits

@@ -74,6 +74,8 @@ def _to_str(value: Any) -> str:
 
 
 def _to_i64(value: Any) -> int:
+    if type(value) is int and _I64_MIN <= value <= _I64_MAX:  # the usual value, at once
+        return value
     if isinstance(value, bool):
         raise _UnconvertibleError
     if (isinstance(value, float) and value.is_integer()) or (isinstance(value, str) and _INT.match(value)):

@@ -88,3 +88,42 @@ async def test_bulk_results_keep_integers_beyond_64_bits_exact(tmp_path: Path, b
             cache.close()
     assert result.frame["n"].to_list() == [str(big), "7"]
     assert result.stats.uncacheable == 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("keeper", [None, "cache", "answer log"])
+async def test_a_bulk_results_body_is_written_only_where_something_keeps_it(
+    tmp_path: Path, keeper: str | None
+) -> None:
+    """Each bulk result is mapped as its chunk arrives; its own body is written for the cache or
+    the answer log to keep, and not at all without either (it cost an eighth of a bulk job's
+    time). Either way the row is the same."""
+    import httpx
+    import orjson
+
+    from service import Caller, open_cache
+    from service.caches.answer_log import AnswerLog
+    from service.testing import MockClock
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        keys = orjson.loads(request.content)["keys"]
+        return httpx.Response(200, json={"data": {"items": [{"id": k, "n": len(k)} for k in keys]}})
+
+    spec = make_spec(BULK + 'match = "id"\n[output.columns]\nn = { path = "n", type = "i64" }\n')
+    cache = open_cache(tmp_path, spec) if keeper == "cache" else None
+    log = AnswerLog(tmp_path / "answers.sqlite") if keeper == "answer log" else None
+    try:
+        async with Caller(
+            spec, transport=httpx.MockTransport(answer), clock=MockClock(), cache=cache, answer_log=log
+        ) as caller:
+            outcomes = await caller.outcomes([("a",), ("bb",)])
+    finally:
+        for keeping in (cache, log):
+            if keeping is not None:
+                keeping.close()
+    assert [outcomes[key].row for key in [("a",), ("bb",)]] == [((1,), None), ((2,), None)]
+    bodies = [outcomes[key].raw for key in [("a",), ("bb",)]]
+    if keeper is None:
+        assert bodies == [None, None]
+    else:
+        assert [orjson.loads(body) for body in bodies if body] == [{"id": "a", "n": 1}, {"id": "bb", "n": 2}]

@@ -38,3 +38,14 @@ def test_fast_path_matches_jmespath(path: str) -> None:
 def test_other_paths_use_jmespath(path: str) -> None:
     """Anything beyond plain field names is compiled by JMESPath."""
     assert not isinstance(compile_path(path), FieldPath)
+
+
+@pytest.mark.parametrize("path", ["a", "a.b", "a.b.c"])
+def test_a_fast_path_survives_pickling(path: str) -> None:
+    """A spec goes to other processes (Dask workers) pickled: its paths still search there."""
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(compile_path(path)))
+    assert [copy.search(document) for document in DOCUMENTS] == [
+        jmespath.search(path, document) for document in DOCUMENTS
+    ]
