@@ -25,32 +25,42 @@ SENDER_CONTENDERS = (
 
 
 def plot_all(figures: list[Figure], out: Path, caption: str) -> list[Path]:
-    """Every plot into ``out``; ``caption`` (the machine and the day) heads each."""
+    """Every plot this run has figures for into ``out``; ``caption`` (the machine and the day)
+    heads each. A plot with nothing to show is not drawn, and one left in ``out`` by an earlier
+    run is removed: the folder's plots are this run's and its results.json's."""
     import matplotlib
 
     matplotlib.use("Agg")
-    drawings: list[tuple[str, Callable[[list[Figure], Any], None]]] = [
+    drawings: list[tuple[str, Callable[[list[Figure], Any], bool]]] = [
         ("throughput.png", _throughput),
         ("contenders.png", _contenders),
         ("senders.png", _senders),
         ("memory.png", _memory),
         ("flow-overhead.png", _flow_overhead),
     ]
-    return [_drawn(out / name, draw, figures, caption) for name, draw in drawings]
+    drawn = [out / name for name, draw in drawings if _drawn(out / name, draw, figures, caption)]
+    for name, _ in drawings:
+        if out / name not in drawn:
+            (out / name).unlink(missing_ok=True)
+    return drawn
 
 
 def _drawn(
-    path: Path, draw: Callable[[list[Figure], Any], None], figures: list[Figure], caption: str
-) -> Path:
+    path: Path, draw: Callable[[list[Figure], Any], bool], figures: list[Figure], caption: str
+) -> bool:
+    """Whether ``draw`` found anything to draw (then it is saved at ``path``)."""
     import matplotlib.pyplot as plt
 
     fig = plt.figure(figsize=(12, 4.5))
-    draw(figures, fig)
-    fig.suptitle(caption, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    try:
+        if not draw(figures, fig):
+            return False
+        fig.suptitle(caption, fontsize=9)
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        return True
+    finally:
+        plt.close(fig)
 
 
 def _spread(figures: Sequence[Figure]) -> list[list[float]]:
@@ -69,19 +79,13 @@ def _labelled_bars(ax: Any, labels: list[str], figures: list[Figure], unit: str)
     ax.tick_params(axis="x", labelrotation=30, labelsize=7)
 
 
-def _not_measured(ax: Any, what: str) -> None:
-    ax.text(0.5, 0.5, f"{what}: not measured in this plan", ha="center", va="center", transform=ax.transAxes)
-    ax.set_axis_off()
-
-
-def _throughput(figures: list[Figure], fig: Any) -> None:
+def _throughput(figures: list[Figure], fig: Any) -> bool:
     """Rows/s against in flight per latency, the engine and the bare aiohttp loop, with the bound.
     The 0 ms panel is linear: there the two differ by tens of percent, which a log axis hides."""
     sweep = [f for f in figures if f.scenario == "sweep" and f.name in ("enrich engine", "bare aiohttp")]
     latencies = sorted({f.params["latency_ms"] for f in sweep})
     if not latencies:
-        _not_measured(fig.add_subplot(), "the sweep")
-        return
+        return False
     axes = fig.subplots(1, len(latencies), squeeze=False)[0]
     for ax, latency in zip(axes, latencies, strict=True):
         in_flights = sorted({f.params["in_flight"] for f in sweep if f.params["latency_ms"] == latency})
@@ -105,9 +109,10 @@ def _throughput(figures: list[Figure], fig: Any) -> None:
         ax.set_xticks(in_flights, [str(x) for x in in_flights])
         ax.minorticks_off()
         ax.legend(fontsize=7)
+    return True
 
 
-def _contenders(figures: list[Figure], fig: Any) -> None:
+def _contenders(figures: list[Figure], fig: Any) -> bool:
     """Enrich against the baselines at 0 ms and 64 in flight (log: they differ by 100x and more)."""
     picks = [
         ("naive Prefect", find(figures, "baselines", "naive Prefect (task per row)")),
@@ -117,22 +122,21 @@ def _contenders(figures: list[Figure], fig: Any) -> None:
         ("enrich, 10x dup", find(figures, "duplicates", "enrich engine", dup=10)),
     ]
     bars = [(label, figure) for label, figure in picks if figure is not None]
-    ax = fig.add_subplot()
     if not bars:
-        _not_measured(ax, "the baselines")
-        return
+        return False
+    ax = fig.add_subplot()
     _labelled_bars(ax, [label for label, _ in bars], [f for _, f in bars], "rows/s (log)")
     ax.set(title="rows/s at 0 ms latency, 64 in flight", yscale="log")
+    return True
 
 
-def _senders(figures: list[Figure], fig: Any) -> None:
+def _senders(figures: list[Figure], fig: Any) -> bool:
     """Each HTTP client's bare loop and the engine on its senders, per (latency, in flight)."""
     points = sorted(
         {(f.params["latency_ms"], f.params["in_flight"]) for f in figures if f.scenario == "senders"}
     )
     if not points:
-        _not_measured(fig.add_subplot(), "the senders")
-        return
+        return False
     for ax, (latency, in_flight) in zip(fig.subplots(1, len(points), squeeze=False)[0], points, strict=True):
         found = [
             (name.removeprefix("bare "), figure)
@@ -141,12 +145,12 @@ def _senders(figures: list[Figure], fig: Any) -> None:
         ]
         _labelled_bars(ax, [label for label, _ in found], [f for _, f in found], "rows/s")
         ax.set(title=f"{latency:g} ms, {in_flight} in flight")
+    return True
 
 
-def _memory(figures: list[Figure], fig: Any) -> None:
+def _memory(figures: list[Figure], fig: Any) -> bool:
     """Peak RSS of `enrich run` as rows grow, without and with the flow (its Prefect server
     apart), and of the job against hostile answers."""
-    ax = fig.add_subplot()
     labelled = []
     for name, suffix in (("peak RSS", ""), ("peak RSS, flow", ", flow")):
         grown = sorted(
@@ -160,8 +164,8 @@ def _memory(figures: list[Figure], fig: Any) -> None:
         if (figure := find(figures, "memory", name)) is not None:
             labelled.append((label, figure))
     if not labelled:
-        _not_measured(ax, "memory")
-        return
+        return False
+    ax = fig.add_subplot()
     labels = [label for label, _ in labelled]
     _labelled_bars(ax, labels, [f for _, f in labelled], "MB (peak RSS)")
     mapped = {
@@ -179,11 +183,11 @@ def _memory(figures: list[Figure], fig: Any) -> None:
     ax.axhline(350, linestyle="--", color="grey", label="350 MB (flow)")
     ax.set(title="peak memory of a job (enrich run)")
     ax.legend(fontsize=7)
+    return True
 
 
-def _flow_overhead(figures: list[Figure], fig: Any) -> None:
+def _flow_overhead(figures: list[Figure], fig: Any) -> bool:
     """The same job's seconds with and without the flow, per batch size, and Prefect's start-up."""
-    ax = fig.add_subplot()
     batches = sorted({f.params["batch_rows"] for f in figures if "batch_rows" in f.params})
     labelled = []
     for batch in batches:
@@ -195,8 +199,9 @@ def _flow_overhead(figures: list[Figure], fig: Any) -> None:
         if (figure := find(figures, "jobs", name)) is not None:
             labelled.append((name, figure))
     if not labelled:
-        _not_measured(ax, "the flow's overhead")
-        return
+        return False
+    ax = fig.add_subplot()
     _labelled_bars(ax, [label for label, _ in labelled], [f for _, f in labelled], "seconds")
     rows = next((f.rows for _, f in labelled if f.rows > 10), 0)
     ax.set(title=f"a job of {rows:,} rows with and without its Prefect flow (start-ups: 10-row jobs)")
+    return True

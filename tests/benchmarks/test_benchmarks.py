@@ -273,3 +273,17 @@ def test_only_the_whole_default_plan_writes_the_committed_results_folder() -> No
     assert results_folder("default", ["online"]) == Path("benchmarks/results-online")
     assert results_folder("quick", every) == Path("benchmarks/results-quick")
     assert results_folder("quick", ["sweep", "faults"]) == Path("benchmarks/results-quick-sweep-faults")
+
+
+def test_plots_show_only_what_the_run_measured(tmp_path: Path) -> None:
+    """A run of the memory scenario alone draws memory.png and no empty plot of what it did not
+    measure; a plot an earlier run left in the folder goes, so every plot there is this run's."""
+    from benchmarks.figures import Figure
+    from benchmarks.plots import plot_all
+
+    (tmp_path / "throughput.png").write_bytes(b"an earlier run's plot")
+    figures = [Figure("memory", "peak RSS", {"rows": 10}, 10, [250], 0, unit="MB")]
+    written = plot_all(figures, tmp_path, "a machine, a day")
+    assert written == [tmp_path / "memory.png"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["memory.png"]
+    assert (tmp_path / "memory.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
