@@ -26,6 +26,7 @@ from service import SystemClock, parse_spec
 from service.calling.answer_conditions import judge_for
 from service.calling.answers import answer_of, may_hold_big_integers
 from service.calling.bodies import BoundedBody
+from service.calling.encoded_urls import EncodedUrls
 from service.calling.rate_limit import RateLimiter
 from service.calling.requests import RequestBuilder
 from service.calling.retry_policy import RetryPolicy
@@ -89,8 +90,15 @@ def _enrich_pieces() -> dict[str, Piece]:
     bulk = orjson.dumps({"results": [answer_for(f"10.0.0.{i}") for i in range(100)]})
     bulk_gzip = gzip.compress(bulk)
     inflating = f"enrich: inflating a gzip answer of 100 results ({len(bulk):,} B, {len(bulk_gzip):,} B sent)"
+    counter = itertools.count()
+    urls = EncodedUrls()
     return {
         "enrich: RequestBuilder.build": (lambda: builder.build(("k1",)), 1),
+        # A new string each time, as for yarl.URL above.
+        "enrich: EncodedUrls, the aiohttp sender's yarl URL, a new URL": (
+            lambda: urls(f"http://127.0.0.1:9/v1/lookup/k{next(counter)}"),
+            1,
+        ),
         "enrich: RateLimiter.reserve (no rate)": (limiter.reserve, 1),
         "enrich: answer_of (a 2xx answer)": (lambda: answer_of(response), 1),
         "enrich: map_answers, per answer (2 columns)": (

@@ -17,9 +17,9 @@ from collections.abc import Mapping
 import aiohttp
 import anyio
 import httpx
-from yarl import URL
 
 from service.calling.bodies import SMALL_BODY_BYTES, large_bodies_at_once, too_large
+from service.calling.encoded_urls import EncodedUrls
 from service.calling.redirects import CREDENTIAL_HEADERS
 from service.calling.requests import PreparedRequest, request_headers
 from service.calling.sending import (
@@ -76,6 +76,7 @@ class AiohttpSender:
         self._large = asyncio.Semaphore(large_bodies_at_once(settings.max_bytes))
         self._session: aiohttp.ClientSession | None = None
         self._foreign: aiohttp.ClientSession | None = None
+        self._url = EncodedUrls()
 
     async def open(self) -> None:
         """Create the sessions and their connection pools."""
@@ -113,7 +114,7 @@ class AiohttpSender:
         try:
             async with session.request(
                 request.method,
-                URL(request.url, encoded=True),
+                self._url(request.url),
                 data=request.body,
                 headers=extra_headers,
                 allow_redirects=False,
