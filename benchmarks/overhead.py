@@ -2,6 +2,12 @@
 write, at 0 ms latency and 64 in flight (where the client's core is the bound), in paired rounds.
 
     .venv/bin/python -m benchmarks.overhead [--keys 30000] [--rounds 15] [--checkout PATH ...]
+    .venv/bin/python -m benchmarks.overhead --without-http [--keys 50000] ...
+
+``--without-http``: the same loop and engines with a sender that answers at once (after one
+suspension, as a real send has at least one): no network, no server, no HTTP library, so the
+figure is the engine's own Python alone, steady enough to tell a change of one microsecond
+(against HTTP, rounds here spread by five).
 
 Each round runs the bare loop, then each engine, on the same keys against the same mock API (on its
 own core, garbage collection as ``enrich run`` sets it). The machine's speed drifts by a fifth
@@ -16,12 +22,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 from benchmarks import contenders
 from benchmarks.run import mock_api
@@ -39,6 +50,43 @@ base, keys = sys.argv[1], sys.stdin.read().split()
 asyncio.run(contenders.engine(base, keys[:1000], {in_flight}))
 print(asyncio.run(contenders.engine(base, keys, {in_flight})) / len(keys) * 1e6)
 """
+# The sender that answers at once, as program text: each checkout's engine runs it in its own
+# process, so it may use only what every checkout has (``Caller(sender=...)``, ``RawResponse``).
+_INSTANT_SENDER = """
+import asyncio, orjson
+from service.calling.sending import RawResponse
+ANSWER = orjson.dumps({"ip": "10.0.0.1", "country": {"iso_code": "DE", "name": "Germany"}, "asn": 3320})
+HEADERS = {"Content-Type": "application/json", "Content-Length": str(len(ANSWER))}
+class InstantSender:
+    async def open(self): pass
+    async def aclose(self): pass
+    async def send(self, request, extra_headers=None):
+        await asyncio.sleep(0)
+        return RawResponse(200, ANSWER, None, None, HEADERS)
+"""
+_ONE_ROUND_WITHOUT_HTTP = (
+    _INSTANT_SENDER
+    + """
+import sys, time
+import polars as pl
+from benchmarks import contenders
+from enrich.cli.process import collect_garbage_less_often
+from service import Caller, enrich_frame, parse_spec
+async def engine(keys):
+    spec = parse_spec(contenders.engine_spec("http://127.0.0.1:9", IN_FLIGHT), environ={})
+    async with Caller(spec, sender=InstantSender()) as caller:
+        started = time.perf_counter()
+        result = await enrich_frame(pl.DataFrame({"k": keys}), spec, caller=caller)
+        elapsed = time.perf_counter() - started
+    if result.stats.rows_ok != len(keys):
+        raise RuntimeError(f"the engine left rows unenriched: {result.stats}")
+    return elapsed
+collect_garbage_less_often()
+keys = sys.stdin.read().split()
+asyncio.run(engine(keys[:1000]))
+print(asyncio.run(engine(keys)) / len(keys) * 1e6)
+"""
+)
 _THIS_CHECKOUT = Path(__file__).resolve().parents[1]
 # Microseconds per request of one contender over ``keys`` against the mock API at ``base``.
 Round = Callable[[str, list[str]], float]
@@ -55,11 +103,35 @@ def in_process(contender: Callable[[str, list[str], int], Awaitable[float]]) -> 
     return round_of
 
 
-def from_checkout(checkout: Path) -> Round:
+async def bare_without_http(base: str, keys: list[str], in_flight: int) -> float:
+    """The bare aiohttp loop's shape (a semaphore, a task per key, the JSON parsed) around the
+    sender that answers at once (``base`` unused)."""
+    sender = _instant_sender()
+    semaphore = asyncio.Semaphore(in_flight)
+
+    async def one(key: str) -> None:
+        async with semaphore:
+            orjson.loads((await sender.send(key)).body)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(k) for k in keys))
+    return time.perf_counter() - started
+
+
+def _instant_sender() -> Any:
+    namespace: dict[str, Any] = {}
+    exec(_INSTANT_SENDER, namespace)  # the very sender the engines' rounds use
+    return namespace["InstantSender"]()
+
+
+def from_checkout(checkout: Path, without_http: bool = False) -> Round:
     """The engine of ``checkout`` (this one, or another), in a process of its own each round."""
 
     def round_of(base: str, keys: list[str]) -> float:
-        program = _ONE_ROUND.format(in_flight=IN_FLIGHT)
+        if without_http:
+            program = f"IN_FLIGHT = {IN_FLIGHT}\n{_ONE_ROUND_WITHOUT_HTTP}"
+        else:
+            program = _ONE_ROUND.format(in_flight=IN_FLIGHT)
         done = subprocess.run(
             [sys.executable, "-c", program, base], input=" ".join(keys),
             cwd=checkout, env={**os.environ, "PYTHONPATH": str(checkout)},
@@ -74,12 +146,13 @@ def from_checkout(checkout: Path) -> Round:
 
 
 def paired_rounds(
-    base: str, keys: list[str], rounds: int, engines: dict[str, Round]
+    base: str, keys: list[str], rounds: int, engines: dict[str, Round], without_http: bool = False
 ) -> dict[str, list[float]]:
     """Microseconds per request of the bare loop and of each engine, round by round."""
-    contestants = {"bare": in_process(contenders.bare_aiohttp), **engines}
+    bare = bare_without_http if without_http else contenders.bare_aiohttp
+    contestants = {"bare": in_process(bare), **engines}
     # Imports, caches, the server; each engine warms up in its own process (``_ONE_ROUND``).
-    asyncio.run(contenders.bare_aiohttp(base, keys[:1000], IN_FLIGHT))
+    asyncio.run(bare(base, keys[:1000], IN_FLIGHT))
     measured: dict[str, list[float]] = {name: [] for name in contestants}
     for _ in range(rounds):
         for name, round_of in contestants.items():
@@ -87,12 +160,14 @@ def paired_rounds(
     return measured
 
 
-def summary(name: str, bare: list[float], engine: list[float]) -> str:
+def summary(
+    name: str, bare: list[float], engine: list[float], baseline: str = "the bare aiohttp loop"
+) -> str:
     """The paired medians, and each side's own median for scale."""
     extra = statistics.median(e - b for b, e in zip(bare, engine, strict=True))
     ratio = statistics.median(b / e for b, e in zip(bare, engine, strict=True))
     return (
-        f"{name}: {extra:+.1f} us per request over the bare aiohttp loop, {ratio:.3f}x its speed "
+        f"{name}: {extra:+.1f} us per request over {baseline}, {ratio:.3f}x its speed "
         f"(medians of {len(bare)} paired rounds; bare {statistics.median(bare):.0f} us, "
         f"engine {statistics.median(engine):.0f} us per request)"
     )
@@ -101,6 +176,10 @@ def summary(name: str, bare: list[float], engine: list[float]) -> str:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.overhead", description=__doc__.split("\n")[0])
     parser.add_argument("--keys", type=int, default=30_000)  # the default plan's 0 ms measurement
+    parser.add_argument(
+        "--without-http", action="store_true",
+        help="a sender that answers at once instead of the mock API: the engine's own Python alone",
+    )  # fmt: skip
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument(
         "--checkout", type=Path, action="append", default=[],
@@ -112,16 +191,20 @@ def main(argv: list[str]) -> int:
             parser.error(f"--checkout {path}: not a checkout of Enrich (no benchmarks/contenders.py)")
     collect_garbage_less_often()
     keys = [f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}" for i in range(options.keys)]
-    engines = {"engine": from_checkout(_THIS_CHECKOUT)}
-    engines.update({f"engine of {path}": from_checkout(path.resolve()) for path in options.checkout})
-    with mock_api("--latency-ms", "0") as base:
+    without_http = options.without_http
+    engines = {"engine": from_checkout(_THIS_CHECKOUT, without_http)}
+    engines.update(
+        {f"engine of {path}": from_checkout(path.resolve(), without_http) for path in options.checkout}
+    )
+    with contextlib.nullcontext("") if without_http else mock_api("--latency-ms", "0") as base:
         try:
-            measured = paired_rounds(base, keys, options.rounds, engines)
+            measured = paired_rounds(base, keys, options.rounds, engines, without_http)
         except EngineRoundError as exc:
             print(f"{parser.prog}: error: {exc}", file=sys.stderr)
             return 1
+    baseline = "the bare loop without HTTP" if without_http else "the bare aiohttp loop"
     for name in engines:
-        print(summary(name, measured["bare"], measured[name]))
+        print(summary(name, measured["bare"], measured[name], baseline))
     return 0
 
 

@@ -128,6 +128,23 @@ def test_overhead_compares_the_engines_with_the_bare_loop_round_by_round(tmp_pat
 
 
 @pytest.mark.timeout(120)
+def test_overhead_without_http_runs_the_engines_on_a_sender_that_answers_at_once(tmp_path: Path) -> None:
+    """--without-http: no mock API; the bare loop's shape and each engine around the same instant
+    sender, every key enriched (an engine's round fails when rows are left unenriched)."""
+    checkout = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.overhead", "--without-http", "--keys", "1500", "--rounds", "2",
+         "--checkout", str(checkout)],
+        capture_output=True, text=True, timeout=100, check=False, cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(checkout)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["engine", f"engine of {checkout}"]
+    assert all("us per request over the bare loop without HTTP" in line for line in lines)
+
+
+@pytest.mark.timeout(120)
 def test_overhead_names_a_checkout_it_cannot_measure_in_one_line(tmp_path: Path) -> None:
     """A --checkout that is no checkout is a usage error before anything runs; one whose engine
     fails ends the run with the engine's last word, not a CalledProcessError's traceback."""
