@@ -30,7 +30,7 @@ from service.calling.bulk import BulkFetch
 from service.calling.call_counts import CallCounts
 from service.calling.circuit import CircuitBreaker
 from service.calling.clock import Clock, SystemClock
-from service.calling.fetch_tools import FetchTools
+from service.calling.fetch_tools import Answered, FetchTools
 from service.calling.in_flight import InFlightKeys
 from service.calling.known_answers import KnownAnswers
 from service.calling.oauth import authorized
@@ -112,11 +112,7 @@ class Caller:
             policy=self._policy,
             breaker=self.breaker,
             clock=self._clock,
-            answered=functools.partial(
-                mapped_outcome,
-                AnswerMapper(self.spec.columns, self._redact),
-                keep_body=self._known.keeps_bodies,
-            ),
+            answered=_answered(self.spec, self._redact, keep_body=self._known.keeps_bodies),
             settle=self._settle,
             redact=self._redact,
         )
@@ -207,3 +203,9 @@ class Caller:
     def _settle_unanswered(self, mine: list[Key], results: dict[Key, Outcome]) -> None:
         reason = self.breaker.reason or "the job stopped before this key was requested"
         self._keys.settle_unanswered(mine, results, reason)
+
+
+def _answered(spec: Spec, redact: Callable[[str], str], *, keep_body: bool) -> Answered:
+    """A key's outcome of its answer, mapped to ``spec``'s columns as it arrives (its body kept
+    for the cache and the answer log when ``keep_body``)."""
+    return functools.partial(mapped_outcome, AnswerMapper(spec.columns, redact), keep_body=keep_body)
