@@ -32,8 +32,9 @@ class EncodedUrls:
         origin = text[:path_at]
         parsed = self._origins.get(origin)
         if parsed is None:
+            # A "?" ends the authority before this "/"; past the cache's size, origins are not kept.
             if "?" in origin or len(self._origins) >= self._most_origins:
-                return URL(text, encoded=True)  # the authority ends earlier than at this "/"
+                return URL(text, encoded=True)
             whole = URL(origin, encoded=True)
             if not (whole.scheme and whole.raw_authority):
                 return URL(text, encoded=True)  # not scheme://authority: nothing to share

@@ -45,7 +45,8 @@ class Outcome:
 
     @property
     def answer(self) -> Any:
-        """The parsed JSON answer (None for a failure)."""
+        """The parsed JSON answer (None for a failure, and for a bulk result mapped as it arrived
+        when nothing kept its body: its ``row`` is what there is)."""
         if self._answer is None and self.row is not None and self.raw is not None:
             return parse_json(self.raw)
         return self._answer
