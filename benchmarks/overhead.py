@@ -6,8 +6,8 @@ write, at 0 ms latency and 64 in flight (where the client's core is the bound), 
 
 ``--without-http``: the same loop and engines with a sender that answers at once (after one
 suspension, as a real send has at least one): no network, no server, no HTTP library, so the
-figure is the engine's own Python alone, steady enough to tell a change of one microsecond
-(against HTTP, rounds here spread by five).
+figure is the engine's own Python alone: two runs of the same two engines here agreed within
+about a microsecond, where against HTTP they differed by five.
 
 Each round runs the bare loop, then each engine, on the same keys against the same mock API (on its
 own core, garbage collection as ``enrich run`` sets it). The machine's speed drifts by a fifth
