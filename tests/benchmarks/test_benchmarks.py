@@ -110,12 +110,20 @@ def test_costs_lists_each_piece_of_the_hot_path() -> None:
 
 
 @pytest.mark.timeout(120)
-def test_overhead_compares_the_engines_with_the_bare_loop_round_by_round(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("mode", "baseline"),
+    [([], "the bare aiohttp loop"), (["--without-http"], "the bare loop without HTTP")],
+)
+def test_overhead_compares_the_engines_with_the_bare_loop_round_by_round(
+    tmp_path: Path, mode: list[str], baseline: str
+) -> None:
     """benchmarks.overhead runs the bare loop and the engines (this one, and another checkout's in
-    a process of its own) against the mock API and prints the paired medians of each engine."""
+    a process of its own) and prints the paired medians of each engine: against the mock API, or
+    (--without-http) around a sender that answers at once, every key enriched (an engine's round
+    fails when rows are left unenriched)."""
     checkout = Path(__file__).resolve().parents[2]
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.overhead", "--keys", "1200", "--rounds", "2",
+        [sys.executable, "-m", "benchmarks.overhead", *mode, "--keys", "1200", "--rounds", "2",
          "--checkout", str(checkout)],
         capture_output=True, text=True, timeout=100, check=False, cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(checkout)},
@@ -123,25 +131,8 @@ def test_overhead_compares_the_engines_with_the_bare_loop_round_by_round(tmp_pat
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     lines = done.stdout.splitlines()
     assert [line.split(":")[0] for line in lines] == ["engine", f"engine of {checkout}"]
-    assert all("us per request over the bare aiohttp loop" in line for line in lines)
+    assert all(f"us per request over {baseline}," in line for line in lines)
     assert all("medians of 2 paired rounds" in line for line in lines)
-
-
-@pytest.mark.timeout(120)
-def test_overhead_without_http_runs_the_engines_on_a_sender_that_answers_at_once(tmp_path: Path) -> None:
-    """--without-http: no mock API; the bare loop's shape and each engine around the same instant
-    sender, every key enriched (an engine's round fails when rows are left unenriched)."""
-    checkout = Path(__file__).resolve().parents[2]
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.overhead", "--without-http", "--keys", "1500", "--rounds", "2",
-         "--checkout", str(checkout)],
-        capture_output=True, text=True, timeout=100, check=False, cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(checkout)},
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    lines = done.stdout.splitlines()
-    assert [line.split(":")[0] for line in lines] == ["engine", f"engine of {checkout}"]
-    assert all("us per request over the bare loop without HTTP" in line for line in lines)
 
 
 @pytest.mark.timeout(120)
