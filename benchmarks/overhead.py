@@ -2,7 +2,7 @@
 write, at 0 ms latency and 64 in flight (where the client's core is the bound), in paired rounds.
 
     .venv/bin/python -m benchmarks.overhead [--keys 30000] [--rounds 15] [--checkout PATH ...]
-    .venv/bin/python -m benchmarks.overhead --without-http [--keys 50000] ...
+    .venv/bin/python -m benchmarks.overhead --without-http [--keys 30000] [--rounds 15] [--checkout ...]
 
 ``--without-http``: the same loop and engines with a sender that answers at once (after one
 suspension, as a real send has at least one): no network, no server, no HTTP library, so the
