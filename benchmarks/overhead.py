@@ -29,6 +29,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -124,14 +125,36 @@ def _instant_sender() -> Any:
     return namespace["InstantSender"]()
 
 
-def from_checkout(checkout: Path, without_http: bool = False) -> Round:
-    """The engine of ``checkout`` (this one, or another), in a process of its own each round."""
+@dataclass(frozen=True)
+class Measure:
+    """What the rounds run against: the bare loop, each engine's round (program text), the
+    server (a context giving its URL) and the bare loop's name in the summary."""
+
+    bare: Callable[[str, list[str], int], Awaitable[float]]
+    engine_round: str
+    server: Callable[[], contextlib.AbstractContextManager[str]]
+    baseline: str
+
+
+AGAINST_HTTP = Measure(
+    contenders.bare_aiohttp,
+    _ONE_ROUND.format(in_flight=IN_FLIGHT),
+    lambda: mock_api("--latency-ms", "0"),
+    "the bare aiohttp loop",
+)
+WITHOUT_HTTP = Measure(
+    bare_without_http,
+    f"IN_FLIGHT = {IN_FLIGHT}\n{_ONE_ROUND_WITHOUT_HTTP}",
+    lambda: contextlib.nullcontext(""),
+    "the bare loop without HTTP",
+)
+
+
+def from_checkout(checkout: Path, program: str = AGAINST_HTTP.engine_round) -> Round:
+    """The engine of ``checkout`` (this one, or another), in a process of its own each round,
+    running ``program`` (a ``Measure``'s ``engine_round``)."""
 
     def round_of(base: str, keys: list[str]) -> float:
-        if without_http:
-            program = f"IN_FLIGHT = {IN_FLIGHT}\n{_ONE_ROUND_WITHOUT_HTTP}"
-        else:
-            program = _ONE_ROUND.format(in_flight=IN_FLIGHT)
         done = subprocess.run(
             [sys.executable, "-c", program, base], input=" ".join(keys),
             cwd=checkout, env={**os.environ, "PYTHONPATH": str(checkout)},
@@ -146,10 +169,13 @@ def from_checkout(checkout: Path, without_http: bool = False) -> Round:
 
 
 def paired_rounds(
-    base: str, keys: list[str], rounds: int, engines: dict[str, Round], without_http: bool = False
+    base: str,
+    keys: list[str],
+    rounds: int,
+    engines: dict[str, Round],
+    bare: Callable[[str, list[str], int], Awaitable[float]] = contenders.bare_aiohttp,
 ) -> dict[str, list[float]]:
-    """Microseconds per request of the bare loop and of each engine, round by round."""
-    bare = bare_without_http if without_http else contenders.bare_aiohttp
+    """Microseconds per request of the ``bare`` loop and of each engine, round by round."""
     contestants = {"bare": in_process(bare), **engines}
     # Imports, caches, the server; each engine warms up in its own process (``_ONE_ROUND``).
     asyncio.run(bare(base, keys[:1000], IN_FLIGHT))
@@ -191,20 +217,22 @@ def main(argv: list[str]) -> int:
             parser.error(f"--checkout {path}: not a checkout of Enrich (no benchmarks/contenders.py)")
     collect_garbage_less_often()
     keys = [f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}" for i in range(options.keys)]
-    without_http = options.without_http
-    engines = {"engine": from_checkout(_THIS_CHECKOUT, without_http)}
+    measure = WITHOUT_HTTP if options.without_http else AGAINST_HTTP
+    engines = {"engine": from_checkout(_THIS_CHECKOUT, measure.engine_round)}
     engines.update(
-        {f"engine of {path}": from_checkout(path.resolve(), without_http) for path in options.checkout}
+        {
+            f"engine of {path}": from_checkout(path.resolve(), measure.engine_round)
+            for path in options.checkout
+        }
     )
-    with contextlib.nullcontext("") if without_http else mock_api("--latency-ms", "0") as base:
+    with measure.server() as base:
         try:
-            measured = paired_rounds(base, keys, options.rounds, engines, without_http)
+            measured = paired_rounds(base, keys, options.rounds, engines, measure.bare)
         except EngineRoundError as exc:
             print(f"{parser.prog}: error: {exc}", file=sys.stderr)
             return 1
-    baseline = "the bare loop without HTTP" if without_http else "the bare aiohttp loop"
     for name in engines:
-        print(summary(name, measured["bare"], measured[name], baseline))
+        print(summary(name, measured["bare"], measured[name], measure.baseline))
     return 0
 
 
