@@ -7,7 +7,6 @@ bad key costs its neighbours a few requests, not their answers. Matching an answ
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -41,8 +40,6 @@ class BulkFetch:
         self._tools = tools
         self._stats = stats
         self._build = build
-        # Each result mapped as its chunk comes: the chunk's answer is let go, not kept to the end.
-        self._answered = functools.partial(tools.answered, raw=None)
         self.results: dict[Key, Outcome] = {}
 
     async def run(self, workers: int) -> dict[Key, Outcome]:
@@ -77,7 +74,8 @@ class BulkFetch:
                 middle = len(keys) // 2
                 first = await self._chunk(keys[:middle])
                 return first | await self._chunk(keys[middle:])
-        return match_bulk(keys, answer, attempts, self._bulk, self._answered)
+        # Mapped as the chunk comes: its answer is let go, not kept to the end.
+        return match_bulk(keys, answer, attempts, self._bulk, self._tools.answers.of_results)
 
     async def _retry(self, request: PreparedRequest, first_error: CallError) -> Outcome:
         """Attempts 2..N in a row (a chunk's retries are few, and each worth the wait)."""
@@ -118,16 +116,32 @@ def match_bulk(
     answer: Any,
     attempts: int,
     bulk: BulkSpec,
-    answered: Callable[[Any, int], Outcome] = Outcome,
+    answered: Callable[[list[Any], int], list[Outcome]] | None = None,
 ) -> dict[Key, Outcome]:
-    """Each key's outcome of its result in a bulk ``answer`` (found by ``bulk.match``; made by
-    ``answered`` from the result and ``attempts``), or a ``mapping`` failure."""
+    """Each key's outcome of its result in a bulk ``answer`` (found by ``bulk.match``; the
+    outcomes made by ``answered`` from the keys' results and ``attempts``; by default each holds
+    its result as it is), or a ``mapping`` failure."""
     items = bulk.results.search(answer)
     if not isinstance(items, list):
         reason = "bulk answer has no list of results where [bulk].results points"
         failure = Outcome(None, attempts, ErrorClass.MAPPING, reason)
         return dict.fromkeys(keys, failure)
-    # Hot with big chunks: text forms are computed once per value, keys of one column unwrapped.
+    found = _results_of(keys, items, bulk)
+    results = [item for item in found if item is not _MISSING]
+    answered_keys = iter(
+        answered(results, attempts) if answered else [Outcome(result, attempts) for result in results]
+    )
+    missing = Outcome(None, attempts, ErrorClass.MAPPING, "key missing from the bulk answer")
+    return {
+        key: missing if item is _MISSING else next(answered_keys)
+        for key, item in zip(keys, found, strict=True)
+    }
+
+
+def _results_of(keys: list[Key], items: list[Any], bulk: BulkSpec) -> list[Any]:
+    """Each key's result among ``items`` (the first whose match fields read as the key's
+    values), or ``_MISSING``. Hot with big chunks: text forms are computed once per value, keys
+    of one column unwrapped."""
     match = bulk.match
     by_text: dict[Any, Any] = {}
     if len(match) == 1:
@@ -136,18 +150,12 @@ def match_bulk(
             value = path.search(item)
             if value is not None:
                 by_text.setdefault(_text(value), item)
-        found = [by_text.get(_text(key[0]), _MISSING) for key in keys]
-    else:
-        for item in items:
-            matched = tuple(m.search(item) for m in match)
-            if all(v is not None for v in matched):
-                by_text.setdefault(tuple(_text(v) for v in matched), item)
-        found = [by_text.get(tuple(_text(v) for v in key), _MISSING) for key in keys]
-    missing = Outcome(None, attempts, ErrorClass.MAPPING, "key missing from the bulk answer")
-    return {
-        key: missing if item is _MISSING else answered(item, attempts)
-        for key, item in zip(keys, found, strict=True)
-    }
+        return [by_text.get(_text(key[0]), _MISSING) for key in keys]
+    for item in items:
+        matched = tuple(m.search(item) for m in match)
+        if all(v is not None for v in matched):
+            by_text.setdefault(tuple(_text(v) for v in matched), item)
+    return [by_text.get(tuple(_text(v) for v in key), _MISSING) for key in keys]
 
 
 def _text(value: Any) -> str:

@@ -12,7 +12,6 @@ Each layer is a module of its own under ``service.calling``; this one only wires
 
 from __future__ import annotations
 
-import functools
 import random as _random
 from collections.abc import Callable, Sequence
 
@@ -30,11 +29,11 @@ from service.calling.bulk import BulkFetch
 from service.calling.call_counts import CallCounts
 from service.calling.circuit import CircuitBreaker
 from service.calling.clock import Clock, SystemClock
-from service.calling.fetch_tools import Answered, FetchTools
+from service.calling.fetch_tools import FetchTools
 from service.calling.in_flight import InFlightKeys
 from service.calling.known_answers import KnownAnswers
 from service.calling.oauth import authorized
-from service.calling.outcome import Outcome, mapped_outcome
+from service.calling.outcome import AnswerOutcomes, Outcome
 from service.calling.rate_limit import RateLimiter
 from service.calling.redirects import Redirects
 from service.calling.requests import Key, RequestBuilder
@@ -112,7 +111,7 @@ class Caller:
             policy=self._policy,
             breaker=self.breaker,
             clock=self._clock,
-            answered=_answered(self.spec, self._redact, keep_body=self._known.keeps_bodies),
+            answers=_answer_outcomes(self.spec, self._redact, keep_bodies=self._known.keeps_bodies),
             settle=self._settle,
             redact=self._redact,
         )
@@ -205,7 +204,7 @@ class Caller:
         self._keys.settle_unanswered(mine, results, reason)
 
 
-def _answered(spec: Spec, redact: Callable[[str], str], *, keep_body: bool) -> Answered:
-    """A key's outcome of its answer, mapped to ``spec``'s columns as it arrives (its body kept
-    for the cache and the answer log when ``keep_body``)."""
-    return functools.partial(mapped_outcome, AnswerMapper(spec.columns, redact), keep_body=keep_body)
+def _answer_outcomes(spec: Spec, redact: Callable[[str], str], *, keep_bodies: bool) -> AnswerOutcomes:
+    """Keys' outcomes of their answers, mapped to ``spec``'s columns as they arrive (bulk results'
+    bodies written for the cache and the answer log when ``keep_bodies``)."""
+    return AnswerOutcomes(AnswerMapper(spec.columns, redact), keep_bodies=keep_bodies)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -66,20 +66,34 @@ def failed_outcome(error: CallError, attempts: int, redact: Callable[[str], str]
     return Outcome(None, attempts, error.error_class, shorten(redact(error.message)), error.status)
 
 
-def mapped_outcome(
-    mapper: AnswerMapper, answer: Any, attempts: int, raw: bytes | None, *, keep_body: bool = True
-) -> Outcome:
-    """A key's outcome from its answer as it arrives: mapped to the output columns by ``mapper``,
-    its parsed document let go. ``raw`` is the body it came in, read again exactly where a value
-    may have lost digits; None for a bulk result (made exact with its chunk), whose own body is
-    written now when something keeps it (``keep_body``: the cache, the answer log; one that cannot
-    be written keeps its document), else not at all: then the outcome holds its row alone."""
-    if raw is not None:
-        return Outcome(None, attempts, raw=raw, row=mapper.row(answer, exact_reader(raw)))
-    row = mapper.row(answer)
-    if not keep_body:
-        return Outcome(None, attempts, row=row)
+class AnswerOutcomes:
+    """Keys' outcomes made of their answers as they arrive: mapped to the output columns by
+    ``mapper``, their parsed documents let go. A bulk result's own body is written only when
+    something keeps it (``keep_bodies``: the cache, the answer log); else its outcome holds its
+    row alone."""
+
+    __slots__ = ("_keep_bodies", "_mapper")
+
+    def __init__(self, mapper: AnswerMapper, *, keep_bodies: bool) -> None:
+        self._mapper = mapper
+        self._keep_bodies = keep_bodies
+
+    def of_answer(self, answer: Any, attempts: int, raw: bytes) -> Outcome:
+        """A key's outcome of its ``answer``; ``raw``, the body it came in, is read again exactly
+        where a value may have lost digits."""
+        return Outcome(None, attempts, raw=raw, row=self._mapper.row(answer, exact_reader(raw)))
+
+    def of_results(self, results: Sequence[Any], attempts: int) -> list[Outcome]:
+        """The outcomes of a bulk answer's ``results`` (one per key, made exact with their
+        chunk), mapped together."""
+        rows = self._mapper.rows(results)
+        if not self._keep_bodies:
+            return [Outcome(None, attempts, row=row) for row in rows]
+        return [_with_body(result, attempts, row) for result, row in zip(results, rows, strict=True)]
+
+
+def _with_body(result: Any, attempts: int, row: MappedRow) -> Outcome:
     try:
-        return Outcome(None, attempts, raw=encode_json(answer), row=row)
+        return Outcome(None, attempts, raw=encode_json(result), row=row)
     except orjson.JSONEncodeError:  # deeper than orjson writes, or an integer beyond 64 bits
-        return Outcome(answer, attempts, row=row)
+        return Outcome(result, attempts, row=row)

@@ -47,7 +47,7 @@ class RowFetch:
         self._tools = tools
         self._stats = stats
         self._attempt = tools.attempt
-        self._answered = tools.answered
+        self._answered = tools.answers.of_answer
         self._build = build
         self._max_waiting_retries = max_waiting_retries
         self._retries: RetrySchedule[_WaitingRetry] = RetrySchedule()

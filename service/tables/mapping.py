@@ -215,6 +215,13 @@ _LARGE_EXPONENT = re.compile(r"e\+?(1[89]|[2-9][0-9]|[0-9]{3})")
 ExactAnswer = Callable[[int], Any]  # answer i read again with every number exact (None: unknown)
 # One answer's values in the columns' order, and its first mapping error (None: none).
 MappedRow = tuple[tuple[Any, ...], str | None]
+# A column, how its value is found and converted, and whether a value may be read again exactly.
+_Reader = tuple[OutputColumn, Callable[[Any], Any], Callable[[Any], Any], bool]
+_SEARCH_ERRORS = (jmespath.exceptions.JMESPathError, RecursionError)
+
+
+def _search_failure(column: OutputColumn, error: Exception) -> str:
+    return f"column '{column.name}': {str(error).splitlines()[0][:80]}"
 
 
 def _may_have_lost_digits(value: Any, column_type: str, converted: Any) -> bool:
@@ -234,7 +241,7 @@ class AnswerMapper:
     def __init__(self, columns: Sequence[OutputColumn], redact: Callable[[str], str] = str) -> None:
         self._columns = tuple(columns)
         # Only text can show lost digits: f64 is a float anyway, i64 refuses a value beyond 64 bits.
-        self._readers = tuple(
+        self._readers: tuple[_Reader, ...] = tuple(
             (column, column.expression.search, converter_for(column.kind), column.type in ("str", "json"))
             for column in self._columns
         )
@@ -251,9 +258,9 @@ class AnswerMapper:
         for column, search, convert, recovers in self._readers:
             try:
                 raw = search(answer)
-            except (jmespath.exceptions.JMESPathError, RecursionError) as exc:
+            except _SEARCH_ERRORS as exc:
                 append(None)
-                error = error or f"column '{column.name}': {str(exc).splitlines()[0][:80]}"
+                error = error or _search_failure(column, exc)
                 continue
             if raw is None:
                 append(None)
@@ -265,12 +272,45 @@ class AnswerMapper:
                     converted = _exactly(column, raw, converted, exact)
             except _UnconvertibleError:
                 append(None)
-                if error is None:
-                    got = f"{_kind(raw)} {_short(raw, self._redact)}"
-                    error = f"column '{column.name}': expected {column.type}, got {got}"
+                error = error or self._conversion_failure(column, raw)
                 continue
             append(converted)
         return tuple(values), error
+
+    def rows(self, answers: Sequence[Any]) -> list[MappedRow]:
+        """Each of ``answers`` mapped as ``row`` maps it, none read again (a bulk answer's results,
+        made exact with their chunk). Column by column: a pass per column over every answer costs
+        half what a pass per answer does (docs/architecture.md, "Measured costs")."""
+        errors: list[str | None] = [None] * len(answers)
+        by_column = [self._column(reader, answers, errors) for reader in self._readers]
+        if not by_column:
+            return [((), None) for _ in answers]
+        return list(zip(zip(*by_column, strict=True), errors, strict=True))
+
+    def _column(self, reader: _Reader, answers: Sequence[Any], errors: list[str | None]) -> list[Any]:
+        """One column's values of ``answers``; an answer it fails in gets its error in ``errors``
+        (unless an earlier column gave one)."""
+        column, search, convert, _ = reader
+        try:
+            return [None if raw is None else convert(raw) for raw in map(search, answers)]
+        except (*_SEARCH_ERRORS, _UnconvertibleError):
+            pass  # some answer fails here: each on its own, to know which and why
+        values: list[Any] = []
+        for index, answer in enumerate(answers):
+            value, error = None, None
+            try:
+                raw = search(answer)
+                value = None if raw is None else convert(raw)
+            except _SEARCH_ERRORS as exc:
+                error = _search_failure(column, exc)
+            except _UnconvertibleError:
+                error = self._conversion_failure(column, raw)
+            values.append(value)
+            errors[index] = errors[index] or error
+        return values
+
+    def _conversion_failure(self, column: OutputColumn, raw: Any) -> str:
+        return f"column '{column.name}': expected {column.type}, got {_kind(raw)} {_short(raw, self._redact)}"
 
     def columns(self, rows: Sequence[tuple[Any, ...]]) -> dict[str, pl.Series]:
         """Typed columns of ``rows`` (``nulls`` for a row without an answer); a column no row

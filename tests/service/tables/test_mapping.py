@@ -6,9 +6,11 @@ import datetime as dt
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from service.redact import Redactor
-from service.tables.mapping import map_answers
+from service.tables.mapping import AnswerMapper, map_answers
 from tests.helpers import make_spec
 
 SPEC = make_spec(
@@ -217,3 +219,40 @@ def test_an_absent_answer_before_a_present_one_and_an_empty_column_keeps_its_typ
 def test_a_value_missing_from_the_exact_answer_is_null() -> None:
     """Read again exactly, the answer no longer holds the value: null, not an error."""
     assert _mapped('v = { path = "v", type = "str" }', {"v": 1e20}, exact={0: {}}) == ([None], [None])
+
+
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False)
+    | st.sampled_from(["1", " -7 ", "true", "2024-02-29", "2024-02-29T10:00:00+02:00", "x"])
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from("abn"), inner, max_size=3),
+    max_leaves=8,
+)
+_EVERY_KIND = make_spec(
+    """
+    [output.columns]
+    s = { path = "a", type = "str" }
+    i = { path = "b", type = "i64" }
+    f = { path = "a.n", type = "f64" }
+    b = { path = "b", type = "bool" }
+    d = { path = "a", type = "date" }
+    t = { path = "n", type = "timestamp" }
+    j = { path = "a", type = "json" }
+    l = { path = "n", type = "list[i64]" }
+    r = { path = "a", type = "struct{n: i64, b: str}" }
+    v = { path = "abs(n)", type = "f64" }
+    """
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.dictionaries(st.sampled_from("abn"), _JSON_VALUES, max_size=3), max_size=6))
+def test_answers_mapped_together_are_mapped_as_one_by_one(answers: list[dict[str, object]]) -> None:
+    """A bulk answer's results are mapped column by column (``AnswerMapper.rows``): every value
+    and every row's first error as mapping each answer alone gives, whatever the values' kinds
+    (JMESPath errors, unconvertible values, nulls, integers beyond 64 bits, in any column)."""
+    mapper = AnswerMapper(_EVERY_KIND.columns, Redactor(("secret",)))
+    assert mapper.rows(answers) == [mapper.row(answer) for answer in answers]
