@@ -1,7 +1,8 @@
 """The online endpoint (``enrich api``) measured as its callers see it, against the mock API at 20 ms.
 
 - latency: p50 and p99 of one-row requests through the endpoint, and of the same requests sent
-  straight to the API, at 1, 64 and 512 callers each sending one request after another;
+  straight to the API, at 1, 64 and 512 callers (the plan's counts), each sending one request
+  after another;
 - the server alone: ``GET /healthz`` per second at 64 callers (what uvicorn and Starlette cost);
 - throughput: rows/s through the endpoint with 100-row requests, 64 callers;
 - dedup: 16 callers asking the same keys in their own orders; the API counts its requests.
@@ -27,7 +28,6 @@ import httpx
 from benchmarks.figures import Figure
 from service.testing.child_process import running_until_stopped
 
-CALLERS = (1, 64, 512)
 ROWS_PER_REQUEST = 100
 DEDUP_CALLERS = 16
 
@@ -114,10 +114,13 @@ def _quantile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def latency_figures(api: str, base: str, requests: int, repeats: int) -> list[Figure]:
-    """p50 and p99 (ms) through the endpoint and straight to the API, interleaved per repeat."""
+def latency_figures(
+    api: str, base: str, requests: int, repeats: int, caller_counts: tuple[int, ...]
+) -> list[Figure]:
+    """p50 and p99 (ms) through the endpoint and straight to the API at each of ``caller_counts``
+    callers, interleaved per repeat."""
     figures: list[Figure] = []
-    for callers in CALLERS:
+    for callers in caller_counts:
         each = max(5, requests // callers)
         found: dict[tuple[str, str], list[float]] = {}
         for repeat in range(repeats):
@@ -174,7 +177,7 @@ def dedup_figure(api: str, base: str, keys: int, name: str) -> Figure:
 def summary(figures: list[Figure]) -> str:
     """One line per caller count: the endpoint's added p50 and p99."""
     lines = []
-    for callers in CALLERS:
+    for callers in sorted({f.params["callers"] for f in figures if "quantile" in f.params}):
         medians = {
             (f.name, f.params["quantile"]): statistics.median(f.values)
             for f in figures

@@ -30,6 +30,8 @@ class Plan:
     warm_prefect_first: bool = True
     # (latency ms, in flight) at which the HTTP libraries and the engine's senders are compared.
     sender_points: tuple[tuple[float, int], ...] = ((0, 64), (20, 256), (50, 500))
+    # How many callers at once ask ``enrich api`` (and the API straight) for its latency figures.
+    online_callers: tuple[int, ...] = (1, 64, 512)
 
     def keys_for(self, latency_ms: float, in_flight: int, per_request: int = 1) -> int:
         """Keys for one measurement of about ``seconds`` at the bound (at least 200), and of at
@@ -71,6 +73,7 @@ PLANS = {
         hostile_keys=2,
         warm_prefect_first=False,
         sender_points=((0, 16),),
+        online_callers=(1, 64),  # 512 callers: seconds of queueing that show nothing the run checks
     ),
     "quick": Plan("quick", 0.5, 1, (0, 20, 50), (16, 64, 100, 256, 500), 100, 100_000, (100_000, 1_000_000)),
     "default": _DEFAULT,

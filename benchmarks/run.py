@@ -440,7 +440,8 @@ def online_api(bench: Bench, folder: Path) -> None:
     keys = online.ROWS_PER_REQUEST * max(2, min(10, requests // 200))
     with mock_api("--latency-ms", "20") as api:
         with online.online_endpoint(api, folder, free_port()) as base:
-            figures = online.latency_figures(api, base, requests, bench.plan.repeats)
+            plan = bench.plan
+            figures = online.latency_figures(api, base, requests, plan.repeats, plan.online_callers)
             figures += online.rate_figures(base, requests, bench.plan.repeats)
             figures.append(online.dedup_figure(api, base, keys, "no cache"))
         with online.online_endpoint(api, folder, free_port(), cache=folder / "online-cache") as base:

@@ -256,6 +256,8 @@ def test_a_run_cut_short_by_shutdown_resumes(tmp_path: Path, prefect_home: Path)
             "--batch-size",
             "100",
             "--no-flow",
+            "--concurrency",  # the limits may change on resuming: 2,000 keys at 4 in flight took 10 s
+            "64",
         )
         assert again.returncode == 0, again.stdout + again.stderr
         assert pl.read_parquet(output)["ip"].to_list() == keys

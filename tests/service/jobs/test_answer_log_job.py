@@ -57,23 +57,24 @@ def _kill_after(command: list[str], server: str, more_requests: int) -> None:
         job.wait(timeout=30)
 
 
-@pytest.mark.timeout(300)  # half a minute of requests at the spec's rate, five starts, a clean run
+@pytest.mark.timeout(300)  # 20 s of requests at the spec's rate, five starts, a clean run
 def test_five_kills_cost_at_most_a_tenth_more_requests(tmp_path: Path, server: str) -> None:
-    """60,000 distinct keys at 2,000 requests/s, SIGKILLed five times at random points, then run
-    to the end: OUT equals a clean run's, and the server counted at most 66,000 requests."""
-    keys = [f"d{i}" for i in range(60_000)]
+    """40,000 distinct keys at 2,000 requests/s, SIGKILLed five times at random points, then run
+    to the end: OUT equals a clean run's, and the server counted at most 44,000 requests (a kill
+    loses at most the answers of one flush of the answer log: 0.25 s, 500 requests at this rate)."""
+    keys = [f"d{i}" for i in range(40_000)]
     source, spec = write_lookup_job(tmp_path, server, keys, '[limits]\nrate = "2000/s"\n')
     base = ("run", "--no-flow", str(source), "--spec", str(spec), "--no-cache")
     output = tmp_path / "out.parquet"
     command = enrich_command(*base, "--output", str(output))
     draw = random.Random(15)
     for _ in range(5):
-        _kill_after(command, server, draw.randrange(1_000, 9_000))
+        _kill_after(command, server, draw.randrange(1_000, 6_000))
         assert not output.exists()
     done = run_cli(*base, "--output", str(output))
     assert done.returncode == 0, done.stderr
     requests = server_stats(server)["requests"]
-    assert 60_000 <= requests <= 66_000, requests
+    assert 40_000 <= requests <= 44_000, requests
     assert not state_dir_for(output).exists()
     httpx.post(f"{server}/_reset", timeout=5).raise_for_status()
     clean = tmp_path / "clean.parquet"
