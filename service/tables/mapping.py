@@ -297,16 +297,17 @@ class AnswerMapper:
             pass  # some answer fails here: each on its own, to know which and why
         values: list[Any] = []
         for index, answer in enumerate(answers):
-            value, error = None, None
             try:
                 raw = search(answer)
-                value = None if raw is None else convert(raw)
             except _SEARCH_ERRORS as exc:
-                error = _search_failure(column, exc)
+                values.append(None)
+                errors[index] = errors[index] or _search_failure(column, exc)
+                continue
+            try:
+                values.append(None if raw is None else convert(raw))
             except _UnconvertibleError:
-                error = self._conversion_failure(column, raw)
-            values.append(value)
-            errors[index] = errors[index] or error
+                values.append(None)
+                errors[index] = errors[index] or self._conversion_failure(column, raw)
         return values
 
     def _conversion_failure(self, column: OutputColumn, raw: Any) -> str:
