@@ -442,7 +442,7 @@ def online_api(bench: Bench, folder: Path) -> None:
         with online.online_endpoint(api, folder, free_port()) as base:
             plan = bench.plan
             figures = online.latency_figures(api, base, requests, plan.repeats, plan.online_callers)
-            figures += online.rate_figures(base, requests, bench.plan.repeats)
+            figures += online.rate_figures(base, requests, plan.repeats)
             figures.append(online.dedup_figure(api, base, keys, "no cache"))
         with online.online_endpoint(api, folder, free_port(), cache=folder / "online-cache") as base:
             figures.append(online.dedup_figure(api, base, keys, "with its cache"))

@@ -61,7 +61,7 @@ def _kill_after(command: list[str], server: str, more_requests: int) -> None:
 def test_five_kills_cost_at_most_a_tenth_more_requests(tmp_path: Path, server: str) -> None:
     """40,000 distinct keys at 2,000 requests/s, SIGKILLed five times at random points, then run
     to the end: OUT equals a clean run's, and the server counted at most 44,000 requests (a kill
-    loses at most the answers of one flush of the answer log: 0.25 s, 500 requests at this rate)."""
+    loses its requests in flight and the answers of one flush of the log: 0.25 s, 500 at this rate)."""
     keys = [f"d{i}" for i in range(40_000)]
     source, spec = write_lookup_job(tmp_path, server, keys, '[limits]\nrate = "2000/s"\n')
     base = ("run", "--no-flow", str(source), "--spec", str(spec), "--no-cache")
