@@ -19,7 +19,8 @@ class Outcome:
     ``raw`` is the answer's body: as received for one key per request (the cache keeps it as it
     came, rather than re-encoding the parsed document), or a bulk result's own, written as it
     arrived, when something keeps it. ``row`` is the answer already mapped to the output columns
-    (``AnswerMapper.row``), when the caller mapped it as it arrived: then the parsed document is
+    (``AnswerMapper.row``; ``rows`` for a bulk answer's results), when the caller mapped it as it
+    arrived: then the parsed document is
     not kept, and ``answer`` reads ``raw`` again if asked (None when no body was kept).
     """
 

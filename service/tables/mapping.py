@@ -295,6 +295,7 @@ class AnswerMapper:
             return [None if raw is None else convert(raw) for raw in map(search, answers)]
         except (*_SEARCH_ERRORS, _UnconvertibleError):
             pass  # some answer fails here: each on its own, to know which and why
+        # The same steps as row()'s loop, which keeps them inline: it runs once per request.
         values: list[Any] = []
         for index, answer in enumerate(answers):
             try:
