@@ -27,6 +27,7 @@ import anyio.to_thread
 import orjson
 
 from service.caches.entries import key_text
+from service.caches.sqlite_rows import insert_rows
 from service.calling.answers import encode_json, parse_json
 from service.calling.outcome import Outcome
 from service.calling.requests import Key
@@ -128,7 +129,7 @@ class AnswerLog:
         with self._db_lock:
             try:
                 self._db.execute("BEGIN")
-                self._db.executemany("INSERT OR REPLACE INTO outcomes VALUES (?, ?, ?, ?, ?, ?)", rows)
+                insert_rows(self._db, "outcomes", rows)
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:  # a full disk, a read-only folder, an I/O error
                 with contextlib.suppress(sqlite3.Error):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from service.caches.entries import Entry, EntryKind, key_text, outcome_of
+from service.caches.sqlite_rows import insert_rows
 from service.caches.store import CacheStatistics
 from service.calling.outcome import Outcome
 from service.calling.requests import Key
@@ -148,7 +149,7 @@ class ResponseCache:
         ]
         with self._lock, self._recovering():
             self._db.execute("BEGIN")
-            self._db.executemany("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?)", rows)
+            insert_rows(self._db, "answers", rows)
             self._db.execute("COMMIT")
 
     def statistics(self) -> CacheStatistics:

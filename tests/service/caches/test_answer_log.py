@@ -10,6 +10,7 @@ import pytest
 from service import Outcome
 from service.caches import answer_log
 from service.caches.answer_log import AnswerLog
+from service.caches.sqlite_rows import HOST_PARAMETERS
 
 
 def test_a_commit_of_bulk_answers_holds_about_their_own_size(tmp_path: Path) -> None:
@@ -56,5 +57,23 @@ def test_the_newest_committed_answers_are_found_without_reading_the_file(
         assert reads == []
         assert log.get_many([("k0",)])[("k0",)].answer == {"v": 0}
         assert len(reads) == 1
+    finally:
+        log.close()
+
+
+def test_a_commit_is_a_few_statements_not_one_per_answer(tmp_path: Path) -> None:
+    """A commit runs in a thread beside the busy event loop: stepping SQLite once per answer made
+    it wait for the GIL once per answer, and 1,000 answers took a second to commit
+    (``service.caches.sqlite_rows``)."""
+    log = AnswerLog(tmp_path / "answers.sqlite")
+    try:
+        for i in range(1000):
+            log.add((f"k{i}",), Outcome({"v": i}, 1))
+        statements: list[str] = []
+        log._db.set_trace_callback(statements.append)
+        log.flush()
+        inserts = [statement for statement in statements if statement.startswith("INSERT")]
+        assert 1 <= len(inserts) <= -(-1000 // (HOST_PARAMETERS // 6))
+        assert log.get_many([("k999",)])[("k999",)].answer == {"v": 999}
     finally:
         log.close()

@@ -12,6 +12,7 @@ import pytest
 
 from service import CACHE_FILE, Caller, ErrorClass, Outcome, enrich_frame, format_summary
 from service.caches.location import open_store
+from service.caches.sqlite_rows import HOST_PARAMETERS
 from service.caches.sqlite_store import ResponseCache
 from service.caches.store import cache_namespace, store_outcomes
 from service.testing import MockClock
@@ -92,6 +93,19 @@ def test_stats_and_clear(tmp_path: Path) -> None:
     assert cache.statistics().entries == 1
     assert cache.clear() == 1
     assert cache.statistics().entries == 0
+
+
+def test_storing_many_answers_is_a_few_statements_not_one_per_answer(tmp_path: Path) -> None:
+    """Answers are stored from a thread beside the busy event loop: stepping SQLite once per
+    answer waits for the GIL once per answer (``service.caches.sqlite_rows``)."""
+    cache = open_cache(tmp_path, WallClock())
+    statements: list[str] = []
+    cache._db.set_trace_callback(statements.append)
+    stored = store_outcomes(cache, [((f"k{i}",), Outcome({"v": i}, 1)) for i in range(1000)])
+    inserts = [statement for statement in statements if statement.startswith("INSERT")]
+    assert stored.entries == 1000
+    assert 1 <= len(inserts) <= -(-1000 // (HOST_PARAMETERS // 5))
+    assert cache.get_many([("k999",)])[("k999",)].answer == {"v": 999}
 
 
 @pytest.mark.asyncio
