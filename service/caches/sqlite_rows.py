@@ -2,9 +2,9 @@
 
 ``executemany`` steps SQLite once per row and lets go of the GIL around every step; from a
 thread, each row then waits for the busy event loop to hand the GIL back (up to the switch
-interval, 5 ms). Committing 1,000 rows that way took 0.75-1.4 s against a busy loop, and a job's
-answer log fell seconds behind its answers; as multi-row INSERTs (one step for up to 166 rows),
-50 ms (docs/architecture.md, "Measured costs").
+interval, 5 ms). Committing 1,000 rows that way took 0.75-1.4 s against a busy loop, and what
+waits for a commit of the job's answer log is what a kill loses; as multi-row INSERTs (one step
+for up to 166 rows), 50 ms (docs/architecture.md, "Measured costs").
 """
 
 from __future__ import annotations
