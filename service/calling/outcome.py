@@ -20,8 +20,8 @@ class Outcome:
     came, rather than re-encoding the parsed document), or a bulk result's own, written as it
     arrived, when something keeps it. ``row`` is the answer already mapped to the output columns
     (``AnswerMapper.row``; ``rows`` for a bulk answer's results), when the caller mapped it as it
-    arrived: then the parsed document is
-    not kept, and ``answer`` reads ``raw`` again if asked (None when no body was kept).
+    arrived: then the parsed document is not kept, and ``answer`` reads ``raw`` again if asked
+    (None when no body was kept).
     """
 
     __slots__ = ("_answer", "attempts", "error", "message", "raw", "row", "status")
