@@ -62,10 +62,14 @@ class AnswerLog:
         self._db = sqlite3.connect(path, check_same_thread=False, timeout=60, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")  # batches on other processes write it too
         self._db.execute("PRAGMA synchronous=NORMAL")  # a commit survives a kill of the process
+        # Rows appended in arrival order, found through an index of keys alone: keys come in any
+        # order, and a table ordered by key rewrites a page of whole rows per answer (1M keys in
+        # random order: 38 us a row, against 15 this way; in order, 3 either way).
         self._db.execute(
-            "CREATE TABLE IF NOT EXISTS outcomes (key TEXT PRIMARY KEY, attempts INTEGER, "
-            "error TEXT, status INTEGER, message TEXT, body BLOB) WITHOUT ROWID"
+            "CREATE TABLE IF NOT EXISTS outcomes (key TEXT, attempts INTEGER, "
+            "error TEXT, status INTEGER, message TEXT, body BLOB)"
         )
+        self._db.execute("CREATE UNIQUE INDEX IF NOT EXISTS outcomes_by_key ON outcomes (key)")
         self.unlogged = 0  # answers that could not be encoded (asked again after a kill)
         self._failure: OSError | None = None
 
