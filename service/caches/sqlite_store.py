@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from service.caches.entries import Entry, EntryKind, key_text, outcome_of
-from service.caches.sqlite_rows import insert_rows
+from service.caches.sqlite_rows import create_keyed_table, insert_rows
 from service.caches.store import CacheStatistics
 from service.calling.outcome import Outcome
 from service.calling.requests import Key
@@ -39,9 +39,8 @@ def _connect(path: Path) -> sqlite3.Connection:
     try:
         db.execute("PRAGMA journal_mode=WAL")  # readers in other jobs do not block a writer
         db.execute("PRAGMA synchronous=NORMAL")
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS answers (namespace TEXT, key TEXT, kind INTEGER, "
-            "expires REAL, body BLOB, PRIMARY KEY (namespace, key)) WITHOUT ROWID"
+        create_keyed_table(
+            db, "answers", "namespace TEXT, key TEXT, kind INTEGER, expires REAL, body BLOB", "namespace, key"
         )
     except BaseException:
         db.close()
