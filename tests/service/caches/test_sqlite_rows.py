@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.caches.sqlite_rows import HOST_PARAMETERS, insert_rows
+from service.caches.sqlite_rows import HOST_PARAMETERS, create_keyed_table, insert_rows
 
 values = st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1), st.text(max_size=5), st.binary(max_size=5))
 
@@ -44,3 +45,22 @@ def test_rows_are_stored_as_executemany_stores_them_in_few_statements(
     assert got.execute(query).fetchall() == expected.execute(query).fetchall()
     per_statement = HOST_PARAMETERS // width
     assert len(statements) == -(-len(rows) // per_statement)
+
+
+def test_a_keyed_table_is_made_once_whoever_opens_the_file(tmp_path: Path) -> None:
+    """Processes sharing a file (Dask workers on one machine) each make sure of the table: the
+    first makes it, appended with a unique index of its key, the others find it."""
+    first, second = (sqlite3.connect(tmp_path / "shared.sqlite", isolation_level=None) for _ in range(2))
+    try:
+        for db in (first, second, first):
+            create_keyed_table(db, "t", "namespace TEXT, key TEXT, body BLOB", "namespace, key")
+        made = first.execute("SELECT type, name FROM sqlite_master ORDER BY name").fetchall()
+        assert made == [("table", "t"), ("index", "t_by_key")]
+        insert_rows(second, "t", [("ns", "k", b"1"), ("ns", "k", b"2"), ("other", "k", b"3")])
+        assert first.execute("SELECT namespace, key, body FROM t ORDER BY namespace").fetchall() == [
+            ("ns", "k", b"2"),
+            ("other", "k", b"3"),
+        ]
+    finally:
+        first.close()
+        second.close()
