@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import sqlite3
 import tracemalloc
 from pathlib import Path
@@ -13,6 +12,7 @@ from service import Outcome
 from service.caches import answer_log
 from service.caches.answer_log import AnswerLog
 from service.caches.sqlite_rows import HOST_PARAMETERS
+from tests.service.caches.key_order import pages_in_any_order_and_in_order
 
 
 def test_a_commit_of_bulk_answers_holds_about_their_own_size(tmp_path: Path) -> None:
@@ -81,7 +81,7 @@ def test_a_commit_is_a_few_statements_not_one_per_answer(tmp_path: Path) -> None
         log.close()
 
 
-def _pages_written(keys: list[tuple[str]], folder: Path) -> int:
+def _pages_written(keys: list[str], folder: Path) -> int:
     """Database pages the commits of ``keys``' answers (1,000 a commit) write to the WAL."""
     log = AnswerLog(folder / "answers.sqlite")
     try:
@@ -89,7 +89,7 @@ def _pages_written(keys: list[tuple[str]], folder: Path) -> int:
         body = b'{"country": "DE", "asn": 12345, "org": "Example Org", "score": 0.5}'
         for start in range(0, len(keys), 1000):
             for key in keys[start : start + 1000]:
-                log.add(key, Outcome({"country": "DE"}, 1, status=200, raw=body))
+                log.add((key,), Outcome({"country": "DE"}, 1, status=200, raw=body))
             log.flush()
         return int(log._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
     finally:
@@ -101,12 +101,7 @@ def test_keys_in_any_order_cost_a_commit_about_what_keys_in_order_do(tmp_path: P
     order, as a user's keys do: 8 times the pages of the same keys in order at 20,000 keys, and
     more as the log grew; with rows appended and an index of keys alone, 2.7 times (1M keys: 38 us
     of CPU a row against 15; docs/architecture.md)."""
-    rng = random.Random(7)
-    in_any_order = [(f"{rng.getrandbits(64):016x}",) for _ in range(20_000)]
-    (tmp_path / "any").mkdir()
-    (tmp_path / "ordered").mkdir()
-    any_order_pages = _pages_written(in_any_order, tmp_path / "any")
-    ordered_pages = _pages_written(sorted(in_any_order), tmp_path / "ordered")
+    any_order_pages, ordered_pages = pages_in_any_order_and_in_order(_pages_written, tmp_path)
     assert any_order_pages < 4 * ordered_pages, (any_order_pages, ordered_pages)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import sqlite3
 import stat
 from pathlib import Path
@@ -12,13 +11,14 @@ import polars as pl
 import pytest
 
 from service import CACHE_FILE, Caller, ErrorClass, Outcome, enrich_frame, format_summary
-from service.caches.entries import EntryKind
+from service.caches.entries import EntryKind, key_text
 from service.caches.location import open_store
 from service.caches.sqlite_rows import HOST_PARAMETERS
 from service.caches.sqlite_store import ResponseCache
 from service.caches.store import cache_namespace, store_outcomes
 from service.testing import MockClock
 from tests.helpers import make_spec, run_cli, write_lookup_job
+from tests.service.caches.key_order import pages_in_any_order_and_in_order
 
 
 class WallClock:
@@ -259,14 +259,16 @@ def test_a_corrupt_cache_file_does_not_brick_jobs_or_cache_clear(tmp_path: Path,
     assert len(list(cache_dir.glob(f"{CACHE_FILE}.corrupt-*"))) == 2
 
 
-def _pages_written(texts: list[str], folder: Path) -> int:
-    """Database pages that storing an answer for each of ``texts`` (1,000 a commit) writes to the WAL."""
+def _pages_written(keys: list[str], folder: Path) -> int:
+    """Database pages that storing an answer for each of ``keys`` (1,000 a commit) writes to the WAL."""
     cache = open_cache(folder, WallClock())
     try:
         cache._db.execute("PRAGMA wal_autocheckpoint=0")  # every page written stays counted
         body = b'{"country": "DE", "asn": 12345, "org": "Example Org", "score": 0.5}'
-        for start in range(0, len(texts), 1000):
-            cache.put_entries([(text, EntryKind.ANSWER, body) for text in texts[start : start + 1000]])
+        for start in range(0, len(keys), 1000):
+            cache.put_entries(
+                [(key_text((key,)), EntryKind.ANSWER, body) for key in keys[start : start + 1000]]
+            )
         return int(cache._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
     finally:
         cache.close()
@@ -276,12 +278,7 @@ def test_keys_in_any_order_cost_a_store_about_what_keys_in_order_do(tmp_path: Pa
     """A table ordered by key rewrote a page of whole entries per answer when keys came in random
     order, as a user's keys do (1M entries in 10,000-entry commits: 32-40 us of CPU an entry,
     14.5-21 us appended with an index of keys; ``service.caches.sqlite_rows``)."""
-    rng = random.Random(7)
-    in_any_order = [f'["{rng.getrandbits(64):016x}"]' for _ in range(20_000)]
-    (tmp_path / "any").mkdir()
-    (tmp_path / "ordered").mkdir()
-    any_order_pages = _pages_written(in_any_order, tmp_path / "any")
-    ordered_pages = _pages_written(sorted(in_any_order), tmp_path / "ordered")
+    any_order_pages, ordered_pages = pages_in_any_order_and_in_order(_pages_written, tmp_path)
     assert any_order_pages < 4 * ordered_pages, (any_order_pages, ordered_pages)
 
 
