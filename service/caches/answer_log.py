@@ -26,13 +26,12 @@ import anyio
 import anyio.to_thread
 import orjson
 
+from service.caches.answer_log_file import AnswerLogFile, LogRow, count_keys
 from service.caches.entries import key_text
-from service.caches.sqlite_rows import create_keyed_table, insert_rows
 from service.calling.answers import encode_json, parse_json
 from service.calling.outcome import Outcome
 from service.calling.requests import Key
 from service.errors import ErrorClass
-from service.files import touch_private
 
 FLUSH_EVERY_S = 0.25
 FLUSH_EVERY_ANSWERS = 1000
@@ -40,34 +39,21 @@ FLUSH_EVERY_ANSWERS = 1000
 # (1M rows of 20,000 keys) is answered without SQLite or parsing its JSON again (8.0 s -> 6.0 s
 # for that job, +9 MB).
 RECENT_ANSWERS = 20_000
-_CHUNK = 500  # SQLite's default limit on host parameters is 999
 # Not an answer: the breaker stopped the job before this key was asked (or asked again).
 _NOT_FINAL = frozenset({ErrorClass.CIRCUIT_OPEN})
-
-_Row = tuple[str, int, str | None, int | None, str | None, bytes | None]
 
 
 class AnswerLog:
     """The log file; ``add`` is for the event loop, every other method blocks (use a thread)."""
 
     def __init__(self, path: Path) -> None:
-        touch_private(path)  # SQLite gives its -wal and -shm files the database file's mode
         self.path = path
         self._lock = threading.Lock()  # the buffers: held for microseconds, on the event loop too
-        self._db_lock = threading.Lock()
         self._pending: dict[str, tuple[Key, Outcome]] = {}
         self._flushing: dict[str, tuple[Key, Outcome]] = {}  # visible until committed
         self._recent: dict[str, Outcome] = {}
         self._wake: anyio.Event | None = None
-        self._db = sqlite3.connect(path, check_same_thread=False, timeout=60, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")  # batches on other processes write it too
-        self._db.execute("PRAGMA synchronous=NORMAL")  # a commit survives a kill of the process
-        create_keyed_table(
-            self._db,
-            "outcomes",
-            "key TEXT, attempts INTEGER, error TEXT, status INTEGER, message TEXT, body BLOB",
-            "key",
-        )
+        self._file = AnswerLogFile(path)
         self.unlogged = 0  # answers that could not be encoded (asked again after a kill)
         self._failure: OSError | None = None
 
@@ -99,19 +85,11 @@ class AnswerLog:
                     found[key] = recent
                 else:
                     by_text[text] = key
-        texts = list(by_text)
-        with self._db_lock:
-            for start in range(0, len(texts), _CHUNK):
-                chunk = texts[start : start + _CHUNK]
-                rows = self._db.execute(
-                    "SELECT key, attempts, error, status, message, body FROM outcomes "
-                    f"WHERE key IN ({','.join('?' * len(chunk))})",
-                    chunk,
-                ).fetchall()
-                for row in rows:
-                    outcome = _outcome_of(row)
-                    if outcome is not None:
-                        found[by_text[row[0]]] = outcome
+        if by_text:
+            for row in self._file.find(list(by_text)):
+                outcome = _outcome_of(row)
+                if outcome is not None:
+                    found[by_text[row[0]]] = outcome
         return found
 
     def flush(self) -> None:
@@ -128,15 +106,10 @@ class AnswerLog:
                 self.unlogged += 1
             else:
                 rows.append(row)
-        with self._db_lock:
-            try:
-                self._db.execute("BEGIN")
-                insert_rows(self._db, "outcomes", rows)
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:  # a full disk, a read-only folder, an I/O error
-                with contextlib.suppress(sqlite3.Error):
-                    self._db.execute("ROLLBACK")
-                raise OSError(f"{self.path}: cannot write the job's answer log ({exc})") from None
+        try:
+            self._file.append(rows)
+        except sqlite3.Error as exc:  # a full disk, a read-only folder, an I/O error
+            raise OSError(f"{self.path}: cannot write the job's answer log ({exc})") from None
         with self._lock:
             recent = self._recent
             recent.update((text, outcome) for text, (_, outcome) in flushing.items())
@@ -159,8 +132,7 @@ class AnswerLog:
     def close(self) -> None:
         """Flush, then close the file."""
         self.flush()
-        with self._db_lock:
-            self._db.close()
+        self._file.close()
 
 
 @asynccontextmanager
@@ -187,14 +159,14 @@ def logged_keys(path: Path) -> int | None:
         return None
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
     try:
-        return int(db.execute("SELECT COUNT(*) FROM outcomes").fetchone()[0])
+        return count_keys(db)
     except sqlite3.Error:  # no table yet (nothing was logged), or not readable: not known
         return None
     finally:
         db.close()
 
 
-def _row_of(text: str, outcome: Outcome) -> _Row | None:
+def _row_of(text: str, outcome: Outcome) -> LogRow | None:
     body = outcome.raw
     if outcome.error is None and body is None:
         try:
@@ -205,7 +177,7 @@ def _row_of(text: str, outcome: Outcome) -> _Row | None:
     return (text, outcome.attempts, error, outcome.status, outcome.message, body)
 
 
-def _outcome_of(row: _Row) -> Outcome | None:
+def _outcome_of(row: LogRow) -> Outcome | None:
     _, attempts, error, status, message, body = row
     if error is not None:
         return Outcome(None, attempts, ErrorClass(error), message, status)

@@ -18,7 +18,7 @@ import contextlib
 import functools
 import itertools
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 # The fewest host parameters a statement may have in any SQLite build (999 before 3.32).
@@ -29,13 +29,34 @@ def create_keyed_table(db: sqlite3.Connection, table: str, columns: str, key: st
     """Create ``table`` (``columns``, as SQL) with rows appended and a unique index of ``key`` (a
     column or columns), unless it exists: a file from an earlier release, whose table is ordered by
     its key, is used as it is (alike, only slower to add to)."""
+    _create(
+        db,
+        table,
+        f"CREATE TABLE {table} ({columns})",
+        f"CREATE UNIQUE INDEX {table}_by_key ON {table} ({key})",
+    )
+
+
+def create_table(db: sqlite3.Connection, table: str, columns: str) -> None:
+    """Create ``table`` (``columns``, as SQL; rows appended, no index) unless it exists."""
+    _create(db, table, f"CREATE TABLE {table} ({columns})")
+
+
+def _create(db: sqlite3.Connection, table: str, *statements: str) -> None:
     if _has_table(db, table):  # no write: a read-only file with the table opens as before
         return
-    db.execute("BEGIN IMMEDIATE")  # another process may be creating it now
-    try:
+    with transaction(db, "BEGIN IMMEDIATE"):  # another process may be creating it now
         if not _has_table(db, table):
-            db.execute(f"CREATE TABLE {table} ({columns})")
-            db.execute(f"CREATE UNIQUE INDEX {table}_by_key ON {table} ({key})")
+            for statement in statements:
+                db.execute(statement)
+
+
+@contextlib.contextmanager
+def transaction(db: sqlite3.Connection, begin: str = "BEGIN") -> Iterator[None]:
+    """``begin`` ... COMMIT around the block; ROLLBACK when it raises (the error goes on)."""
+    db.execute(begin)
+    try:
+        yield
         db.execute("COMMIT")
     except BaseException:
         with contextlib.suppress(sqlite3.Error):
@@ -53,16 +74,38 @@ def _has_table(db: sqlite3.Connection, table: str) -> bool:
 def insert_rows(db: sqlite3.Connection, table: str, rows: Sequence[tuple[Any, ...]]) -> None:
     """``INSERT OR REPLACE`` ``rows`` (tuples as wide as ``table``) into ``table``, as few
     statements as SQLite allows."""
+    for _ in _insert(db, "INSERT OR REPLACE", table, rows):
+        pass
+
+
+def append_rows(db: sqlite3.Connection, table: str, rows: Sequence[tuple[Any, ...]]) -> list[int]:
+    """``INSERT`` ``rows`` into ``table`` (a rowid table with no unique key) inside a transaction
+    that holds the write lock; the rowid each row took, in order."""
+    rowids: list[int] = []
+    for count, last in _insert(db, "INSERT", table, rows):
+        # A new row's rowid is one more than the largest (SQLite's rule until 2**63 - 1), and no
+        # other connection writes during the transaction: a statement's rows take consecutive ones.
+        rowids.extend(range(last - count + 1, last + 1))
+    return rowids
+
+
+def _insert(
+    db: sqlite3.Connection, verb: str, table: str, rows: Sequence[tuple[Any, ...]]
+) -> Iterator[tuple[int, int]]:
+    """Each statement's row count and last rowid."""
     if not rows:
         return
     width = len(rows[0])
     per_statement = HOST_PARAMETERS // width
     for start in range(0, len(rows), per_statement):
         chunk = rows[start : start + per_statement]
-        db.execute(_insert_sql(table, width, len(chunk)), list(itertools.chain.from_iterable(chunk)))
+        cursor = db.execute(
+            _insert_sql(verb, table, width, len(chunk)), list(itertools.chain.from_iterable(chunk))
+        )
+        yield len(chunk), int(cursor.lastrowid or 0)
 
 
 @functools.cache
-def _insert_sql(table: str, width: int, count: int) -> str:
+def _insert_sql(verb: str, table: str, width: int, count: int) -> str:
     row = "(" + ", ".join("?" * width) + ")"
-    return f"INSERT OR REPLACE INTO {table} VALUES " + ", ".join([row] * count)
+    return f"{verb} INTO {table} VALUES " + ", ".join([row] * count)

@@ -137,9 +137,10 @@ def test_a_full_disk_mid_job_is_an_environment_error_and_the_job_resumes(tmp_pat
 
 
 def _logged(path: Path) -> set[str]:
-    """The keys a job's answer log holds."""
+    """The keys a job's answer log holds (merged into its index or not yet)."""
     with contextlib.closing(sqlite3.connect(path)) as db:
-        return {json.loads(text)[0] for (text,) in db.execute("SELECT key FROM outcomes")}
+        rows = db.execute("SELECT key FROM outcomes UNION SELECT key FROM unmerged")
+        return {json.loads(text)[0] for (text,) in rows}
 
 
 def test_a_recorded_part_found_truncated_is_done_again(tmp_path: Path, server: str) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from service import Outcome
-from service.caches import answer_log
+from service.caches import answer_log, answer_log_file
 from service.caches.answer_log import AnswerLog
 from service.caches.sqlite_rows import HOST_PARAMETERS
 from tests.service.caches.key_order import pages_in_any_order_and_in_order
@@ -49,7 +49,7 @@ def test_the_newest_committed_answers_are_found_without_reading_the_file(
             log.add((f"k{i}",), Outcome({"v": i}, 1))
         log.flush()
         reads: list[str] = []
-        log._db.set_trace_callback(reads.append)  # every statement SQLite runs for this log
+        log._file._db.set_trace_callback(reads.append)  # every statement SQLite runs for this log
         recent = log.get_many([("k2",), ("k3",), ("k4",)])
         assert {key: outcome.answer for key, outcome in recent.items()} == {
             ("k2",): {"v": 2},
@@ -58,7 +58,7 @@ def test_the_newest_committed_answers_are_found_without_reading_the_file(
         }
         assert reads == []
         assert log.get_many([("k0",)])[("k0",)].answer == {"v": 0}
-        assert len(reads) == 1
+        assert reads
     finally:
         log.close()
 
@@ -72,7 +72,7 @@ def test_a_commit_is_a_few_statements_not_one_per_answer(tmp_path: Path) -> None
         for i in range(1000):
             log.add((f"k{i}",), Outcome({"v": i}, 1))
         statements: list[str] = []
-        log._db.set_trace_callback(statements.append)
+        log._file._db.set_trace_callback(statements.append)
         log.flush()
         inserts = [statement for statement in statements if statement.startswith("INSERT")]
         assert 1 <= len(inserts) <= -(-1000 // (HOST_PARAMETERS // 6))
@@ -85,24 +85,28 @@ def _pages_written(keys: list[str], folder: Path) -> int:
     """Database pages the commits of ``keys``' answers (1,000 a commit) write to the WAL."""
     log = AnswerLog(folder / "answers.sqlite")
     try:
-        log._db.execute("PRAGMA wal_autocheckpoint=0")  # every page written stays counted
+        log._file._db.execute("PRAGMA wal_autocheckpoint=0")  # every page written stays counted
         body = b'{"country": "DE", "asn": 12345, "org": "Example Org", "score": 0.5}'
         for start in range(0, len(keys), 1000):
             for key in keys[start : start + 1000]:
                 log.add((key,), Outcome({"country": "DE"}, 1, status=200, raw=body))
             log.flush()
-        return int(log._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
+        return int(log._file._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
     finally:
         log.close()
 
 
-def test_keys_in_any_order_cost_a_commit_about_what_keys_in_order_do(tmp_path: Path) -> None:
-    """A table ordered by key rewrote a page of whole rows per answer when keys came in random
-    order, as a user's keys do: 8 times the pages of the same keys in order at 20,000 keys, and
-    more as the log grew; with rows appended and an index of keys alone, 2.7 times (1M keys: 38 us
-    of CPU a row against 15; docs/architecture.md)."""
+def test_keys_in_any_order_cost_a_commit_about_what_keys_in_order_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each answer inserted into an index of keys as it came wrote a page of the index per answer
+    when keys came in random order, as a user's keys do: 2.7 times the pages of the same keys in
+    order at 20,000 keys, 9 times at 100,000 (37,544 pages against 4,175). Appended, then merged
+    into the index in key order: 1.1 times here (merged every 5,000 keys), 1.2 at 100,000 (10,253
+    pages, merged every 20,000; docs/architecture.md)."""
+    monkeypatch.setattr(answer_log_file, "MERGE_EVERY", 5000)
     any_order_pages, ordered_pages = pages_in_any_order_and_in_order(_pages_written, tmp_path)
-    assert any_order_pages < 4 * ordered_pages, (any_order_pages, ordered_pages)
+    assert any_order_pages < 1.5 * ordered_pages, (any_order_pages, ordered_pages)
 
 
 def test_a_log_written_before_the_index_of_keys_is_resumed(tmp_path: Path) -> None:
