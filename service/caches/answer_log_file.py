@@ -20,13 +20,18 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from service.caches.sqlite_rows import append_rows, create_keyed_table, create_table, transaction
-from service.files import touch_private
+from service.caches.sqlite_rows import (
+    append_rows,
+    create_keyed_table,
+    create_table,
+    open_shared,
+    rows_in,
+    transaction,
+)
 
 MERGE_EVERY = 100_000
 COLUMNS = "key TEXT, attempts INTEGER, error TEXT, status INTEGER, message TEXT, body BLOB"
 _NAMES = "key, attempts, error, status, message, body"
-_CHUNK = 500  # SQLite's default limit on host parameters is 999
 
 LogRow = tuple[Any, ...]  # as COLUMNS
 
@@ -36,13 +41,9 @@ class AnswerLogFile:
     called from any thread."""
 
     def __init__(self, path: Path) -> None:
-        touch_private(path)  # SQLite gives its -wal and -shm files the database file's mode
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, timeout=60, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")  # batches on other processes write it too
-        self._db.execute("PRAGMA synchronous=NORMAL")  # a commit survives a kill of the process
-        create_keyed_table(self._db, "outcomes", COLUMNS, "key")
-        create_table(self._db, "unmerged", COLUMNS)
+        # Batches on other processes write it too (Dask workers on one machine).
+        self._db = open_shared(path, timeout_s=60, prepare=_create_tables)
         self._appended: dict[int, int] = {}  # the hash of a key's text: its row in ``unmerged``
         self._others_unmerged = False  # rows another connection appended may be unmerged
         self._seen_version = 0
@@ -99,22 +100,19 @@ class AnswerLogFile:
             self._db.close()
 
     def _indexed(self, texts: Sequence[str]) -> Iterator[LogRow]:
-        for start in range(0, len(texts), _CHUNK):
-            chunk = texts[start : start + _CHUNK]
-            yield from self._db.execute(
-                f"SELECT {_NAMES} FROM outcomes WHERE key IN ({','.join('?' * len(chunk))})", chunk
-            )
+        return rows_in(self._db, f"SELECT {_NAMES} FROM outcomes WHERE key IN", texts)
 
     def _unmerged_at(self, rowids: list[int]) -> Iterator[LogRow]:
-        for start in range(0, len(rowids), _CHUNK):
-            chunk = rowids[start : start + _CHUNK]
-            yield from self._db.execute(
-                f"SELECT {_NAMES} FROM unmerged WHERE rowid IN ({','.join('?' * len(chunk))})", chunk
-            )
+        return rows_in(self._db, f"SELECT {_NAMES} FROM unmerged WHERE rowid IN", rowids)
 
     def _data_version(self) -> int:
         """Changes when another connection commits to the file (not when this one does)."""
         return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
+
+def _create_tables(db: sqlite3.Connection) -> None:
+    create_keyed_table(db, "outcomes", COLUMNS, "key")
+    create_table(db, "unmerged", COLUMNS)
 
 
 def count_keys(db: sqlite3.Connection) -> int:

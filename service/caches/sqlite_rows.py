@@ -18,11 +18,34 @@ import contextlib
 import functools
 import itertools
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
+
+from service.files import touch_private
 
 # The fewest host parameters a statement may have in any SQLite build (999 before 3.32).
 HOST_PARAMETERS = 999
+_IN_CHUNK = 500  # values of one ``IN (...)``, beside a few other parameters
+
+
+def open_shared(
+    path: Path, *, timeout_s: float, prepare: Callable[[sqlite3.Connection], None]
+) -> sqlite3.Connection:
+    """``path`` as a file several threads and processes write, made ready by ``prepare`` (its
+    tables): WAL (readers do not block the writer), commits that survive a kill of the process
+    (``synchronous=NORMAL``), each statement its own transaction unless one is begun; a file made
+    here is its owner's only. Closed again if it cannot be made ready."""
+    touch_private(path)  # SQLite gives its -wal and -shm files the database file's mode
+    db = sqlite3.connect(path, check_same_thread=False, timeout=timeout_s, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        prepare(db)
+    except BaseException:
+        db.close()
+        raise
+    return db
 
 
 def create_keyed_table(db: sqlite3.Connection, table: str, columns: str, key: str) -> None:
@@ -69,6 +92,16 @@ def _has_table(db: sqlite3.Connection, table: str) -> bool:
         db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [table]).fetchone()
         is not None
     )
+
+
+def rows_in(
+    db: sqlite3.Connection, query: str, values: Sequence[Any], before: Sequence[Any] = ()
+) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``query``, which ends in ``IN``, for every one of ``values`` (bound after
+    ``before``), a statement per few hundred of them."""
+    for start in range(0, len(values), _IN_CHUNK):
+        chunk = values[start : start + _IN_CHUNK]
+        yield from db.execute(f"{query} ({','.join('?' * len(chunk))})", [*before, *chunk])
 
 
 def insert_rows(db: sqlite3.Connection, table: str, rows: Sequence[tuple[Any, ...]]) -> None:

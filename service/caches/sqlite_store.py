@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from service.caches.entries import Entry, EntryKind, key_text, outcome_of
-from service.caches.sqlite_rows import create_keyed_table, insert_rows
+from service.caches.sqlite_rows import create_keyed_table, insert_rows, open_shared, rows_in, transaction
 from service.caches.store import CacheStatistics
 from service.calling.outcome import Outcome
 from service.calling.requests import Key
-from service.files import private_folder, touch_private
+from service.files import private_folder
 
-_CHUNK = 500  # SQLite's default limit on host parameters is 999
 # SQLite's primary result codes for a damaged file, and for a file that is not a database at all.
 _CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 _log = logging.getLogger("enrich.cache")
@@ -34,18 +33,13 @@ def is_corruption(exc: sqlite3.DatabaseError) -> bool:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    touch_private(path)  # SQLite gives its -wal and -shm files the database file's mode
-    db = sqlite3.connect(path, check_same_thread=False, timeout=30, isolation_level=None)
-    try:
-        db.execute("PRAGMA journal_mode=WAL")  # readers in other jobs do not block a writer
-        db.execute("PRAGMA synchronous=NORMAL")
-        create_keyed_table(
-            db, "answers", "namespace TEXT, key TEXT, kind INTEGER, expires REAL, body BLOB", "namespace, key"
-        )
-    except BaseException:
-        db.close()
-        raise
-    return db
+    return open_shared(path, timeout_s=30, prepare=_create_answers)
+
+
+def _create_answers(db: sqlite3.Connection) -> None:
+    create_keyed_table(
+        db, "answers", "namespace TEXT, key TEXT, kind INTEGER, expires REAL, body BLOB", "namespace, key"
+    )
 
 
 class ResponseCache:
@@ -120,17 +114,11 @@ class ResponseCache:
         found: dict[Key, Outcome] = {}
         now = self._now()
         with self._lock, self._recovering():
-            for start in range(0, len(texts), _CHUNK):
-                chunk = texts[start : start + _CHUNK]
-                rows = self._db.execute(
-                    f"SELECT key, kind, body FROM answers WHERE namespace = ? AND expires > ? "
-                    f"AND key IN ({','.join('?' * len(chunk))})",
-                    [self._namespace, now, *chunk],
-                ).fetchall()
-                for text, kind, body in rows:
-                    outcome = outcome_of(kind, body)
-                    if outcome is not None:
-                        found[by_text[text]] = outcome
+            query = "SELECT key, kind, body FROM answers WHERE namespace = ? AND expires > ? AND key IN"
+            for text, kind, body in rows_in(self._db, query, texts, [self._namespace, now]):
+                outcome = outcome_of(kind, body)
+                if outcome is not None:
+                    found[by_text[text]] = outcome
         return found
 
     def put_entries(self, entries: Sequence[Entry]) -> None:
@@ -146,10 +134,8 @@ class ResponseCache:
             )
             for text, kind, body in entries
         ]
-        with self._lock, self._recovering():
-            self._db.execute("BEGIN")
+        with self._lock, self._recovering(), transaction(self._db):
             insert_rows(self._db, "answers", rows)
-            self._db.execute("COMMIT")
 
     def statistics(self) -> CacheStatistics:
         """Counts over the whole file (every namespace)."""

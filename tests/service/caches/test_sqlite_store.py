@@ -305,3 +305,18 @@ def test_a_cache_file_written_before_the_index_of_keys_is_used_as_it_is(tmp_path
         assert indexes == []  # a table without rowid is its own index of keys
     finally:
         cache.close()
+
+
+def test_a_store_that_fails_leaves_no_transaction_open_for_the_next(tmp_path: Path) -> None:
+    """A commit that fails (a full disk; here a trigger aborting the insert) is rolled back: the
+    next store goes through rather than failing on the transaction the first left open."""
+    cache = open_cache(tmp_path, WallClock())
+    cache._db.execute(
+        "CREATE TEMP TRIGGER full_disk BEFORE INSERT ON answers WHEN NEW.key = '[\"boom\"]' "
+        "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+    )
+    with pytest.raises(sqlite3.IntegrityError, match="disk is full"):
+        store_outcomes(cache, [(("boom",), Outcome({"x": 1}, 1))])
+    store_outcomes(cache, [(("fine",), Outcome({"x": 2}, 1))])
+    assert cache.get_many([("fine",)])[("fine",)].answer == {"x": 2}
+    cache.close()
