@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from service.caches.appended_rows import AppendedRows, create_appended_tables, unmerged_table
 from service.caches.entries import Entry, EntryKind, key_text, outcome_of
-from service.caches.sqlite_rows import create_keyed_table, insert_rows, open_shared, rows_in, transaction
+from service.caches.sqlite_rows import open_shared, rows_in
 from service.caches.store import CacheStatistics
 from service.calling.outcome import Outcome
 from service.calling.requests import Key
@@ -25,6 +26,9 @@ from service.files import private_folder
 # SQLite's primary result codes for a damaged file, and for a file that is not a database at all.
 _CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 _log = logging.getLogger("enrich.cache")
+MERGE_EVERY = 100_000  # entries appended before they go into the indexed table (appended_rows)
+COLUMNS = "namespace TEXT, key TEXT, kind INTEGER, expires REAL, body BLOB"
+_UNMERGED = unmerged_table("answers")
 
 
 def is_corruption(exc: sqlite3.DatabaseError) -> bool:
@@ -37,9 +41,7 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 def _create_answers(db: sqlite3.Connection) -> None:
-    create_keyed_table(
-        db, "answers", "namespace TEXT, key TEXT, kind INTEGER, expires REAL, body BLOB", "namespace, key"
-    )
+    create_appended_tables(db, "answers", COLUMNS, "namespace, key")
 
 
 class ResponseCache:
@@ -62,11 +64,17 @@ class ResponseCache:
         self._now = now
         self._lock = threading.Lock()
         try:
-            self._db = _connect(path)
+            self._use(_connect(path))
         except sqlite3.DatabaseError as exc:
             if not is_corruption(exc):
                 raise
-            self._db = self._start_afresh(exc)
+            self._use(self._start_afresh(exc))
+        with self._lock, self._recovering():
+            self._rows.merge()  # a killed job's entries: found through the index from now on
+
+    def _use(self, db: sqlite3.Connection) -> None:
+        self._db = db
+        self._rows = AppendedRows(db, "answers", COLUMNS, "namespace, key", MERGE_EVERY)
 
     @contextlib.contextmanager
     def _recovering(self) -> Iterator[None]:
@@ -79,7 +87,7 @@ class ResponseCache:
                 raise
             with contextlib.suppress(sqlite3.Error):
                 self._db.close()
-            self._db = self._start_afresh(exc)
+            self._use(self._start_afresh(exc))
 
     def _start_afresh(self, exc: sqlite3.DatabaseError) -> sqlite3.Connection:
         """Move the corrupt file (and its -wal, -shm) aside, say so once, open an empty cache."""
@@ -103,9 +111,13 @@ class ResponseCache:
         return str(self.path)
 
     def close(self) -> None:
-        """Close the file."""
+        """Merge this job's entries (so that jobs running now find them too), close the file."""
         with self._lock:
-            self._db.close()
+            try:
+                with contextlib.suppress(sqlite3.Error):  # left unmerged: the next open merges them
+                    self._rows.merge()
+            finally:
+                self._db.close()
 
     def get_many(self, keys: Sequence[Key]) -> dict[Key, Outcome]:
         """Unexpired outcomes for those of ``keys`` that are cached."""
@@ -113,12 +125,20 @@ class ResponseCache:
         texts = list(by_text)
         found: dict[Key, Outcome] = {}
         now = self._now()
+        unexpired = [self._namespace, now]
         with self._lock, self._recovering():
-            query = "SELECT key, kind, body FROM answers WHERE namespace = ? AND expires > ? AND key IN"
-            for text, kind, body in rows_in(self._db, query, texts, [self._namespace, now]):
-                outcome = outcome_of(kind, body)
-                if outcome is not None:
-                    found[by_text[text]] = outcome
+            indexed = "SELECT key, kind, body FROM answers WHERE namespace = ? AND expires > ? AND key IN"
+            rows = list(rows_in(self._db, indexed, texts, unexpired))
+            unmerged = (
+                f"SELECT key, kind, body FROM {_UNMERGED} WHERE namespace = ? AND expires > ? AND rowid IN"
+            )
+            # Newer than an indexed row of the same key; a rowid another process's merge gave to
+            # another key's entry holds an entry not asked for, or the right one.
+            rows.extend(row for row in self._rows.appended(texts, unmerged, unexpired) if row[0] in by_text)
+        for text, kind, body in rows:
+            outcome = outcome_of(kind, body)
+            if outcome is not None:
+                found[by_text[text]] = outcome
         return found
 
     def put_entries(self, entries: Sequence[Entry]) -> None:
@@ -134,14 +154,15 @@ class ResponseCache:
             )
             for text, kind, body in entries
         ]
-        with self._lock, self._recovering(), transaction(self._db):
-            insert_rows(self._db, "answers", rows)
+        with self._lock, self._recovering():
+            self._rows.append(rows, [row[1] for row in rows])
 
     def statistics(self) -> CacheStatistics:
         """Counts over the whole file (every namespace)."""
         now = self._now()
         counts: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)  # a corrupt file, moved aside, leaves
         with self._lock, self._recovering():
+            self._rows.merge()
             counts = self._db.execute(
                 "SELECT COUNT(*), COALESCE(SUM(kind = ?), 0), COALESCE(SUM(kind = ?), 0), "
                 "COALESCE(SUM(expires <= ?), 0), COUNT(DISTINCT namespace) FROM answers",
@@ -156,6 +177,7 @@ class ResponseCache:
         """Delete every entry (or only expired ones); returns how many."""
         removed = 0  # a corrupt file is moved aside whole: nothing to delete in the new one
         with self._lock, self._recovering():
+            self._rows.merge()
             if expired_only:
                 cursor = self._db.execute("DELETE FROM answers WHERE expires <= ?", [self._now()])
             else:

@@ -139,7 +139,7 @@ def test_a_full_disk_mid_job_is_an_environment_error_and_the_job_resumes(tmp_pat
 def _logged(path: Path) -> set[str]:
     """The keys a job's answer log holds (merged into its index or not yet)."""
     with contextlib.closing(sqlite3.connect(path)) as db:
-        rows = db.execute("SELECT key FROM outcomes UNION SELECT key FROM unmerged")
+        rows = db.execute("SELECT key FROM outcomes UNION SELECT key FROM outcomes_unmerged")
         return {json.loads(text)[0] for (text,) in rows}
 
 

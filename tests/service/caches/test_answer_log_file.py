@@ -40,7 +40,7 @@ def test_rows_are_found_before_and_after_their_merge_without_reading_every_row(
         keys = [f"k{i:05d}" for i in range(2500)]
         for start in range(0, len(keys), 300):
             file.append(_rows(keys[start : start + 300], f"v{start}".encode()))
-        unmerged = file._db.execute("SELECT COUNT(*) FROM unmerged").fetchone()[0]
+        unmerged = file._db.execute("SELECT COUNT(*) FROM outcomes_unmerged").fetchone()[0]
         assert 0 < unmerged < 1000  # some rows merged, some not
         statements = _statements(file)
         found = _found(file, [*keys, "absent"])
@@ -84,7 +84,7 @@ def test_a_killed_runs_unmerged_rows_are_merged_when_the_log_is_opened(tmp_path:
     killed._db.close()  # no merge: as a SIGKILL leaves it
     resumed = AnswerLogFile(path)
     try:
-        assert resumed._db.execute("SELECT COUNT(*) FROM unmerged").fetchone()[0] == 0
+        assert resumed._db.execute("SELECT COUNT(*) FROM outcomes_unmerged").fetchone()[0] == 0
         assert _found(resumed, ["a", "b"]) == {"a": b"1", "b": b"2"}
         resumed.append(_rows(["c", "a"], b"3"))
         assert logged_keys(path) == 3
