@@ -13,8 +13,10 @@ Rows not merged yet are found through the rowids this process appended them at, 
 
 from __future__ import annotations
 
+import math
 import sqlite3
-from collections.abc import Hashable, Iterator, Sequence
+import time
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any
 
 from service.caches.sqlite_rows import (
@@ -41,24 +43,37 @@ class AppendedRows:
     """``table`` and its unmerged rows on ``db`` (made by ``create_appended_tables``); its owner
     holds a lock around every call."""
 
-    def __init__(self, db: sqlite3.Connection, table: str, columns: str, key: str, merge_every: int) -> None:
+    def __init__(
+        self,
+        db: sqlite3.Connection,
+        table: str,
+        columns: str,
+        key: str,
+        merge_every: int,
+        *,
+        merge_after_s: float = math.inf,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._db = db
         self._table = table
         self.unmerged = unmerged_table(table)
         self._names = ", ".join(column.split()[0] for column in columns.split(","))
         self._key = key
         self._merge_every = merge_every
+        self._merge_after_s = merge_after_s
+        self._clock = clock
+        self._merged_at = clock()
         self._appended: dict[int, int] = {}  # the hash of a row's identity: its rowid
 
     def append(self, rows: Sequence[tuple[Any, ...]], identities: Sequence[Hashable]) -> bool:
-        """Commit ``rows`` (``identities``: what each is asked for by, its key's text); then, once
-        this process has appended ``merge_every`` of them since it last merged, merge; whether it
-        did."""
+        """Commit ``rows`` (``identities``: what each is asked for by, its key's text); then merge
+        if this process has appended ``merge_every`` since it last merged, or last merged
+        ``merge_after_s`` ago; whether it did."""
         with transaction(self._db):
             rowids = append_rows(self._db, self.unmerged, rows)
         appended = self._appended
         appended.update(zip(map(hash, identities), rowids, strict=True))
-        if len(appended) < self._merge_every:
+        if len(appended) < self._merge_every and self._clock() - self._merged_at < self._merge_after_s:
             return False
         self.merge()
         return True
@@ -74,6 +89,7 @@ class AppendedRows:
                 )
                 self._db.execute(f"DELETE FROM {self.unmerged}")
         self._appended.clear()
+        self._merged_at = self._clock()
 
     def appended(
         self, identities: Sequence[Hashable], query: str, before: Sequence[Any] = ()

@@ -27,6 +27,9 @@ from service.files import private_folder
 _CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 _log = logging.getLogger("enrich.cache")
 MERGE_EVERY = 100_000  # entries appended before they go into the indexed table (appended_rows)
+# ... or a store this long after the last merge: a long-lived process (enrich api, serve) storing
+# slowly shares its entries with the other processes within a minute of its next store.
+MERGE_AFTER_S = 60.0
 COLUMNS = "namespace TEXT, key TEXT, kind INTEGER, expires REAL, body BLOB"
 _UNMERGED = unmerged_table("answers")
 
@@ -74,7 +77,15 @@ class ResponseCache:
 
     def _use(self, db: sqlite3.Connection) -> None:
         self._db = db
-        self._rows = AppendedRows(db, "answers", COLUMNS, "namespace, key", MERGE_EVERY)
+        self._rows = AppendedRows(
+            db,
+            "answers",
+            COLUMNS,
+            "namespace, key",
+            MERGE_EVERY,
+            merge_after_s=MERGE_AFTER_S,
+            clock=self._now,
+        )
 
     @contextlib.contextmanager
     def _recovering(self) -> Iterator[None]:

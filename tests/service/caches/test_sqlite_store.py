@@ -339,6 +339,25 @@ def test_jobs_sharing_the_file_find_each_others_entries_once_merged(tmp_path: Pa
         later.close()
 
 
+def test_a_long_lived_process_shares_its_entries_at_its_first_store_a_minute_after_a_merge(
+    tmp_path: Path,
+) -> None:
+    """enrich api and serve keep a cache open for hours, storing a few entries at a time: they
+    reach the other processes at the first store a minute after the last merge, not at close."""
+    now = WallClock()
+    serving, other = open_cache(tmp_path, now), open_cache(tmp_path, now)
+    try:
+        store_outcomes(serving, [(("a",), Outcome({"x": 1}, 1))])
+        assert other.get_many([("a",)]) == {}  # unmerged, and not the other's own
+        now.t += 61
+        store_outcomes(serving, [(("b",), Outcome({"x": 2}, 1))])
+        got = other.get_many([("a",), ("b",)])
+        assert {key: o.answer for key, o in got.items()} == {("a",): {"x": 1}, ("b",): {"x": 2}}
+    finally:
+        serving.close()
+        other.close()
+
+
 def test_a_cache_file_written_before_the_index_of_keys_is_used_as_it_is(tmp_path: Path) -> None:
     """A cache from the release that kept entries ordered by key (a table without rowid) keeps
     answering, and takes new answers; no index is added to it."""
