@@ -53,7 +53,10 @@ class AnswerLog:
         self._flushing: dict[str, tuple[Key, Outcome]] = {}  # visible until committed
         self._recent: dict[str, Outcome] = {}
         self._wake: anyio.Event | None = None
-        self._file = AnswerLogFile(path)
+        try:
+            self._file = AnswerLogFile(path)  # merges what a killed run left: a write
+        except sqlite3.Error as exc:  # a full disk, a read-only folder, an I/O error
+            raise OSError(f"{path}: cannot open the job's answer log ({exc})") from None
         self.unlogged = 0  # answers that could not be encoded (asked again after a kill)
         self._failure: OSError | None = None
 
@@ -86,7 +89,11 @@ class AnswerLog:
                 else:
                     by_text[text] = key
         if by_text:
-            for row in self._file.find(list(by_text)):
+            try:
+                rows = self._file.find(list(by_text))
+            except sqlite3.Error as exc:  # an I/O error, a lock held past the timeout
+                raise OSError(f"{self.path}: cannot read the job's answer log ({exc})") from None
+            for row in rows:
                 outcome = _outcome_of(row)
                 if outcome is not None:
                     found[by_text[row[0]]] = outcome

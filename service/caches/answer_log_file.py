@@ -36,7 +36,11 @@ class AnswerLogFile:
         self._rows = AppendedRows(self._db, "outcomes", COLUMNS, "key", MERGE_EVERY)
         self._others_unmerged = False  # rows another connection appended may be unmerged
         self._seen_version = 0
-        self.merge()  # a killed run's rows: found through the index from now on
+        try:
+            self.merge()  # a killed run's rows: found through the index from now on
+        except BaseException:
+            self._db.close()
+            raise
 
     def append(self, rows: Sequence[LogRow]) -> None:
         """Commit ``rows`` (merging every unmerged row now and then)."""

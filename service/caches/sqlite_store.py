@@ -39,12 +39,32 @@ def is_corruption(exc: sqlite3.DatabaseError) -> bool:
     return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in _CORRUPT_CODES
 
 
+def _unusable(path: Path, exc: sqlite3.Error) -> OSError:
+    return OSError(f"{path}: cannot use the response cache ({exc})")
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     return open_shared(path, timeout_s=30, prepare=_create_answers)
 
 
 def _create_answers(db: sqlite3.Connection) -> None:
     create_appended_tables(db, "answers", COLUMNS, "namespace, key")
+
+
+def _start_afresh(path: Path, exc: sqlite3.DatabaseError) -> sqlite3.Connection:
+    """Move the corrupt file (and its -wal, -shm) aside, say so once, open an empty cache."""
+    stamp = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(f"{path}{suffix}", f"{aside}{suffix}")
+    _log.warning(
+        "enrich: warning: the response cache %s is corrupt (%s); moved to %s, continuing with an empty cache",
+        path,
+        exc,
+        aside,
+    )
+    return _connect(path)
 
 
 class ResponseCache:
@@ -70,10 +90,14 @@ class ResponseCache:
             self._use(_connect(path))
         except sqlite3.DatabaseError as exc:
             if not is_corruption(exc):
-                raise
-            self._use(self._start_afresh(exc))
-        with self._lock, self._recovering():
-            self._rows.merge()  # a killed job's entries: found through the index from now on
+                raise _unusable(path, exc) from None
+            self._use(_start_afresh(self.path, exc))
+        try:
+            with self._lock, self._recovering():
+                self._rows.merge()  # a killed job's entries: found through the index from now on
+        except OSError:
+            self._db.close()
+            raise
 
     def _use(self, db: sqlite3.Connection) -> None:
         self._db = db
@@ -90,31 +114,16 @@ class ResponseCache:
     @contextlib.contextmanager
     def _recovering(self) -> Iterator[None]:
         """A read or write that finds the file corrupt: the cache starts afresh, the job goes on
-        (what the failed call was to read is asked for, what it was to write is lost)."""
+        (what the failed call was to read is asked for, what it was to write is lost). Any other
+        failure (a full disk, a lock held past the timeout) is the machine's: an ``OSError``."""
         try:
             yield
         except sqlite3.DatabaseError as exc:
             if not is_corruption(exc):
-                raise
+                raise _unusable(self.path, exc) from None
             with contextlib.suppress(sqlite3.Error):
                 self._db.close()
-            self._use(self._start_afresh(exc))
-
-    def _start_afresh(self, exc: sqlite3.DatabaseError) -> sqlite3.Connection:
-        """Move the corrupt file (and its -wal, -shm) aside, say so once, open an empty cache."""
-        stamp = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
-        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
-        for suffix in ("", "-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
-        _log.warning(
-            "enrich: warning: the response cache %s is corrupt (%s); moved to %s, continuing with "
-            "an empty cache",
-            self.path,
-            exc,
-            aside,
-        )
-        return _connect(self.path)
+            self._use(_start_afresh(self.path, exc))
 
     @property
     def where(self) -> str:

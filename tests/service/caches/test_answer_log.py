@@ -11,6 +11,7 @@ import pytest
 from service import Outcome
 from service.caches import answer_log, answer_log_file
 from service.caches.answer_log import AnswerLog
+from service.caches.answer_log_file import AnswerLogFile
 from service.caches.sqlite_rows import HOST_PARAMETERS
 from tests.service.caches.key_order import pages_in_any_order_and_in_order
 
@@ -137,3 +138,39 @@ def test_a_log_written_before_the_index_of_keys_is_resumed(tmp_path: Path) -> No
         }
     finally:
         log.close()
+
+
+def _failing_merges(path: Path) -> None:
+    """``path``: a log a killed run left with unmerged rows, on which a merge fails as on a full
+    disk (a trigger of the file's own aborts it)."""
+    killed = AnswerLogFile(path)
+    killed.append([('["k"]', 1, None, 200, None, b"{}")])
+    killed._db.execute(
+        "CREATE TRIGGER full_disk BEFORE INSERT ON outcomes "
+        "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+    )
+    killed._db.close()
+
+
+def test_a_log_that_cannot_be_merged_on_opening_is_an_environment_error(tmp_path: Path) -> None:
+    """Opening a log merges what a killed run left: a write, which a full disk fails. The job
+    stops with one line (an ``OSError`` naming the file), not a traceback."""
+    _failing_merges(tmp_path / "answers.sqlite")
+    with pytest.raises(
+        OSError, match=r"answers\.sqlite: cannot open the job's answer log \(database or disk is full\)"
+    ):
+        AnswerLog(tmp_path / "answers.sqlite")
+
+
+def test_a_log_that_cannot_be_read_is_an_environment_error(tmp_path: Path) -> None:
+    """A lookup SQLite fails (an I/O error; here the table gone from under it) stops the job with
+    one line naming the file."""
+    log = AnswerLog(tmp_path / "answers.sqlite")
+    try:
+        log._file._db.execute("DROP TABLE outcomes")
+        with pytest.raises(
+            OSError, match=r"answers\.sqlite: cannot read the job's answer log \(no such table"
+        ):
+            log.get_many([("k",)])
+    finally:
+        log._file.close()

@@ -384,15 +384,34 @@ def test_a_cache_file_written_before_the_index_of_keys_is_used_as_it_is(tmp_path
 
 
 def test_a_store_that_fails_leaves_no_transaction_open_for_the_next(tmp_path: Path) -> None:
-    """A commit that fails (a full disk; here a trigger aborting the insert) is rolled back: the
-    next store goes through rather than failing on the transaction the first left open."""
+    """A commit that fails (a full disk; here a trigger aborting the insert) is the machine's
+    error (an ``OSError``: one line, not a traceback), and is rolled back: the next store goes
+    through rather than failing on the transaction the first left open."""
     cache = open_cache(tmp_path, WallClock())
     cache._db.execute(
         "CREATE TEMP TRIGGER full_disk BEFORE INSERT ON answers_unmerged WHEN NEW.key = '[\"boom\"]' "
         "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
     )
-    with pytest.raises(sqlite3.IntegrityError, match="disk is full"):
+    with pytest.raises(
+        OSError, match=r"c\.sqlite: cannot use the response cache \(database or disk is full\)"
+    ):
         store_outcomes(cache, [(("boom",), Outcome({"x": 1}, 1))])
     store_outcomes(cache, [(("fine",), Outcome({"x": 2}, 1))])
     assert cache.get_many([("fine",)])[("fine",)].answer == {"x": 2}
     cache.close()
+
+
+def test_a_cache_that_cannot_be_merged_on_opening_is_an_environment_error(tmp_path: Path) -> None:
+    """Opening the cache merges what a killed job left: a write, which a full disk fails (a
+    trigger of the file's own here): an ``OSError`` naming the file, the file not taken for a
+    corrupt one."""
+    killed = open_cache(tmp_path, WallClock())
+    store_outcomes(killed, [(("a",), Outcome({"x": 1}, 1))])
+    killed._db.execute(
+        "CREATE TRIGGER full_disk BEFORE INSERT ON answers "
+        "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+    )
+    killed._db.close()
+    with pytest.raises(OSError, match=r"cannot use the response cache \(database or disk is full\)"):
+        open_cache(tmp_path, WallClock())
+    assert not list(tmp_path.glob("c.sqlite.corrupt-*"))
