@@ -99,3 +99,24 @@ def test_a_log_of_an_earlier_release_is_counted_without_unmerged_rows(tmp_path: 
         earlier.execute("INSERT INTO outcomes VALUES ('[\"k\"]', 1, NULL, 200, NULL, X'7b7d')")
         earlier.commit()
     assert logged_keys(path) == 1
+
+
+def test_a_row_another_process_appends_while_this_one_merges_is_found(tmp_path: Path) -> None:
+    """The data version this process compares against is read before its merge begins: a row
+    another process commits between that merge's end and the version's reading is still read."""
+    path = tmp_path / "answers.sqlite"
+    this, other = AnswerLogFile(path), AnswerLogFile(path)
+    try:
+        this.append(_rows(["mine"], b"1"))
+        merge = this._rows.merge
+
+        def merge_then_another_appends() -> None:
+            merge()
+            other.append(_rows(["meanwhile"], b"2"))
+
+        this._rows.merge = merge_then_another_appends  # type: ignore[method-assign]
+        this.merge()
+        assert _found(this, ["mine", "meanwhile"]) == {"mine": b"1", "meanwhile": b"2"}
+    finally:
+        this.close()
+        other.close()
