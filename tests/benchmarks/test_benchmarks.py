@@ -316,3 +316,34 @@ def test_every_senders_contender_collects_garbage_as_enrich_run_does() -> None:
         gc.set_threshold(*defaults)
         gc.unfreeze()
     assert as_senders == as_enrich_run != defaults
+
+
+@pytest.mark.timeout(120)
+def test_store_costs_measures_each_checkout_and_names_a_broken_one_in_one_line(tmp_path: Path) -> None:
+    """benchmarks.store_costs measures the answer log and the cache of this checkout and of each
+    --checkout in a process of its own; a checkout whose stores fail ends the run with their last
+    word."""
+    checkout = Path(__file__).resolve().parents[2]
+    broken = tmp_path / "broken"
+    (broken / "service" / "caches").mkdir(parents=True)
+    (broken / "service" / "__init__.py").write_text("raise RuntimeError('these stores are broken')\n")
+    (broken / "service" / "caches" / "answer_log.py").write_text("")
+
+    def store_costs(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "benchmarks.store_costs", "--keys", "2000", *args],
+            capture_output=True, text=True, timeout=100, check=False, cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(checkout)},
+        )  # fmt: skip
+
+    done = store_costs("--checkout", str(checkout))
+    assert done.returncode == 0, done.stderr
+    rows = [line.rsplit(maxsplit=3) for line in done.stdout.splitlines()[2:]]
+    assert [row[0].strip() for row in rows] == ["this checkout", str(checkout)]
+    assert all(float(figure) > 0 for row in rows for figure in row[1:])
+    failing = store_costs("--checkout", str(broken))
+    assert failing.returncode == 1, failing.stderr
+    assert failing.stderr == (
+        f"python -m benchmarks.store_costs: error: the stores of {broken} failed: "
+        "RuntimeError: these stores are broken\n"
+    )
