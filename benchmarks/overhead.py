@@ -23,9 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -36,6 +34,7 @@ from typing import Any
 import orjson
 
 from benchmarks import contenders
+from benchmarks.checkouts import THIS_CHECKOUT, CheckoutError, add_checkout_option, checked, run_in
 from benchmarks.run import mock_api
 from enrich.cli.process import collect_garbage_less_often
 
@@ -88,13 +87,8 @@ asyncio.run(engine(keys[:1000]))
 print(asyncio.run(engine(keys)) / len(keys) * 1e6)
 """
 )
-_THIS_CHECKOUT = Path(__file__).resolve().parents[1]
 # Microseconds per request of one contender over ``keys`` against the mock API at ``base``.
 Round = Callable[[str, list[str]], float]
-
-
-class EngineRoundError(RuntimeError):
-    """An engine's round ended without a figure (its checkout broken, or too old to run it)."""
 
 
 def in_process(contender: Callable[[str, list[str], int], Awaitable[float]]) -> Round:
@@ -155,15 +149,7 @@ def from_checkout(checkout: Path, program: str = AGAINST_HTTP.engine_round) -> R
     running ``program`` (a ``Measure``'s ``engine_round``)."""
 
     def round_of(base: str, keys: list[str]) -> float:
-        done = subprocess.run(
-            [sys.executable, "-c", program, base], input=" ".join(keys),
-            cwd=checkout, env={**os.environ, "PYTHONPATH": str(checkout)},
-            capture_output=True, text=True, timeout=600, check=False,
-        )  # fmt: skip
-        if done.returncode != 0:
-            last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
-            raise EngineRoundError(f"the engine of {checkout} failed: {last}")
-        return float(done.stdout.split()[-1])
+        return float(run_in(checkout, "the engine", program, base, stdin=" ".join(keys)).split()[-1])
 
     return round_of
 
@@ -207,28 +193,18 @@ def main(argv: list[str]) -> int:
         help="a sender that answers at once instead of the mock API: the engine's own Python alone",
     )  # fmt: skip
     parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument(
-        "--checkout", type=Path, action="append", default=[],
-        help="also the engine of this checkout (e.g. a git worktree of an earlier commit)",
-    )  # fmt: skip
+    add_checkout_option(parser, "the engine")
     options = parser.parse_args(argv)
-    for path in options.checkout:
-        if not (path / "benchmarks" / "contenders.py").is_file():
-            parser.error(f"--checkout {path}: not a checkout of Enrich (no benchmarks/contenders.py)")
+    checkouts = checked(parser, options.checkout, "benchmarks/contenders.py")
     collect_garbage_less_often()
     keys = [f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}" for i in range(options.keys)]
     measure = WITHOUT_HTTP if options.without_http else AGAINST_HTTP
-    engines = {"engine": from_checkout(_THIS_CHECKOUT, measure.engine_round)}
-    engines.update(
-        {
-            f"engine of {path}": from_checkout(path.resolve(), measure.engine_round)
-            for path in options.checkout
-        }
-    )
+    engines = {"engine": from_checkout(THIS_CHECKOUT, measure.engine_round)}
+    engines.update({f"engine of {path}": from_checkout(path, measure.engine_round) for path in checkouts})
     with measure.server() as base:
         try:
             measured = paired_rounds(base, keys, options.rounds, engines, measure.bare)
-        except EngineRoundError as exc:
+        except CheckoutError as exc:
             print(f"{parser.prog}: error: {exc}", file=sys.stderr)
             return 1
     for name in engines:

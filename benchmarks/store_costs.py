@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
-_THIS_CHECKOUT = Path(__file__).resolve().parent.parent
+from benchmarks.checkouts import THIS_CHECKOUT, CheckoutError, add_checkout_option, checked, run_in
 
 # One checkout's measurement, as program text run in that checkout: only what every checkout has.
 _PROGRAM = r"""
@@ -64,21 +62,11 @@ print(json.dumps({"log": log_cpu * per_key, "lookup": looked * per_key, "store":
 """
 
 
-class CheckoutError(Exception):
-    """A checkout's measurement ended without figures (broken, or too old to run it)."""
-
-
 def measure(checkout: Path, keys: int) -> dict[str, float]:
     """µs of thread CPU a key: the answer log's adds and commits, the cache's lookups and stores."""
-    done = subprocess.run(
-        [sys.executable, "-c", _PROGRAM, str(keys)],
-        cwd=checkout, env={**os.environ, "PYTHONPATH": str(checkout)},
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise CheckoutError(f"the stores of {checkout} failed: {last}")
-    figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    figures: dict[str, float] = json.loads(
+        run_in(checkout, "the stores", _PROGRAM, str(keys)).splitlines()[-1]
+    )
     return figures
 
 
@@ -87,19 +75,14 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m benchmarks.store_costs", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--keys", type=int, default=200_000, help="distinct keys, in random order")
-    parser.add_argument(
-        "--checkout", type=Path, action="append", default=[],
-        help="also the stores of this checkout (e.g. a git worktree of an earlier commit)",
-    )  # fmt: skip
+    add_checkout_option(parser, "the stores")
     options = parser.parse_args(argv)
-    for path in options.checkout:
-        if not (path / "service" / "caches" / "answer_log.py").is_file():
-            parser.error(f"--checkout {path}: not a checkout of Enrich (no service/caches/answer_log.py)")
+    checkouts = checked(parser, options.checkout, "service/caches/answer_log.py")
     print(f"µs of thread CPU a key, {options.keys:,} keys in random order", flush=True)
     print(f"{'checkout':<40} {'answer log':>11} {'cache lookup':>13} {'cache store':>12}", flush=True)
     for name, checkout in [
-        ("this checkout", _THIS_CHECKOUT),
-        *((str(p), p.resolve()) for p in options.checkout),
+        ("this checkout", THIS_CHECKOUT),
+        *((str(path), path) for path in checkouts),
     ]:
         try:
             figures = measure(checkout, options.keys)
