@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from service.caches.appended_rows import AppendedRows, create_appended_tables, unmerged_table
+from service.caches.appended_rows import AppendedRows, column_names, create_appended_tables, unmerged_table
 from service.caches.sqlite_rows import open_shared, rows_in
 
 MERGE_EVERY = 100_000
 COLUMNS = "key TEXT, attempts INTEGER, error TEXT, status INTEGER, message TEXT, body BLOB"
-_NAMES = "key, attempts, error, status, message, body"
+_NAMES = column_names(COLUMNS)
 _UNMERGED = unmerged_table("outcomes")
 
 LogRow = tuple[Any, ...]  # as COLUMNS

@@ -34,6 +34,11 @@ def create_appended_tables(db: sqlite3.Connection, table: str, columns: str, key
     create_table(db, unmerged_table(table), columns)
 
 
+def column_names(columns: str) -> str:
+    """The names of ``columns`` (as SQL: "key TEXT, body BLOB"), for a SELECT ("key, body")."""
+    return ", ".join(column.split()[0] for column in columns.split(","))
+
+
 def unmerged_table(table: str) -> str:
     """Where ``table``'s rows wait for their merge."""
     return f"{table}_unmerged"
@@ -57,7 +62,7 @@ class AppendedRows:
         self._db = db
         self._table = table
         self.unmerged = unmerged_table(table)
-        self._names = ", ".join(column.split()[0] for column in columns.split(","))
+        self._names = column_names(columns)
         self._key = key
         self._merge_every = merge_every
         self._merge_after_s = merge_after_s

@@ -104,41 +104,26 @@ def rows_in(
         yield from db.execute(f"{query} ({','.join('?' * len(chunk))})", [*before, *chunk])
 
 
-def insert_rows(db: sqlite3.Connection, table: str, rows: Sequence[tuple[Any, ...]]) -> None:
-    """``INSERT OR REPLACE`` ``rows`` (tuples as wide as ``table``) into ``table``, as few
-    statements as SQLite allows."""
-    for _ in _insert(db, "INSERT OR REPLACE", table, rows):
-        pass
-
-
 def append_rows(db: sqlite3.Connection, table: str, rows: Sequence[tuple[Any, ...]]) -> list[int]:
-    """``INSERT`` ``rows`` into ``table`` (a rowid table with no unique key) inside a transaction
-    that holds the write lock; the rowid each row took, in order."""
+    """``INSERT`` ``rows`` (tuples as wide as ``table``, a rowid table with no unique key) into
+    ``table``, as few statements as SQLite allows, inside a transaction that holds the write lock;
+    the rowid each row took, in order."""
     rowids: list[int] = []
-    for count, last in _insert(db, "INSERT", table, rows):
-        # A new row's rowid is one more than the largest (SQLite's rule until 2**63 - 1), and no
-        # other connection writes during the transaction: a statement's rows take consecutive ones.
-        rowids.extend(range(last - count + 1, last + 1))
-    return rowids
-
-
-def _insert(
-    db: sqlite3.Connection, verb: str, table: str, rows: Sequence[tuple[Any, ...]]
-) -> Iterator[tuple[int, int]]:
-    """Each statement's row count and last rowid."""
     if not rows:
-        return
+        return rowids
     width = len(rows[0])
     per_statement = HOST_PARAMETERS // width
     for start in range(0, len(rows), per_statement):
         chunk = rows[start : start + per_statement]
-        cursor = db.execute(
-            _insert_sql(verb, table, width, len(chunk)), list(itertools.chain.from_iterable(chunk))
-        )
-        yield len(chunk), int(cursor.lastrowid or 0)
+        cursor = db.execute(_insert_sql(table, width, len(chunk)), list(itertools.chain.from_iterable(chunk)))
+        last = int(cursor.lastrowid or 0)
+        # A new row's rowid is one more than the largest (SQLite's rule until 2**63 - 1), and no
+        # other connection writes during the transaction: a statement's rows take consecutive ones.
+        rowids.extend(range(last - len(chunk) + 1, last + 1))
+    return rowids
 
 
 @functools.cache
-def _insert_sql(verb: str, table: str, width: int, count: int) -> str:
+def _insert_sql(table: str, width: int, count: int) -> str:
     row = "(" + ", ".join("?" * width) + ")"
-    return f"{verb} INTO {table} VALUES " + ", ".join([row] * count)
+    return f"INSERT INTO {table} VALUES " + ", ".join([row] * count)
