@@ -347,3 +347,31 @@ def test_store_costs_measures_each_checkout_and_names_a_broken_one_in_one_line(t
         f"python -m benchmarks.store_costs: error: the stores of {broken} failed: "
         "RuntimeError: these stores are broken\n"
     )
+
+
+@pytest.mark.timeout(120)
+def test_answer_log_threads_prints_each_round_and_the_paired_split(tmp_path: Path) -> None:
+    """benchmarks.answer_log_threads runs both jobs each round against the mock API (a job that
+    leaves rows unenriched fails the run) and prints wall, event-loop and other-thread figures."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.answer_log_threads", "--keys", "400", "--rounds", "2"],
+        capture_output=True, text=True, timeout=100, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    names = [line.split(" wall ")[0].strip() for line in done.stdout.splitlines()]
+    assert names == [
+        "round 1, with the log", "round 1, without", "round 2, with the log", "round 2, without",
+        "median, with the log", "median, without", "the log's cost (paired)",
+    ]  # fmt: skip
+    walls = [float(line.split(" wall ")[1].split()[0]) for line in done.stdout.splitlines()[:6]]
+    assert all(wall > 0 for wall in walls)
+
+
+def test_answer_log_threads_pairs_each_round_with_the_job_without_the_log() -> None:
+    """A slow round slows both jobs: compared round by round, its drift cancels."""
+    from benchmarks.answer_log_threads import RowCosts, median_costs
+
+    with_log = [RowCosts(110, 100, 10), RowCosts(210, 190, 20), RowCosts(140, 120, 20)]
+    without = [RowCosts(100, 95, 5), RowCosts(200, 185, 15), RowCosts(100, 95, 5)]
+    paired = median_costs([w.minus(o) for w, o in zip(with_log, without, strict=True)])
+    assert paired == RowCosts(10, 5, 5)  # each side's own medians differ by 40, 25 and 5
