@@ -132,6 +132,22 @@ def write_hostile_input(folder: Path, per_kind: int, normal: int = 1000) -> Path
     return path
 
 
+def job_command(
+    base: str, source: Path, folder: Path, *, flow: bool, bulk: int, in_flight: int = 64
+) -> tuple[list[str], Path]:
+    """The `enrich run` command line over ``source`` against the mock API at ``base`` (no
+    response cache; its spec written in ``folder``), and the output it writes (in a folder of its
+    own under ``folder``)."""
+    spec = folder / f"spec-{bulk}.toml"
+    spec.write_text(engine_spec(base, in_flight, bulk))
+    output = Path(tempfile.mkdtemp(dir=folder)) / "out.parquet"
+    command = [sys.executable, "-m", "enrich", "run", str(source), "--spec", str(spec)]
+    command += ["--output", str(output), "--no-cache"]
+    if not flow:
+        command.append("--no-flow")
+    return command, output
+
+
 def run_job(
     base: str,
     source: Path,
@@ -146,13 +162,7 @@ def run_job(
     """`enrich run` over ``source`` (no response cache), in a fresh process; its time and peak memory.
     ``batch_rows`` None keeps `enrich run`'s default batch size; ``prefect_api``: the Prefect
     server a flow reports to (None: a temporary one of its own, unless one is shared)."""
-    spec = folder / f"spec-{bulk}.toml"
-    spec.write_text(engine_spec(base, in_flight, bulk))
-    output = Path(tempfile.mkdtemp(dir=folder)) / "out.parquet"
-    command = [sys.executable, "-m", "enrich", "run", str(source), "--spec", str(spec)]
-    command += ["--output", str(output), "--no-cache"]
-    if not flow:
-        command.append("--no-flow")
+    command, output = job_command(base, source, folder, flow=flow, bulk=bulk, in_flight=in_flight)
     if batch_rows is not None:
         command += ["--batch-size", str(batch_rows)]
     env = flow_environment(folder / "prefect-home", prefect_api)

@@ -375,3 +375,46 @@ def test_answer_log_threads_pairs_each_round_with_the_job_without_the_log() -> N
     without = [RowCosts(100, 95, 5), RowCosts(200, 185, 15), RowCosts(100, 95, 5)]
     paired = median_costs([w.minus(o) for w, o in zip(with_log, without, strict=True)])
     assert paired == RowCosts(10, 5, 5)  # each side's own medians differ by 40, 25 and 5
+
+
+def test_flow_cpu_counts_what_the_processes_under_a_job_spend() -> None:
+    """A job's Prefect server is its child, and may have children of its own: what every process
+    under the job spends is read from /proc, the job's own not."""
+    from benchmarks.flow_cpu import cpu_seconds_below
+
+    burner = "import sys, time\nwhile time.process_time() < 0.3: pass\n"
+    burner += "print('burnt', flush=True)\nsys.stdin.read()"
+    # Runs its first argument as a program, with the rest as that program's arguments.
+    runner = "import subprocess, sys\nsubprocess.run([sys.executable, '-c', *sys.argv[1:]], check=True)"
+    job = subprocess.Popen(  # the job, under it a runner, under that the burner
+        [sys.executable, "-c", runner, runner, burner],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert job.stdin is not None
+    assert job.stdout is not None
+    try:
+        assert job.stdout.readline() == "burnt\n"
+        below = cpu_seconds_below(job.pid)
+    finally:
+        job.stdin.close()  # the burner's stdin: it ends, then the runner, then the job
+        job.wait(timeout=60)
+        job.stdout.close()
+    assert len(below) == 2  # the runner and the burner
+    assert job.pid not in below
+    assert max(below.values()) >= 0.25
+
+
+@pytest.mark.timeout(180)
+def test_flow_cpu_prints_each_run_and_the_flows_own_cost(tmp_path: Path, prefect_server: str) -> None:
+    """benchmarks.flow_cpu runs the four jobs (10 rows and --rows, with and without the flow) and
+    prints each and the paired difference; its flow runs report to the session's Prefect server."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.flow_cpu", "--rows", "300", "--rounds", "1"],
+        capture_output=True, text=True, timeout=170, check=False, cwd=tmp_path,
+        env={**os.environ, "ENRICH_BENCH_PREFECT_API_URL": prefect_server},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    names = [line.split(" wall ")[0].strip() for line in done.stdout.splitlines()]
+    assert names == [
+        "10 rows, no flow", "10 rows, flow", "300 rows, no flow", "300 rows, flow", "the flow's own (paired)",
+    ]  # fmt: skip
