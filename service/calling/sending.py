@@ -20,7 +20,9 @@ from service.calling.requests import PreparedRequest
 from service.errors import CallError, ErrorClass
 
 
-@dataclass(frozen=True, slots=True)
+# One a request: a frozen dataclass's __init__ (object.__setattr__ a field) took 550 ns here,
+# this one 150. Nothing changes it once made.
+@dataclass(slots=True)
 class RawResponse:
     """What the engine needs from an answer (``location`` only of a redirect); ``headers`` are the
     HTTP library's own (no copy is made), for whoever shows an exchange (``enrich try``)."""
