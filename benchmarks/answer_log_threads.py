@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import statistics
 import tempfile
 import time
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks import contenders
+from benchmarks.paired import medians, paired_differences
 from benchmarks.run import mock_api
 from enrich.cli.process import collect_garbage_less_often
 
@@ -36,13 +36,6 @@ class RowCosts:
     event_loop: float
     other_threads: float
 
-    def minus(self, other: RowCosts) -> RowCosts:
-        return RowCosts(
-            self.wall - other.wall,
-            self.event_loop - other.event_loop,
-            self.other_threads - other.other_threads,
-        )
-
 
 def timed_job(base: str, keys: list[str], folder: Path, *, answer_log: bool) -> RowCosts:
     """One job over ``keys`` (run on this thread's own event loop)."""
@@ -51,15 +44,6 @@ def timed_job(base: str, keys: list[str], folder: Path, *, answer_log: bool) -> 
     wall, own, process = time.perf_counter() - wall, time.thread_time() - own, time.process_time() - process
     per_row = 1e6 / len(keys)
     return RowCosts(wall * per_row, own * per_row, (process - own) * per_row)
-
-
-def median_costs(costs: list[RowCosts]) -> RowCosts:
-    """Each figure's median over ``costs`` (round by round differences, or one job's rounds)."""
-    return RowCosts(
-        statistics.median(c.wall for c in costs),
-        statistics.median(c.event_loop for c in costs),
-        statistics.median(c.other_threads for c in costs),
-    )
 
 
 def shown(name: str, costs: RowCosts, sign: str = "") -> str:
@@ -89,10 +73,9 @@ def main(argv: list[str] | None = None) -> int:
                 costs.append(timed_job(base, fresh, Path(folder), answer_log=answer_log))
             print(shown(f"round {round_number + 1}, with the log", with_log[-1]), flush=True)
             print(shown(f"round {round_number + 1}, without", without[-1]), flush=True)
-    print(shown("median, with the log", median_costs(with_log)))
-    print(shown("median, without", median_costs(without)))
-    paired = [w.minus(o) for w, o in zip(with_log, without, strict=True)]
-    print(shown("the log's cost (paired)", median_costs(paired), "+"))
+    print(shown("median, with the log", medians(with_log)))
+    print(shown("median, without", medians(without)))
+    print(shown("the log's cost (paired)", paired_differences(with_log, without), "+"))
     return 0
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import statistics
 import subprocess
 import tempfile
 import threading
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.jobs import flow_environment, job_command, write_input
+from benchmarks.paired import difference, paired_differences
 from benchmarks.run import mock_api
 
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
@@ -65,11 +65,6 @@ class JobCosts:
     job_cpu: float
     server_cpu: float
 
-    def minus(self, other: JobCosts) -> JobCosts:
-        return JobCosts(
-            self.wall - other.wall, self.job_cpu - other.job_cpu, self.server_cpu - other.server_cpu
-        )
-
 
 def timed_run(command: list[str], env: dict[str, str]) -> JobCosts:
     """Run ``command`` to its end (an error if it fails), sampling what its children spend."""
@@ -97,14 +92,6 @@ def timed_run(command: list[str], env: dict[str, str]) -> JobCosts:
     return JobCosts(wall, tree - server, server)
 
 
-def median_costs(costs: list[JobCosts]) -> JobCosts:
-    return JobCosts(
-        statistics.median(c.wall for c in costs),
-        statistics.median(c.job_cpu for c in costs),
-        statistics.median(c.server_cpu for c in costs),
-    )
-
-
 def shown(name: str, costs: JobCosts, sign: str = "") -> str:
     return (
         f"{name:<28} wall {costs.wall:{sign}6.1f} s   job process CPU {costs.job_cpu:{sign}6.1f} s   "
@@ -130,8 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         sources = {rows: write_input(folder, rows) for rows in (10, options.rows)}
         env = flow_environment(folder / "prefect-home")
         # Prefect's first run here makes its database: measured, it would read as start-up.
-        command, output = job_command(base, sources[10], folder, flow=True, bulk=100)
-        timed_run(command, env)
+        timed_run(job_command(base, sources[10], folder, flow=True, bulk=100)[0], env)
         for _ in range(options.rounds):
             for name, (rows, flow) in runs.items():
                 command, output = job_command(base, sources[rows], folder, flow=flow, bulk=100)
@@ -139,13 +125,10 @@ def main(argv: list[str] | None = None) -> int:
                 output.unlink()
                 print(shown(name, measured[name][-1]), flush=True)
     tiny_without, tiny_flow, without, with_flow = (measured[name] for name in runs)
-    own = [
-        flow.minus(alone).minus(tiny_flow_run.minus(tiny_alone))
-        for tiny_alone, tiny_flow_run, alone, flow in zip(
-            tiny_without, tiny_flow, without, with_flow, strict=True
-        )
-    ]
-    print(shown("the flow's own (paired)", median_costs(own), "+"))
+    # Round by round: the flow's run less the run without it, less the same at 10 rows (start-up).
+    beyond = [difference(flow, alone) for flow, alone in zip(with_flow, without, strict=True)]
+    start_up = [difference(flow, alone) for flow, alone in zip(tiny_flow, tiny_without, strict=True)]
+    print(shown("the flow's own (paired)", paired_differences(beyond, start_up), "+"))
     return 0
 
 

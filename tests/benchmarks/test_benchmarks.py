@@ -367,14 +367,16 @@ def test_answer_log_threads_prints_each_round_and_the_paired_split(tmp_path: Pat
     assert all(wall > 0 for wall in walls)
 
 
-def test_answer_log_threads_pairs_each_round_with_the_job_without_the_log() -> None:
-    """A slow round slows both jobs: compared round by round, its drift cancels."""
-    from benchmarks.answer_log_threads import RowCosts, median_costs
+def test_paired_figures_compare_each_round_with_its_own_other_side() -> None:
+    """A slow round slows both sides: compared round by round, its drift cancels (each side's own
+    medians differ by 40, 25 and 15 here; the paired ones read 10, 5 and 5)."""
+    from benchmarks.answer_log_threads import RowCosts
+    from benchmarks.paired import difference, medians, paired_differences
 
     with_log = [RowCosts(110, 100, 10), RowCosts(210, 190, 20), RowCosts(140, 120, 20)]
     without = [RowCosts(100, 95, 5), RowCosts(200, 185, 15), RowCosts(100, 95, 5)]
-    paired = median_costs([w.minus(o) for w, o in zip(with_log, without, strict=True)])
-    assert paired == RowCosts(10, 5, 5)  # each side's own medians differ by 40, 25 and 5
+    assert paired_differences(with_log, without) == RowCosts(10, 5, 5)
+    assert difference(medians(with_log), medians(without)) == RowCosts(40, 25, 15)
 
 
 def test_flow_cpu_counts_what_the_processes_under_a_job_spend() -> None:
