@@ -69,9 +69,10 @@ class AnswerLogFile:
             if self._data_version() != self._seen_version:
                 self._others_unmerged = True  # until this process merges them
             found = list(rows_in(self._db, f"SELECT {_NAMES} FROM outcomes WHERE key IN", texts))
-            wanted = set(texts)
             query = f"SELECT {_NAMES} FROM {_UNMERGED} WHERE rowid IN"
-            found.extend(row for row in self._rows.appended(texts, query) if row[0] in wanted)
+            if appended := list(self._rows.appended(texts, query)):
+                wanted = set(texts)  # a rowid another process's merge reused may hold another key
+                found.extend(row for row in appended if row[0] in wanted)
             if self._others_unmerged:
                 found.extend(
                     self._db.execute(
